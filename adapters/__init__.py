@@ -1,0 +1,1 @@
+"""Platform adapters: one package per platform. Adapters never import each other or ``bots``."""

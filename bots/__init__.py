@@ -1,0 +1,1 @@
+"""The assembly: builds bots (persona + engine chain + voice + adapters) from config.yaml."""

@@ -1,0 +1,68 @@
+"""The adapter contract: a platform connection that publishes incoming messages and sends replies."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+
+from core.bus import Bus
+from core.lifecycle import Resource
+from core.model import OutgoingEvent
+
+log = logging.getLogger(__name__)
+
+
+class Adapter(Resource, abc.ABC):
+    """Connects one platform to a bot.
+
+    An adapter translates platform events into :class:`core.model.IncomingMessage`
+    and publishes them with ``self.bus.publish``; it receives the outgoing
+    events addressed to ``self.adapter_id`` and implements :meth:`deliver`.
+
+    Subclasses implement :meth:`connect` and :meth:`deliver`, and may override
+    :meth:`disconnect`. The base class runs the loop that pulls outgoing events
+    from the bus, one task per event so that a slow chat never blocks another;
+    ordering within a chat is the adapter's job (see :class:`core.ordering.ChatSerializer`).
+    """
+
+    platform: str = "unknown"
+
+    def __init__(self, adapter_id: str, bus: Bus) -> None:
+        self.adapter_id = adapter_id
+        self.bus = bus
+        self._pump: asyncio.Task[None] | None = None
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open the platform connection and begin publishing incoming messages."""
+
+    @abc.abstractmethod
+    async def deliver(self, event: OutgoingEvent) -> None:
+        """Send one outgoing event to the platform."""
+
+    async def disconnect(self) -> None:
+        """Close the platform connection."""
+
+    async def start(self) -> None:
+        await self.connect()
+        self._pump = asyncio.create_task(self._run_outgoing(), name=f"{self.adapter_id}-out")
+
+    async def stop(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            try:
+                await self._pump
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+            self._pump = None
+        await self.disconnect()
+
+    async def _run_outgoing(self) -> None:
+        async for event in self.bus.outgoing(self.adapter_id):
+            try:
+                await self.deliver(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - error boundary per event
+                log.exception("%s: could not deliver %s", self.adapter_id, type(event).__name__)

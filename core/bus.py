@@ -1,0 +1,104 @@
+"""The bus between adapters (gateway side) and the pipeline (worker side).
+
+Adapters call :meth:`Bus.publish` and read :meth:`Bus.outgoing`; the pipeline
+reads :meth:`Bus.deliveries` and calls :meth:`Bus.send`. A delivery is
+acknowledged only once its reply has been handed back, so a distributed
+implementation can redeliver what a dead worker held.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from core.errors import BusClosed
+from core.lifecycle import Resource
+from core.model import IncomingMessage, OutgoingEvent
+
+
+async def _no_ack() -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One incoming message handed to a worker, with its acknowledgement."""
+
+    message: IncomingMessage
+    ack: Callable[[], Awaitable[None]] = field(default=_no_ack, compare=False, repr=False)
+    redelivered: bool = False
+
+
+class Bus(Resource, abc.ABC):
+    """Carries incoming messages to the pipeline and outgoing events to adapters."""
+
+    @abc.abstractmethod
+    async def publish(self, message: IncomingMessage) -> None:
+        """Gateway side: enqueue an incoming message (never drops it)."""
+
+    @abc.abstractmethod
+    def deliveries(self) -> AsyncIterator[Delivery]:
+        """Worker side: the incoming messages, in arrival order."""
+
+    @abc.abstractmethod
+    async def send(self, event: OutgoingEvent) -> None:
+        """Worker side: enqueue an outgoing event for ``event.target.destination``."""
+
+    @abc.abstractmethod
+    def outgoing(self, destination: str) -> AsyncIterator[OutgoingEvent]:
+        """Gateway side: the outgoing events for one adapter, in order."""
+
+
+_CLOSE = object()
+
+
+class InProcessBus(Bus):
+    """The default bus: unbounded asyncio queues inside one process."""
+
+    def __init__(self) -> None:
+        self._incoming: asyncio.Queue[object] = asyncio.Queue()
+        self._outgoing: defaultdict[str, asyncio.Queue[object]] = defaultdict(asyncio.Queue)
+        self._closed = False
+
+    async def start(self) -> None:
+        self._closed = False
+
+    async def stop(self) -> None:
+        self._closed = True
+        self._incoming.put_nowait(_CLOSE)
+        for queue in self._outgoing.values():
+            queue.put_nowait(_CLOSE)
+
+    async def publish(self, message: IncomingMessage) -> None:
+        if self._closed:
+            raise BusClosed("bus is stopped")
+        self._incoming.put_nowait(message)
+
+    async def deliveries(self) -> AsyncIterator[Delivery]:  # type: ignore[override]
+        while True:
+            item = await self._incoming.get()
+            if item is _CLOSE:
+                return
+            assert isinstance(item, IncomingMessage)
+            yield Delivery(item)
+
+    async def send(self, event: OutgoingEvent) -> None:
+        if self._closed:
+            raise BusClosed("bus is stopped")
+        self._outgoing[event.target.destination].put_nowait(event)
+
+    async def outgoing(self, destination: str) -> AsyncIterator[OutgoingEvent]:  # type: ignore[override]
+        queue = self._outgoing[destination]
+        while True:
+            item = await queue.get()
+            if item is _CLOSE:
+                return
+            yield item  # type: ignore[misc]
+
+    @property
+    def backlog(self) -> int:
+        """Incoming messages waiting for a worker."""
+        return self._incoming.qsize()

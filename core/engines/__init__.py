@@ -1,0 +1,1 @@
+"""Dialogue engines: chain, retrieval, knowledge base, echo (and later the generative model)."""

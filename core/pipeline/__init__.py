@@ -1,0 +1,1 @@
+"""The message pipeline: middlewares around the command router and the dialogue handler."""

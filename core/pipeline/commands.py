@@ -1,0 +1,170 @@
+"""Commands (``/start``, ``/help``, ``/reset``, ``/voice``, ``/voices``) and their router."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from core.errors import SpeechError
+from core.pipeline.context import Context
+from core.pipeline.middleware import Handler, Middleware
+
+log = logging.getLogger(__name__)
+
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]+))?(?:\s+(.*))?$", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCommand:
+    """``/name@bot args`` split into its parts (``bot`` empty when not given)."""
+
+    name: str
+    args: str
+    bot: str = ""
+
+
+def parse_command(text: str) -> ParsedCommand | None:
+    """Parse a leading slash command, or return None."""
+    match = _COMMAND.match(text.strip())
+    if not match:
+        return None
+    return ParsedCommand(match.group(1).lower(), (match.group(3) or "").strip(), match.group(2) or "")
+
+
+CommandHandler = Callable[[Context, str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command: its name, a one-line description and the coroutine that runs it."""
+
+    name: str
+    description: str
+    handler: CommandHandler
+
+
+def voice_scope(ctx: Context) -> str:
+    """Settings scope of the chat (voice settings live with the chat's memory)."""
+    return f"{ctx.services.name}:{ctx.message.chat_key}"
+
+
+class CommandRouter(Middleware):
+    """Runs known commands; everything else goes on to the dialogue handler.
+
+    A command addressed to another bot (``/help@otherbot``) is ignored.
+    Unknown commands get a short hint instead of a dialogue answer.
+    """
+
+    def __init__(self, commands: list[Command] | None = None, bot_username: str = "") -> None:
+        self.commands: dict[str, Command] = {}
+        self.bot_username = bot_username.lower()
+        for command in commands if commands is not None else builtin_commands():
+            self.add(command)
+
+    def add(self, command: Command) -> None:
+        """Register (or replace) a command."""
+        self.commands[command.name] = command
+
+    async def __call__(self, handler: Handler, ctx: Context) -> None:
+        parsed = parse_command(ctx.message.text)
+        if parsed is None:
+            await handler(ctx)
+            return
+        if parsed.bot and self.bot_username and parsed.bot.lower() != self.bot_username:
+            return
+        command = self.commands.get(parsed.name)
+        if command is None:
+            await ctx.reply(f"I don't know /{parsed.name}. Try /help.", notice=True)
+            return
+        await command.handler(ctx, parsed.args)
+
+
+async def _start(ctx: Context, args: str) -> None:
+    await ctx.reply(ctx.services.persona.greeting)
+
+
+def _help_text(ctx: Context) -> str:
+    lines = [f"I'm {ctx.services.persona.name}. {ctx.services.persona.description}", "", "Commands:"]
+    lines += [f"/{c.name} - {c.description}" for c in builtin_commands()]
+    return "\n".join(lines)
+
+
+async def _help(ctx: Context, args: str) -> None:
+    await ctx.reply(_help_text(ctx))
+
+
+async def _reset(ctx: Context, args: str) -> None:
+    await ctx.services.conversations.clear(ctx.message.chat_key)
+    await ctx.reply("Done: I've forgotten our conversation in this chat.")
+
+
+_RATE = re.compile(r"^rate\s+([0-9]*\.?[0-9]+)$")
+
+
+async def _voice(ctx: Context, args: str) -> None:
+    store = ctx.services.settings
+    scope = voice_scope(ctx)
+    word = args.strip()
+    low = word.lower()
+    if low in {"on", "off"}:
+        await store.update(scope, {"voice": low == "on"})
+        extra = "" if ctx.services.speech or low == "off" else " (no speech engine is configured for this bot yet)"
+        await ctx.reply(f"Voice replies are {low} for this chat.{extra}")
+        return
+    if rate := _RATE.match(low):
+        value = float(rate.group(1))
+        if not 0.5 <= value <= 2.0:
+            await ctx.reply("The rate must be between 0.5 and 2.0.", notice=True)
+            return
+        await store.update(scope, {"voice_rate": value})
+        await ctx.reply(f"Speaking rate set to {value:g}.")
+        return
+    if word:
+        names = await _voice_names(ctx)
+        if names and word not in names:
+            await ctx.reply(f"Unknown voice {word!r}. See /voices.", notice=True)
+            return
+        await store.update(scope, {"voice_name": word, "voice": True})
+        await ctx.reply(f"I'll speak with the voice {word}.")
+        return
+    current = await store.get(scope)
+    state = "on" if current.get("voice", ctx.services.config.voice_by_default) else "off"
+    await ctx.reply(f"Voice replies are {state}. Use /voice on, /voice off, /voice NAME or /voice rate 1.2.")
+
+
+async def _voice_names(ctx: Context) -> set[str]:
+    if ctx.services.speech is None:
+        return set()
+    try:
+        return {v.name for v in await ctx.services.speech.voices()}
+    except SpeechError:
+        return set()
+
+
+async def _voices(ctx: Context, args: str) -> None:
+    speech = ctx.services.speech
+    if speech is None:
+        await ctx.reply("No speech engine is configured for this bot.")
+        return
+    voices = await speech.voices()
+    if not voices:
+        await ctx.reply("No voices are available right now.")
+        return
+    lines = ["Voices (use /voice NAME):"]
+    for v in voices:
+        status = "" if v.available else " (unavailable now)"
+        lines.append(f"- {v.name} [{v.language}, {v.engine}]{status}")
+    await ctx.reply("\n".join(lines))
+
+
+def builtin_commands() -> list[Command]:
+    """The commands every bot has."""
+    return [
+        Command("start", "say hello", _start),
+        Command("help", "what I can do", _help),
+        Command("reset", "forget this chat's history", _reset),
+        Command("voice", "voice replies: on, off, a voice name, or rate 0.5-2.0", _voice),
+        Command("voices", "list the voices I can speak with", _voices),
+    ]

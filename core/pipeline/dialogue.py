@@ -1,0 +1,132 @@
+"""The final handler: ask the engine, stream the answer, remember it, speak it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+from core.engine import Conversation
+from core.errors import EngineError, NoAnswer, SpeechError
+from core.language import guess_language
+from core.model import ReplyDelta, ReplyDone, ReplyVoice, Turn, new_reply_id
+from core.pipeline.commands import voice_scope
+from core.pipeline.context import Context
+from core.speech import VoiceSettings
+
+log = logging.getLogger(__name__)
+
+APOLOGY = "Sorry, something went wrong on my side and I couldn't answer. Please try again."
+NO_ANSWER = "I'm not sure what to say to that. Could you put it another way?"
+CUT_SHORT = " … (sorry, I lost my train of thought)"
+
+
+async def _timed(stream: AsyncIterator[str], timeout_s: float) -> AsyncIterator[str]:
+    """Yield from ``stream`` but raise TimeoutError once ``timeout_s`` has passed in total."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    async with aclosing(stream):  # type: ignore[type-var]
+        while True:
+            try:
+                piece = await asyncio.wait_for(anext(stream), max(0.0, deadline - loop.time()))
+            except StopAsyncIteration:
+                return
+            yield piece
+
+
+async def voice_settings(ctx: Context, language: str) -> VoiceSettings:
+    """The chat's voice settings (stored with its memory), falling back to the bot's default."""
+    stored = await ctx.services.settings.get(voice_scope(ctx))
+    return VoiceSettings(
+        enabled=bool(stored.get("voice", ctx.services.config.voice_by_default)),
+        voice=str(stored.get("voice_name", "")),
+        rate=float(stored.get("voice_rate", 1.0)),
+        language=language,
+    )
+
+
+async def answer(ctx: Context) -> None:
+    """Answer ``ctx.message`` with the bot's engine."""
+    services = ctx.services
+    message = ctx.message
+    language = message.language or guess_language(message.text, services.persona.language)
+    history = await services.conversations.recent(message.chat_key, services.config.history_turns)
+    conversation = Conversation(
+        text=message.text,
+        turns=tuple(history),
+        persona=services.persona,
+        language=language,
+        chat_key=message.chat_key,
+        message=message,
+    )
+    await ctx.action("typing")
+    target = ctx.target
+    reply_id = new_reply_id()
+    parts: list[str] = []
+    held: str | None = None  # the first piece waits for a second before we call it a stream
+    seq = 0
+    failure = ""
+    try:
+        stream = services.engine.reply(conversation)
+        async for piece in _timed(stream, services.config.engine_timeout_s):
+            if not piece:
+                continue
+            parts.append(piece)
+            if held is None and seq == 0 and len(parts) == 1:
+                held = piece
+                continue
+            if held is not None:
+                await ctx.bus.send(ReplyDelta(reply_id, target, seq, held))
+                seq += 1
+                held = None
+            await ctx.bus.send(ReplyDelta(reply_id, target, seq, piece))
+            seq += 1
+    except NoAnswer as exc:
+        log.info("no engine could answer %s: %s", message.key, exc)
+        failure = "no-answer"
+    except (TimeoutError, EngineError) as exc:
+        log.error("engine failed on %s: %s", message.key, exc, exc_info=True)
+        failure = "error"
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - error boundary around engines
+        log.exception("engine crashed on %s", message.key)
+        failure = "error"
+
+    text = "".join(parts).strip()
+    notice = False
+    if not text:
+        text = NO_ANSWER if failure == "no-answer" else APOLOGY
+        notice = True
+    elif failure:
+        text += CUT_SHORT
+    await ctx.bus.send(ReplyDone(reply_id, target, text, streamed=seq > 0, notice=notice))
+    ctx.answered = True
+    if not notice:
+        await services.conversations.append(
+            message.chat_key,
+            Turn("user", message.text, at=message.timestamp, author=message.author.display_name),
+            Turn("bot", text, author=services.persona.name),
+        )
+    if services.speech is not None and not notice:
+        settings = await voice_settings(ctx, language)
+        if settings.enabled:
+            await speak(ctx, reply_id, text, settings)
+
+
+async def speak(ctx: Context, reply_id: str, text: str, settings: VoiceSettings) -> None:
+    """Send a voice note of ``text``; on failure log the reason (the text was already sent)."""
+    assert ctx.services.speech is not None
+    await ctx.action("record_voice")
+    try:
+        clip = await asyncio.wait_for(
+            ctx.services.speech.voice_note(text, settings), ctx.services.config.voice_timeout_s
+        )
+    except TimeoutError:
+        log.warning("voice note for %s timed out after %.0fs; text only", ctx.message.key, ctx.services.config.voice_timeout_s)
+        return
+    except SpeechError as exc:
+        log.warning("voice note for %s failed: %s; text only", ctx.message.key, exc)
+        return
+    await ctx.bus.send(ReplyVoice(reply_id, ctx.target, clip, text))

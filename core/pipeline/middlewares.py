@@ -1,0 +1,102 @@
+"""The standard middlewares, in pipeline order: addressing, dedupe, validation, flood, access."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from core.pipeline.commands import parse_command
+from core.pipeline.context import Context
+from core.pipeline.middleware import Handler, Middleware
+
+log = logging.getLogger(__name__)
+
+
+class AddressedOnly(Middleware):
+    """Drops messages that are not for the bot (group chatter, other bots' commands)."""
+
+    async def __call__(self, handler: Handler, ctx: Context) -> None:
+        if ctx.message.is_addressed:
+            await handler(ctx)
+
+
+class Dedupe(Middleware):
+    """Handles each platform message id once, even after a restart or a redelivery."""
+
+    async def __call__(self, handler: Handler, ctx: Context) -> None:
+        services = ctx.services
+        key = f"{services.name}:{ctx.message.key}"
+        if not await services.dedupe.claim(key, services.config.dedupe_ttl_s):
+            log.info("duplicate message %s ignored", ctx.message.key)
+            ctx.state["duplicate"] = True
+            return
+        await handler(ctx)
+
+
+class Validate(Middleware):
+    """Answers empty and oversized messages with a clear notice instead of passing them on."""
+
+    async def __call__(self, handler: Handler, ctx: Context) -> None:
+        text = ctx.message.text
+        limit = ctx.services.config.max_input_chars
+        if len(text) > limit:
+            log.info("message %s too long (%d chars > %d)", ctx.message.key, len(text), limit)
+            await ctx.reply(
+                f"That message is too long for me ({len(text):,} characters; the limit is {limit:,}). "
+                "Could you shorten it?",
+                notice=True,
+            )
+            return
+        if not text.strip() and not ctx.message.attachments:
+            await ctx.reply("Yes? Send me a message and I'll answer.", notice=True)
+            return
+        await handler(ctx)
+
+
+class FloodControl(Middleware):
+    """Per-user and per-chat message limits; the first excess message gets one polite notice."""
+
+    async def __call__(self, handler: Handler, ctx: Context) -> None:
+        limits = ctx.services.config.flood
+        counter = ctx.services.counter
+        m = ctx.message
+        bot = ctx.services.name
+        checks = ((f"{bot}:flood:user:{m.user_key}", limits.per_user), (f"{bot}:flood:chat:{m.chat_key}", limits.per_chat))
+        for key, limit in checks:
+            if limit <= 0:
+                continue
+            count = await counter.hit(key, limits.window_s)
+            if count > limit:
+                window = int(time.monotonic() // limits.window_s)
+                first_excess = await ctx.services.dedupe.claim(f"{key}:notice:{window}", limits.window_s * 2)
+                log.info("flood control: %s over %d messages per %.0fs", key, limit, limits.window_s)
+                if first_excess:
+                    await ctx.reply(
+                        f"You're sending messages faster than I can keep up with. "
+                        f"Please wait a few seconds (limit: {limit} per {limits.window_s:.0f} s).",
+                        notice=True,
+                    )
+                return
+        await handler(ctx)
+
+
+class AccessControl(Middleware):
+    """Allow and deny lists of chats and users, and admin-only commands."""
+
+    async def __call__(self, handler: Handler, ctx: Context) -> None:
+        rules = ctx.services.config.access
+        m = ctx.message
+        if m.chat_key in rules.deny_chats or m.user_key in rules.deny_users:
+            log.info("access denied for %s in %s (deny list)", m.user_key, m.chat_key)
+            return
+        if rules.allow_chats and m.chat_key not in rules.allow_chats and m.user_key not in rules.admins:
+            log.info("access denied: chat %s not in allow list", m.chat_key)
+            return
+        if rules.allow_users and m.user_key not in rules.allow_users and m.user_key not in rules.admins:
+            log.info("access denied: user %s not in allow list", m.user_key)
+            return
+        command = parse_command(m.text)
+        if command and command.name in rules.admin_commands and m.user_key not in rules.admins:
+            await ctx.reply(f"/{command.name} is for admins only.", notice=True)
+            return
+        await handler(ctx)

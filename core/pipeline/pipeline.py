@@ -1,0 +1,139 @@
+"""The pipeline runner: one task per incoming message, in order per chat, behind an error boundary."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+from core.bus import Bus, Delivery
+from core.lifecycle import Resource
+from core.pipeline.commands import CommandRouter
+from core.pipeline.context import BotServices, Context
+from core.pipeline.dialogue import APOLOGY, answer
+from core.pipeline.middleware import Handler, Middleware, compose
+from core.pipeline.middlewares import AccessControl, AddressedOnly, Dedupe, FloodControl, Validate
+
+log = logging.getLogger(__name__)
+
+
+def default_middlewares(router: CommandRouter | None = None) -> list[Middleware]:
+    """Addressing, dedupe, validation, flood control, access, then commands."""
+    return [AddressedOnly(), Dedupe(), Validate(), FloodControl(), AccessControl(), router or CommandRouter()]
+
+
+class ChatSerializer:
+    """FIFO locks per chat, so one chat's messages are handled in arrival order."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiters: dict[str, int] = {}
+
+    def hold(self, key: str) -> "_Held":
+        """An async context manager that holds ``key``'s lock."""
+        return _Held(self, key)
+
+
+class _Held:
+    def __init__(self, serializer: ChatSerializer, key: str) -> None:
+        self.s = serializer
+        self.key = key
+
+    async def __aenter__(self) -> None:
+        s = self.s
+        lock = s._locks.setdefault(self.key, asyncio.Lock())
+        s._waiters[self.key] = s._waiters.get(self.key, 0) + 1
+        await lock.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        s = self.s
+        s._locks[self.key].release()
+        s._waiters[self.key] -= 1
+        if not s._waiters[self.key]:
+            del s._waiters[self.key]
+            del s._locks[self.key]
+
+
+class Pipeline(Resource):
+    """Consumes deliveries from the bus and answers each in its own task.
+
+    Args:
+        services: the bot's engine, stores and settings.
+        bus: where messages come from and replies go.
+        middlewares: defaults to :func:`default_middlewares`.
+        max_in_flight: how many messages are handled at once (back-pressure on the bus).
+    """
+
+    def __init__(
+        self,
+        services: BotServices,
+        bus: Bus,
+        middlewares: Sequence[Middleware] | None = None,
+        max_in_flight: int = 256,
+    ) -> None:
+        self.services = services
+        self.bus = bus
+        self.handler: Handler = compose(list(middlewares) if middlewares is not None else default_middlewares(), answer)
+        self._serializer = ChatSerializer()
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._runner: asyncio.Task[None] | None = None
+        self.handled = 0
+        self.failed = 0
+
+    async def start(self) -> None:
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run(), name=f"pipeline-{self.services.name}")
+
+    async def stop(self, drain_timeout_s: float = 10.0) -> None:
+        """Stop taking new messages and wait (bounded) for those in flight."""
+        if self._runner is not None:
+            self._runner.cancel()
+            try:
+                await self._runner
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+            self._runner = None
+        if self._tasks:
+            done, pending = await asyncio.wait(set(self._tasks), timeout=drain_timeout_s)
+            for task in pending:
+                task.cancel()
+
+    async def _run(self) -> None:
+        async for delivery in self.bus.deliveries():
+            await self._slots.acquire()
+            task = asyncio.create_task(self._handle(delivery), name=f"msg-{delivery.message.key}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait until no message is in flight (tests and benchmarks)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    async def _handle(self, delivery: Delivery) -> None:
+        message = delivery.message
+        ctx = Context(message, self.services, self.bus)
+        started = time.perf_counter()
+        try:
+            async with self._serializer.hold(message.chat_key):
+                await self.handler(ctx)
+            self.handled += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the error boundary: one message never stops the bot
+            self.failed += 1
+            log.exception("handling %s failed", message.key)
+            if not ctx.answered and message.is_addressed:
+                try:
+                    await ctx.reply(APOLOGY, notice=True)
+                except Exception:  # noqa: BLE001
+                    log.exception("could not even apologize for %s", message.key)
+        finally:
+            self._slots.release()
+            log.debug("%s handled in %.2f ms", message.key, (time.perf_counter() - started) * 1000)
+        try:
+            await delivery.ack()
+        except Exception:  # noqa: BLE001
+            log.exception("ack of %s failed", message.key)

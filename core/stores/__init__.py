@@ -1,0 +1,1 @@
+"""Store contracts (conversation memory, settings, dedupe, rate counters) and implementations."""

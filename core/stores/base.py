@@ -1,0 +1,57 @@
+"""Small store contracts. SQLite and in-memory implement them here; Redis can too."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import Any
+
+from core.lifecycle import Resource
+from core.model import Turn
+
+
+class ConversationStore(Resource, abc.ABC):
+    """Per-chat conversation history, bounded to the last ``max_turns`` turns."""
+
+    def __init__(self, max_turns: int = 20) -> None:
+        self.max_turns = max_turns
+
+    @abc.abstractmethod
+    async def append(self, chat_key: str, *turns: Turn) -> None:
+        """Add turns at the end of the chat's history, dropping the oldest beyond the bound."""
+
+    @abc.abstractmethod
+    async def recent(self, chat_key: str, limit: int | None = None) -> list[Turn]:
+        """The last ``limit`` turns (default: the bound), oldest first."""
+
+    @abc.abstractmethod
+    async def clear(self, chat_key: str) -> None:
+        """Forget the chat's history."""
+
+
+class SettingsStore(Resource, abc.ABC):
+    """Per-scope settings (a chat or a user): a small JSON object each."""
+
+    @abc.abstractmethod
+    async def get(self, scope: str) -> dict[str, Any]:
+        """The settings of ``scope`` (empty when none were stored)."""
+
+    @abc.abstractmethod
+    async def update(self, scope: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge ``values`` into the settings of ``scope`` and return the result."""
+
+
+class DedupeStore(Resource, abc.ABC):
+    """Remembers message keys so a message is handled once."""
+
+    @abc.abstractmethod
+    async def claim(self, key: str, ttl_s: float) -> bool:
+        """Return True the first time ``key`` is seen within ``ttl_s``, False after."""
+
+
+class RateCounter(Resource, abc.ABC):
+    """Counts events per key in fixed windows, for flood control."""
+
+    @abc.abstractmethod
+    async def hit(self, key: str, window_s: float) -> int:
+        """Count one event for ``key`` and return the count in the current window."""
