@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 
 from core.engine import Conversation, DialogueEngine
-from core.errors import EngineError, EngineTimeout, NoAnswer
+from core.errors import EngineError, EngineTimeout, EngineUnavailable, NoAnswer
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,24 @@ class EngineChain(DialogueEngine):
         self.last_engine: str | None = None
 
     async def start(self) -> None:
+        """Start every engine; one that cannot start is left out with a logged reason.
+
+        Raises:
+            EngineUnavailable: when no engine at all could start.
+        """
+        started: list[DialogueEngine] = []
+        reasons: list[str] = []
         for engine in self.engines:
-            await engine.start()
+            try:
+                await engine.start()
+            except Exception as exc:  # noqa: BLE001 - one broken engine must not stop the bot
+                log.error("engine %s could not start and is left out of the chain: %s", engine.name, exc)
+                reasons.append(f"{engine.name}: {exc}")
+                continue
+            started.append(engine)
+        if not started:
+            raise EngineUnavailable("no engine could start: " + "; ".join(reasons))
+        self.engines = started
 
     async def stop(self) -> None:
         for engine in reversed(self.engines):
@@ -92,4 +108,7 @@ class EngineChain(DialogueEngine):
                         raise EngineError(f"{engine.name} failed mid-answer: {exc!r}") from exc
                     yield piece
 
-        raise NoAnswer("; ".join(reasons))
+        summary = "; ".join(reasons)
+        if any(not r.endswith(("no answer", "empty answer")) and "no answer (" not in r for r in reasons):
+            raise EngineError(f"every engine failed or declined: {summary}")
+        raise NoAnswer(summary)

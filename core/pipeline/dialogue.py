@@ -40,7 +40,7 @@ async def voice_settings(ctx: Context, language: str) -> VoiceSettings:
     stored = await ctx.services.settings.get(voice_scope(ctx))
     return VoiceSettings(
         enabled=bool(stored.get("voice", ctx.services.config.voice_by_default)),
-        voice=str(stored.get("voice_name", "")),
+        voice=str(stored.get("voice_name", ctx.services.config.default_voice)),
         rate=float(stored.get("voice_rate", 1.0)),
         language=language,
     )

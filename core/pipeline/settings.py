@@ -36,6 +36,7 @@ class PipelineSettings:
     first_piece_timeout_s: float = 10.0
     dedupe_ttl_s: float = 7 * 24 * 3600.0
     voice_by_default: bool = False
+    default_voice: str = ""
     voice_timeout_s: float = 30.0
     flood: FloodLimits = field(default_factory=FloodLimits)
     access: AccessRules = field(default_factory=AccessRules)

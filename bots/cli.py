@@ -1,0 +1,141 @@
+"""The command line: ``python run.py [run|chat|check|say|train|eval]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from bots.config import AppConfig, load_config
+from bots.errors import ConfigError
+from bots.logs import collect_secrets, setup_logging
+
+log = logging.getLogger("bots")
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="Voice-capable chat bots for Discord, Telegram and the web. "
+        "With no command, runs every bot in the config (the web chat on localhost by default).",
+    )
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="config file (default: config.yaml)")
+    parser.add_argument("--log-level", default=None, help="override logging.level (DEBUG, INFO, ...)")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bots in the config (the default)")
+    chat = sub.add_parser("chat", help="talk to a bot in the terminal")
+    chat.add_argument("--bot", default=None, help="bot name (default: the first bot)")
+    sub.add_parser("check", help="validate the config and report what is installed and usable")
+    say = sub.add_parser("say", help="synthesize text to a voice note")
+    say.add_argument("text")
+    say.add_argument("--out", default="reply.ogg", help="output file (OGG/Opus)")
+    say.add_argument("--voice", default=None, help="voice name (see check or /voices)")
+    train = sub.add_parser("train", help="train the generative model (args passed on; try: train --help)", add_help=False)
+    train.add_argument("args", nargs=argparse.REMAINDER)
+    ev = sub.add_parser("eval", help="evaluate the generative model against retrieval (try: eval --help)", add_help=False)
+    ev.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    if command == "train":
+        from core.engines.generative.train import main as train_main
+
+        return train_main(args.args)
+    if command == "eval":
+        from core.engines.generative.evaluate import main as eval_main
+
+        return eval_main(args.args)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"config error:\n{exc}", file=sys.stderr)
+        return 2
+    level = args.log_level or ("WARNING" if command in {"chat", "say"} else config.logging.level)
+    setup_logging(level.upper(), collect_secrets(config), config.logging.json_format)
+    base = Path(args.config).resolve().parent
+    if command == "check":
+        from bots.check import check
+
+        return asyncio.run(check(config, base))
+    if command == "say":
+        return asyncio.run(_say(config, args.text, Path(args.out), args.voice))
+    if command == "chat":
+        return asyncio.run(_chat(config, base, args.bot))
+    return asyncio.run(_run(config, base))
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except NotImplementedError:  # pragma: no cover - Windows
+            pass
+    await stop.wait()
+
+
+async def _run(config: AppConfig, base: Path) -> int:
+    from bots.runtime import App
+
+    app = App(config, base)
+    try:
+        await app.start()
+    except Exception as exc:  # noqa: BLE001 - report and exit cleanly
+        log.error("could not start: %s", exc, exc_info=True)
+        await app.stop()
+        return 1
+    for bot in app.bots:
+        for adapter in bot.adapters:
+            url = getattr(adapter, "url", None)
+            if url:
+                print(f"{bot.name}: web chat at {url}", flush=True)
+            else:
+                print(f"{bot.name}: {adapter.platform} adapter running", flush=True)
+    print("Press Ctrl+C to stop.", flush=True)
+    try:
+        await _wait_for_signal()
+    finally:
+        await app.stop()
+    return 0
+
+
+async def _chat(config: AppConfig, base: Path, bot_name: str | None) -> int:
+    from adapters.console.adapter import ConsoleAdapter
+    from bots.runtime import App
+
+    name = bot_name or config.bots[0].name
+    if name not in {b.name for b in config.bots}:
+        print(f"no bot named {name!r}; the config has: {', '.join(b.name for b in config.bots)}", file=sys.stderr)
+        return 2
+    app = App(config, base, console_only=name)
+    await app.start()
+    try:
+        console = app.bots[0].adapters[0]
+        assert isinstance(console, ConsoleAdapter)
+        await console.closed.wait()
+        await app.bots[0].pipeline.idle()
+    finally:
+        await app.stop()
+    return 0
+
+
+async def _say(config: AppConfig, text: str, out: Path, voice_name: str | None) -> int:
+    from voice.cli import say
+
+    try:
+        clip = await say(text, out, voice_name, config.voice)
+    except Exception as exc:  # noqa: BLE001 - one clear line for the user
+        print(f"could not synthesize: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {out} ({clip.duration_s:.2f} s, {len(clip.data):,} bytes, voice {clip.voice or '?'} via {clip.engine or '?'})")
+    return 0

@@ -1,0 +1,196 @@
+"""The schema of ``config.yaml`` (pydantic) and its loader.
+
+A bad config fails fast with :class:`bots.errors.ConfigError` naming the file,
+the key path and what is wrong. Secrets come from the environment with
+``${VAR}`` or ``${VAR:-default}`` and are kept as ``SecretStr``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from adapters.console.config import ConsoleConfig
+from adapters.discord.config import DiscordConfig
+from adapters.telegram.config import TelegramConfig
+from adapters.web.config import WebConfig
+from bots.envsubst import substitute
+from bots.errors import ConfigError
+from core.engines.config import EchoEngineConfig, FaqEngineConfig, RetrievalEngineConfig
+from core.engines.generative.config import GenerativeEngineConfig
+from core.engines.llm.config import OpenAIEngineConfig
+from voice.config import VoiceConfig
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PersonaConfig(_Strict):
+    """Who the bot is."""
+
+    name: str = "Bot"
+    description: str = "A friendly, helpful chat bot."
+    greeting: str = "Hello! How can I help?"
+    language: str = "en"
+
+
+class FloodConfig(_Strict):
+    """Flood control: messages allowed per user and per chat in a window (0 disables a limit)."""
+
+    per_user: int = Field(default=8, ge=0)
+    per_chat: int = Field(default=20, ge=0)
+    window_s: float = Field(default=10.0, gt=0)
+
+
+class AccessConfig(_Strict):
+    """Allow/deny lists of ``platform:id`` keys, admins, and commands only admins may use."""
+
+    allow_chats: list[str] = Field(default_factory=list)
+    deny_chats: list[str] = Field(default_factory=list)
+    allow_users: list[str] = Field(default_factory=list)
+    deny_users: list[str] = Field(default_factory=list)
+    admins: list[str] = Field(default_factory=list)
+    admin_commands: list[str] = Field(default_factory=list)
+
+
+class PipelineConfig(_Strict):
+    """Pipeline knobs."""
+
+    history_turns: int = Field(default=20, ge=1, le=1000)
+    max_input_chars: int = Field(default=4000, ge=1)
+    engine_timeout_s: float = Field(default=20.0, gt=0)
+    first_piece_timeout_s: float = Field(default=10.0, gt=0)
+    flood: FloodConfig = Field(default_factory=FloodConfig)
+    access: AccessConfig = Field(default_factory=AccessConfig)
+
+
+class BotVoiceConfig(_Strict):
+    """Voice defaults of one bot (chats change them with /voice)."""
+
+    enabled_by_default: bool = False
+    voice: str = ""
+
+
+class AdaptersConfig(_Strict):
+    """The platforms a bot listens on; a missing section means not used."""
+
+    web: WebConfig | None = None
+    console: ConsoleConfig | None = None
+    telegram: TelegramConfig | None = None
+    discord: DiscordConfig | None = None
+
+
+EngineConfig = Annotated[
+    EchoEngineConfig | RetrievalEngineConfig | FaqEngineConfig | GenerativeEngineConfig | OpenAIEngineConfig,
+    Field(discriminator="kind"),
+]
+
+
+class BotConfig(_Strict):
+    """One bot: persona + engine chain + voice + adapters."""
+
+    name: str
+    persona: PersonaConfig = Field(default_factory=PersonaConfig)
+    engines: list[EngineConfig] = Field(min_length=1)
+    voice: BotVoiceConfig = Field(default_factory=BotVoiceConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    adapters: AdaptersConfig = Field(default_factory=AdaptersConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", value):
+            raise ValueError("must be a short slug: lowercase letters, digits, '-' or '_' (max 32)")
+        return value
+
+
+class StorageConfig(_Strict):
+    """Where memory, settings and dedupe keys live."""
+
+    kind: Literal["sqlite", "memory"] = "sqlite"
+    path: str = "data/bots.sqlite3"
+
+
+class BusConfig(_Strict):
+    """The bus between adapters and the pipeline."""
+
+    kind: Literal["inprocess"] = "inprocess"
+
+
+class LoggingConfig(_Strict):
+    """Logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = Field(default=False, alias="json")
+
+
+class AppConfig(_Strict):
+    """The whole of config.yaml."""
+
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    bus: BusConfig = Field(default_factory=BusConfig)
+    voice: VoiceConfig = Field(default_factory=VoiceConfig)
+    bots: list[BotConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> AppConfig:
+        names = [b.name for b in self.bots]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"bot names must be unique; repeated: {', '.join(dupes)}")
+        ports = [
+            (b.adapters.web.host, b.adapters.web.port)
+            for b in self.bots
+            if b.adapters.web and b.adapters.web.enabled and b.adapters.web.port
+        ]
+        clash = sorted({p for p in ports if ports.count(p) > 1})
+        if clash:
+            raise ValueError(f"two web adapters listen on the same address: {clash[0][0]}:{clash[0][1]}")
+        return self
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def parse_config(raw: Any, source: str = "config.yaml", env: dict[str, str] | None = None) -> AppConfig:
+    """Validate an already-loaded YAML document."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping with a 'bots' list")
+    try:
+        return AppConfig.model_validate(substitute(raw, env))
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+            lines.append(f"{source}: {_loc(loc)}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+_UNION_TAGS = {"echo", "retrieval", "faq", "generative", "openai"}
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> AppConfig:
+    """Read, substitute and validate ``path``.
+
+    Raises:
+        ConfigError: the file is missing, is not YAML, or does not validate.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{file}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_config(raw, str(file), env)

@@ -1,0 +1,48 @@
+"""Builds dialogue engines and the engine chain from config."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from core.engine import DialogueEngine
+from core.engines.chain import EngineChain
+from core.engines.config import EchoEngineConfig, FaqEngineConfig, RetrievalEngineConfig
+from core.engines.echo import EchoEngine
+from core.engines.faq import FaqEngine
+from core.engines.generative.config import GenerativeEngineConfig
+from core.engines.llm.config import OpenAIEngineConfig
+from core.engines.retrieval import RetrievalEngine
+
+from bots.config import BotConfig, EngineConfig
+
+
+def resolve(path: str, base: Path) -> Path:
+    """A config path: absolute as given, relative to the config file's folder otherwise."""
+    p = Path(path)
+    return p if p.is_absolute() else base / p
+
+
+def build_engine(config: EngineConfig, base: Path) -> DialogueEngine:
+    """One engine from its config section."""
+    if isinstance(config, EchoEngineConfig):
+        return EchoEngine(config.prefix, config.pieces)
+    if isinstance(config, RetrievalEngineConfig):
+        return RetrievalEngine(config.languages, [resolve(p, base) for p in config.extra_files], config.min_confidence)
+    if isinstance(config, FaqEngineConfig):
+        return FaqEngine(resolve(config.path, base), config.threshold)
+    if isinstance(config, GenerativeEngineConfig):
+        from core.engines.generative.engine import GenerativeEngine
+
+        return GenerativeEngine.from_config(config.model_copy(update={"path": str(resolve(config.path, base))}))
+    if isinstance(config, OpenAIEngineConfig):
+        from core.engines.llm.openai import OpenAIEngine
+
+        return OpenAIEngine.from_config(config)
+    raise TypeError(f"unknown engine config {type(config).__name__}")
+
+
+def build_chain(bot: BotConfig, base: Path, engines: Sequence[DialogueEngine] | None = None) -> EngineChain:
+    """The bot's engine chain, with the pipeline's timeouts."""
+    built = list(engines) if engines is not None else [build_engine(e, base) for e in bot.engines]
+    return EngineChain(built, timeout_s=bot.pipeline.engine_timeout_s, first_piece_timeout_s=bot.pipeline.first_piece_timeout_s)

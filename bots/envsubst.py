@@ -1,0 +1,35 @@
+"""``${VAR}`` and ``${VAR:-default}`` substitution in config values."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def substitute(value: Any, env: Mapping[str, str] | None = None) -> Any:
+    """Replace ``${VAR}`` (empty when unset) and ``${VAR:-default}`` in every string of ``value``.
+
+    A string that is exactly one ``${VAR}`` left empty becomes ``None``-free empty text, so
+    an unset token reads as "missing" rather than failing validation.
+    ``$${`` escapes a literal ``${``.
+    """
+    source = os.environ if env is None else env
+    if isinstance(value, str):
+        escaped = value.replace("$${", "\x00")
+
+        def repl(match: re.Match[str]) -> str:
+            found = source.get(match.group(1))
+            if found:  # ${VAR:-default} also applies when VAR is set but empty, as in the shell
+                return found
+            return match.group(2) if match.group(2) is not None else ""
+
+        return _VAR.sub(repl, escaped).replace("\x00", "${")
+    if isinstance(value, list):
+        return [substitute(v, source) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, source) for k, v in value.items()}
+    return value

@@ -1,0 +1,1 @@
+"""The generative dialogue model: NLTK preprocessing and a small PyTorch Transformer."""

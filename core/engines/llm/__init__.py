@@ -1,0 +1,1 @@
+"""Engines backed by large language models (OpenAI-compatible servers, local transformers)."""

@@ -1,0 +1,104 @@
+"""The pipeline end to end on the in-process bus: streaming, failures, ordering, memory."""
+
+from __future__ import annotations
+
+import asyncio
+
+from core.errors import NoAnswer
+from core.model import Addressed, ChatKind, ReplyDelta, ReplyDone
+from core.pipeline.dialogue import APOLOGY, CUT_SHORT, NO_ANSWER
+from core.pipeline.settings import FloodLimits
+from tests.harness import Harness, ScriptedEngine, message, with_settings
+
+
+async def test_single_piece_answer_is_not_streamed() -> None:
+    async with Harness([ScriptedEngine(["hello there"])]) as h:
+        await h.send(message("hi"))
+    assert h.texts() == ["hello there"]
+    assert not any(isinstance(e, ReplyDelta) for e in h.events)
+    assert h.done()[0].streamed is False
+
+
+async def test_streamed_pieces_arrive_in_order_then_done() -> None:
+    async with Harness([ScriptedEngine(["one ", "two ", "three"], delay_s=0.01)]) as h:
+        await h.send(message("count"))
+    deltas = [e for e in h.events if isinstance(e, ReplyDelta)]
+    assert [d.text for d in deltas] == ["one ", "two ", "three"]
+    assert [d.seq for d in deltas] == [0, 1, 2]
+    done = h.done()[0]
+    assert done.streamed and done.text == "one two three"
+    assert {d.reply_id for d in deltas} == {done.reply_id}
+    assert h.events.index(done) > h.events.index(deltas[-1])
+
+
+async def test_crashing_engine_gets_apology_and_bot_keeps_serving() -> None:
+    crash = ScriptedEngine([], error=RuntimeError("boom"))
+    async with Harness([crash]) as h:
+        await h.send(message("first"))
+        crash.error = None
+        crash.pieces = ["fine now"]
+        await h.send(message("second"))
+    assert h.texts() == [APOLOGY, "fine now"]
+    assert h.done()[0].notice
+
+
+async def test_hanging_engine_times_out_with_apology() -> None:
+    settings = with_settings(engine_timeout_s=0.3, first_piece_timeout_s=0.2)
+    async with Harness([ScriptedEngine(hang=True)], settings=settings) as h:
+        await h.send(message("anyone?"))
+    assert h.texts() == [APOLOGY]
+
+
+async def test_hanging_engine_falls_through_to_next_engine() -> None:
+    settings = with_settings(engine_timeout_s=1.0, first_piece_timeout_s=0.2)
+    async with Harness([ScriptedEngine(hang=True), ScriptedEngine(["backup"])], settings=settings) as h:
+        await h.send(message("anyone?"))
+    assert h.texts() == ["backup"]
+
+
+async def test_failure_mid_stream_keeps_partial_text_and_says_so() -> None:
+    engine = ScriptedEngine(["partial ", "answer"], error=RuntimeError("lost it"))
+    async with Harness([engine]) as h:
+        await h.send(message("go"))
+    assert h.texts() == ["partial answer" + CUT_SHORT]
+
+
+async def test_no_engine_has_an_answer() -> None:
+    async with Harness([ScriptedEngine([], error=NoAnswer("nothing"))]) as h:
+        await h.send(message("??"))
+    assert h.texts() == [NO_ANSWER]
+
+
+async def test_history_is_passed_to_engine_and_bounded() -> None:
+    engine = ScriptedEngine(["ack"])
+    async with Harness([engine], settings=with_settings(history_turns=4)) as h:
+        for i in range(4):
+            await h.send(message(f"m{i}"))
+    last = engine.seen[-1]
+    assert [t.text for t in last.turns] == ["m1", "ack", "m2", "ack"]
+    assert len(last.turns) == 4
+    assert [t.role for t in last.turns] == ["user", "bot", "user", "bot"]
+    assert last.turns[-2].text == "m2"
+
+
+async def test_messages_of_one_chat_are_answered_in_order() -> None:
+    engine = ScriptedEngine(["x"], delay_s=0.005)
+    async with Harness([engine], settings=with_settings(flood=FloodLimits(0, 0, 1))) as h:
+        await h.send(*[message(f"n{i}", chat="same") for i in range(20)])
+    answered = [e.target.in_reply_to.message_id for e in h.done() if e.target.in_reply_to]
+    assert answered == sorted(answered, key=int)
+    assert len(answered) == 20
+
+
+async def test_group_chatter_not_addressed_gets_no_answer() -> None:
+    async with Harness([ScriptedEngine(["hi"])]) as h:
+        await h.send(message("just talking", kind=ChatKind.GROUP, addressed=Addressed.NO))
+        await h.send(message("@bot hi", kind=ChatKind.GROUP, addressed=Addressed.MENTION))
+    assert h.texts() == ["hi"]
+
+
+async def test_many_chats_concurrently_all_answered() -> None:
+    async with Harness([ScriptedEngine(["ok"], delay_s=0.01)]) as h:
+        await h.send(*[message("hey", chat=f"c{i}", user=f"u{i}") for i in range(200)])
+        await asyncio.sleep(0.05)
+    assert len(h.done()) == 200
