@@ -1,0 +1,84 @@
+"""config.yaml loading: env substitution, clear errors with file and key path, the shipped file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bots.config import load_config, parse_config
+from bots.envsubst import substitute
+from bots.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_config_is_valid_with_no_environment() -> None:
+    config = load_config(ROOT / "config.yaml", env={})
+    assert [b.name for b in config.bots] == ["companion", "support"]
+    companion = config.bots[0]
+    assert companion.adapters.web is not None and companion.adapters.web.port == 8080
+    assert companion.adapters.telegram is not None
+    assert companion.adapters.telegram.token is not None
+    assert companion.adapters.telegram.token.get_secret_value() == ""
+
+
+def test_env_substitution_with_defaults_and_escape() -> None:
+    env = {"A": "1", "EMPTY": ""}
+    assert substitute("${A}", env) == "1"
+    assert substitute("${MISSING}", env) == ""
+    assert substitute("${MISSING:-dflt}", env) == "dflt"
+    assert substitute("${EMPTY:-dflt}", env) == "dflt"
+    assert substitute("x-${A}-$${A}", env) == "x-1-${A}"
+    assert substitute({"k": ["${A}", 3]}, env) == {"k": ["1", 3]}
+
+
+def test_token_from_environment_is_secret() -> None:
+    raw = {"bots": [{"name": "b", "engines": [{"kind": "echo"}], "adapters": {"telegram": {"token": "${TG}"}}}]}
+    config = parse_config(raw, env={"TG": "123:SECRET"})
+    token = config.bots[0].adapters.telegram.token  # type: ignore[union-attr]
+    assert token is not None and token.get_secret_value() == "123:SECRET"
+    assert "SECRET" not in repr(config)
+
+
+def test_errors_name_file_key_path_and_problem(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "bots:\n"
+        "  - name: ok\n"
+        "    engines: [{kind: faq}]\n"
+        "    pipeline: {flood: {per_user: -3}}\n"
+        "    adapters: {web: {port: 99999}}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = str(info.value)
+    assert f"{path}: bots.0.engines.0.path: Field required" in text
+    assert f"{path}: bots.0.pipeline.flood.per_user:" in text
+    assert f"{path}: bots.0.adapters.web.port:" in text
+
+
+def test_unknown_key_and_engine_kind_are_errors() -> None:
+    with pytest.raises(ConfigError, match=r"bots.0.colour: Extra inputs are not permitted"):
+        parse_config({"bots": [{"name": "b", "engines": [{"kind": "echo"}], "colour": "red"}]})
+    with pytest.raises(ConfigError, match=r"bots.0.engines.0: Input tag 'gpt9'"):
+        parse_config({"bots": [{"name": "b", "engines": [{"kind": "gpt9"}]}]})
+
+
+def test_duplicate_names_and_ports_rejected() -> None:
+    bot = {"name": "b", "engines": [{"kind": "echo"}], "adapters": {"web": {"port": 9000}}}
+    with pytest.raises(ConfigError, match="repeated: b"):
+        parse_config({"bots": [bot, bot]})
+    with pytest.raises(ConfigError, match="same address"):
+        parse_config({"bots": [bot, {**bot, "name": "c"}]})
+
+
+def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "x.yaml"
+    bad.write_text("bots: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML \(line"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        parse_config(["a"])

@@ -1,0 +1,51 @@
+"""Assembling bots from config: adapters disabled without tokens, a console chat end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from pathlib import Path
+
+import pytest
+
+from adapters.console.adapter import ConsoleAdapter
+from bots.adapters import adapter_plan, build_adapters
+from bots.config import parse_config
+from bots.runtime import App
+from core.bus import InProcessBus
+
+
+def _config(tmp_path: Path, **bot: object) -> dict[str, object]:
+    base = {"name": "b", "engines": [{"kind": "echo", "prefix": "echo: "}]}
+    base.update(bot)
+    return {"storage": {"kind": "sqlite", "path": str(tmp_path / "db.sqlite3")}, "voice": {"enabled": False}, "bots": [base]}
+
+
+def test_adapter_without_token_is_disabled_with_one_clear_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    raw = _config(tmp_path, adapters={"telegram": {"token": "${TG}"}, "discord": {"token": ""}})
+    config = parse_config(raw, env={})
+    with caplog.at_level(logging.INFO):
+        adapters = build_adapters(config.bots[0], InProcessBus(), None)
+    assert adapters == []
+    lines = [r.getMessage() for r in caplog.records if "disabled" in r.getMessage()]
+    assert len(lines) == 2 and "telegram adapter disabled: no token" in lines[0]
+    assert ("telegram", False, "no token: disabled") in adapter_plan(config.bots[0])
+
+
+async def test_console_chat_end_to_end_and_history_survives_restart(tmp_path: Path) -> None:
+    config = parse_config(_config(tmp_path))
+    for round_ in ("first", "second"):
+        out = io.StringIO()
+        app = App(config, tmp_path, console_only="b", with_voice=False)
+        console = app.bots[0].adapters[0]
+        assert isinstance(console, ConsoleAdapter)
+        console.stdin = io.StringIO(f"hello {round_}\n/quit\n")
+        console.stdout = out
+        await app.start()
+        await asyncio.wait_for(console.closed.wait(), 10)
+        await app.bots[0].pipeline.idle()
+        history = await app.stores.conversations.recent("console:console")
+        await app.stop()
+        assert f"b> echo: hello {round_}" in out.getvalue() or f"echo: hello {round_}" in out.getvalue()
+    assert [t.text for t in history] == ["hello first", "echo: hello first", "hello second", "echo: hello second"]
