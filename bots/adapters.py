@@ -6,11 +6,10 @@ import logging
 
 from pydantic import SecretStr
 
+from bots.config import BotConfig
 from core.adapter import Adapter
 from core.bus import Bus
 from core.speech import Speech
-
-from bots.config import BotConfig
 
 log = logging.getLogger(__name__)
 

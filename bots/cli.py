@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error:\n{exc}", file=sys.stderr)
         return 2
-    level = args.log_level or ("WARNING" if command in {"chat", "say"} else config.logging.level)
+    level = args.log_level or ("WARNING" if command in {"chat", "say", "check"} else config.logging.level)
     setup_logging(level.upper(), collect_secrets(config), config.logging.json_format)
     base = Path(args.config).resolve().parent
     if command == "check":
@@ -90,7 +90,7 @@ async def _run(config: AppConfig, base: Path) -> int:
     app = App(config, base)
     try:
         await app.start()
-    except Exception as exc:  # noqa: BLE001 - report and exit cleanly
+    except Exception as exc:
         log.error("could not start: %s", exc, exc_info=True)
         await app.stop()
         return 1

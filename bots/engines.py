@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from bots.config import BotConfig, EngineConfig
 from core.engine import DialogueEngine
 from core.engines.chain import EngineChain
 from core.engines.config import EchoEngineConfig, FaqEngineConfig, RetrievalEngineConfig
@@ -13,8 +14,6 @@ from core.engines.faq import FaqEngine
 from core.engines.generative.config import GenerativeEngineConfig
 from core.engines.llm.config import OpenAIEngineConfig
 from core.engines.retrieval import RetrievalEngine
-
-from bots.config import BotConfig, EngineConfig
 
 
 def resolve(path: str, base: Path) -> Path:

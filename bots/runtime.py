@@ -6,6 +6,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bots.adapters import build_adapters
+from bots.config import AppConfig, BotConfig, StorageConfig
+from bots.engines import build_chain, resolve
 from core.adapter import Adapter
 from core.bus import Bus, InProcessBus
 from core.engine import Persona
@@ -23,10 +26,6 @@ from core.stores.memory import (
     MemorySettingsStore,
 )
 from core.stores.sqlite import SqliteConversationStore, SqliteDatabase, SqliteDedupeStore, SqliteSettingsStore
-
-from bots.adapters import build_adapters
-from bots.config import AppConfig, BotConfig, StorageConfig
-from bots.engines import build_chain, resolve
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ class BotRuntime(Resource):
             resource = self._started.pop()
             try:
                 await resource.stop()
-            except Exception:  # noqa: BLE001 - keep stopping the rest
+            except Exception:
                 log.exception("bot %s: stopping %s failed", self.name, type(resource).__name__)
 
 
@@ -153,7 +152,7 @@ class App(Resource):
             resource = self._started.pop()
             try:
                 await resource.stop()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("stopping %s failed", type(resource).__name__)
 
 

@@ -64,5 +64,5 @@ class Adapter(Resource, abc.ABC):
                 await self.deliver(event)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - error boundary per event
+            except Exception:
                 log.exception("%s: could not deliver %s", self.adapter_id, type(event).__name__)

@@ -63,7 +63,7 @@ class EngineChain(DialogueEngine):
         for engine in reversed(self.engines):
             try:
                 await engine.stop()
-            except Exception:  # noqa: BLE001 - keep stopping the others
+            except Exception:
                 log.exception("engine %s failed to stop", engine.name)
 
     async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
@@ -86,7 +86,7 @@ class EngineChain(DialogueEngine):
                     continue
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - fall through to the next engine
+                except Exception as exc:
                     log.error("engine %s failed: %r; trying the next", engine.name, exc, exc_info=True)
                     reasons.append(f"{engine.name}: {type(exc).__name__}")
                     continue

@@ -21,8 +21,7 @@ _word = re.compile(r"\w", re.UNICODE)
 
 # Words so common that matching on them says little; small on purpose.
 STOPWORDS = frozenset(
-    "a an the is are was were be been am he she it we they our to of in on at "
-    "for and or but do does did so that this with as by from".split()
+    ["a", "an", "the", "is", "are", "was", "were", "be", "been", "am", "he", "she", "it", "we", "they", "our", "to", "of", "in", "on", "at", "for", "and", "or", "but", "do", "does", "did", "so", "that", "this", "with", "as", "by", "from"]
 )
 
 

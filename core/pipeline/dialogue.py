@@ -90,7 +90,7 @@ async def answer(ctx: Context) -> None:
         failure = "error"
     except asyncio.CancelledError:
         raise
-    except Exception:  # noqa: BLE001 - error boundary around engines
+    except Exception:
         log.exception("engine crashed on %s", message.key)
         failure = "error"
 

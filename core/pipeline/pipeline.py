@@ -30,7 +30,7 @@ class ChatSerializer:
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiters: dict[str, int] = {}
 
-    def hold(self, key: str) -> "_Held":
+    def hold(self, key: str) -> _Held:
         """An async context manager that holds ``key``'s lock."""
         return _Held(self, key)
 
@@ -96,7 +96,7 @@ class Pipeline(Resource):
                 pass
             self._runner = None
         if self._tasks:
-            done, pending = await asyncio.wait(set(self._tasks), timeout=drain_timeout_s)
+            _, pending = await asyncio.wait(set(self._tasks), timeout=drain_timeout_s)
             for task in pending:
                 task.cancel()
 
@@ -122,18 +122,18 @@ class Pipeline(Resource):
             self.handled += 1
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the error boundary: one message never stops the bot
+        except Exception:
             self.failed += 1
             log.exception("handling %s failed", message.key)
             if not ctx.answered and message.is_addressed:
                 try:
                     await ctx.reply(APOLOGY, notice=True)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("could not even apologize for %s", message.key)
         finally:
             self._slots.release()
             log.debug("%s handled in %.2f ms", message.key, (time.perf_counter() - started) * 1000)
         try:
             await delivery.ack()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("ack of %s failed", message.key)

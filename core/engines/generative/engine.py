@@ -1,0 +1,235 @@
+"""The generative engine: the shipped Transformer answering from the last few turns, streamed.
+
+Requests that arrive together are decoded as one batch on a single worker
+thread (inference never runs on the event loop); each generated token is handed
+back to its request's asyncio queue as soon as it is sampled, detokenized into
+a text piece and yielded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from core.engine import Conversation, DialogueEngine
+from core.engines.generative.checkpoint import LoadedModel, load_model, model_file
+from core.engines.generative.config import GenerativeEngineConfig
+from core.engines.generative.generate import Sampling, decode
+from core.engines.generative.text import Detokenizer, tokenize
+from core.errors import EngineError, EngineUnavailable, NoAnswer
+
+log = logging.getLogger(__name__)
+
+#: The repository root: relative model paths resolve from here, not from the cwd.
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def resolve_model_path(path: str | Path) -> Path:
+    """``path`` if absolute, else relative to the repository root."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+@dataclass(eq=False)
+class _Request:
+    prompt: list[int]
+    sampling: Sampling
+    generator: torch.Generator | None
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[int | None | BaseException] = field(default_factory=asyncio.Queue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def send(self, item: int | None | BaseException) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+
+
+class GenerativeEngine(DialogueEngine):
+    """Replies with the small Transformer trained by :mod:`core.engines.generative.train`.
+
+    Args:
+        path: model directory or ``model.pt`` (relative paths from the repository root).
+        sampling: temperature, top-k/top-p, repetition penalty, length cap.
+        context_turns: how many earlier turns the model sees besides the new message.
+        seed: fixed seed for reproducible replies (None: random).
+        max_batch: most requests decoded together.
+        batch_window_ms: how long the first request waits for others to join its batch.
+        threads: torch CPU threads for inference (0: leave torch's setting).
+    """
+
+    name = "generative"
+
+    def __init__(
+        self,
+        path: str | Path = "models/chitchat",
+        sampling: Sampling | None = None,
+        context_turns: int = 4,
+        seed: int | None = None,
+        max_batch: int = 32,
+        batch_window_ms: float = 0.0,
+        threads: int = 0,
+    ) -> None:
+        self.path = resolve_model_path(path)
+        self.sampling = sampling or Sampling()
+        self.context_turns = context_turns
+        self.seed = seed
+        self.max_batch = max_batch
+        self.batch_window_s = batch_window_ms / 1000
+        self.threads = threads
+        self.loaded: LoadedModel | None = None
+        self.load_seconds = 0.0
+        self._pending: asyncio.Queue[_Request] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._banned: list[int] = []
+
+    @classmethod
+    def from_config(cls, cfg: GenerativeEngineConfig) -> GenerativeEngine:
+        """Build from the ``kind: generative`` entry of config.yaml."""
+        return cls(
+            path=cfg.path,
+            sampling=Sampling(cfg.temperature, cfg.top_k, cfg.top_p, cfg.repetition_penalty, cfg.max_tokens),
+            context_turns=cfg.context_turns,
+            seed=cfg.seed,
+            max_batch=cfg.max_batch,
+            batch_window_ms=cfg.batch_window_ms,
+            threads=cfg.threads,
+        )
+
+    async def start(self) -> None:
+        if self._worker is not None:
+            return
+        if not model_file(self.path).exists():
+            raise EngineUnavailable(f"no generative model at {model_file(self.path)} (train one with `python run.py train`)")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generative")
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        try:
+            self.loaded = await loop.run_in_executor(self._executor, self._load)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise EngineUnavailable(f"cannot load the generative model {self.path}: {exc}") from exc
+        self.load_seconds = time.perf_counter() - started
+        cap = self.loaded.model.cfg.max_len // 2
+        if self.sampling.max_tokens > cap:
+            self.sampling = Sampling(**{**self._sampling_dict(), "max_tokens": cap})
+        v = self.loaded.vocab
+        self._banned = [v.pad, v.unk, v.user, v.bot]
+        self._pending = asyncio.Queue()
+        self._worker = asyncio.create_task(self._batches(), name="generative-batcher")
+        log.info("generative model %s loaded in %.0f ms", self.path, self.load_seconds * 1000)
+
+    def _sampling_dict(self) -> dict[str, float | int]:
+        s = self.sampling
+        return {"temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p,
+                "repetition_penalty": s.repetition_penalty, "max_tokens": s.max_tokens}
+
+    def _load(self) -> LoadedModel:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        return load_model(self.path)
+
+    async def stop(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.cancel()
+            try:
+                await worker
+            except asyncio.CancelledError:
+                pass
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self.loaded = None
+
+    def prompt(self, conversation: Conversation) -> list[int]:
+        """The model input for ``conversation``: recent turns, the new message, then ``<bot>``.
+
+        Oldest turns are dropped until the prompt leaves room for a full reply.
+        """
+        assert self.loaded is not None
+        vocab = self.loaded.vocab
+        turns = list(conversation.turns[-(self.context_turns + 1) :]) if self.context_turns else []
+        if turns and turns[-1].role == "user" and turns[-1].text == conversation.text:
+            turns = turns[:-1]  # the pipeline's history may already hold the new message
+        turns = turns[-self.context_turns :] if self.context_turns else []
+        budget = self.loaded.model.cfg.max_len - self.sampling.max_tokens - 1
+        encoded = [[vocab.bot if t.role == "bot" else vocab.user, *vocab.encode(tokenize(t.text)), vocab.eos] for t in turns]
+        last = [vocab.user, *vocab.encode(tokenize(conversation.text))[-(budget - 2) :], vocab.eos]
+        ids = last
+        for turn in reversed(encoded):
+            if len(turn) + len(ids) > budget:
+                break
+            ids = turn + ids
+        return ids + [vocab.bot]
+
+    def _generator(self) -> torch.Generator | None:
+        if self.seed is None:
+            return None
+        return torch.Generator().manual_seed(self.seed)
+
+    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
+        if self.loaded is None or self._pending is None:
+            raise EngineUnavailable("generative engine is not started")
+        request = _Request(self.prompt(conversation), self.sampling, self._generator(), asyncio.get_running_loop())
+        await self._pending.put(request)
+        detok = Detokenizer()
+        vocab = self.loaded.vocab
+        produced = False
+        try:
+            while True:
+                item = await request.queue.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise EngineError(f"generation failed: {item!r}") from item
+                produced = True
+                yield detok.piece(vocab.tokens[item])
+        finally:
+            request.cancelled.set()
+        if not produced:
+            raise NoAnswer("the model produced an empty reply")
+
+    async def _batches(self) -> None:
+        assert self._pending is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._pending.get()]
+            await asyncio.sleep(self.batch_window_s)  # let requests made in the same instant join
+            while len(batch) < self.max_batch and not self._pending.empty():
+                batch.append(self._pending.get_nowait())
+            batch = [r for r in batch if not r.cancelled.is_set()]
+            if batch:
+                await loop.run_in_executor(self._executor, self._run, batch)
+
+    def _run(self, batch: list[_Request]) -> None:
+        assert self.loaded is not None
+        vocab = self.loaded.vocab
+
+        def on_token(row: int, token: int) -> bool:
+            request = batch[row]
+            if request.cancelled.is_set():
+                return False
+            request.send(token)
+            return True
+
+        try:
+            decode(
+                self.loaded.model, [r.prompt for r in batch], [r.sampling for r in batch], vocab.eos, vocab.pad,
+                banned=self._banned, generators=[r.generator for r in batch], on_token=on_token,
+            )
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+            log.exception("generation failed")
+            for r in batch:
+                r.send(exc)
+            return
+        for r in batch:
+            r.send(None)
