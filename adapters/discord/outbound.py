@@ -1,0 +1,152 @@
+"""Replies out: ordered lanes per channel, streamed messages edited at most once per interval."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+import discord
+
+from adapters.discord.text import neutralize, preview
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+class Lanes(Generic[T]):
+    """One FIFO worker per key: items of a key are handled in order, keys run concurrently.
+
+    Nothing is dropped: queues are unbounded and a failing item is logged and skipped.
+
+    Args:
+        handle: coroutine called for each item.
+    """
+
+    def __init__(self, handle: Callable[[T], Awaitable[None]]) -> None:
+        self._handle = handle
+        self._queues: dict[str, asyncio.Queue[T]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+
+    def put(self, key: str, item: T) -> None:
+        """Queue ``item`` on lane ``key``."""
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = asyncio.Queue()
+            self._workers[key] = asyncio.create_task(self._work(key, queue), name=f"discord-lane-{key}")
+        queue.put_nowait(item)
+
+    async def _work(self, key: str, queue: asyncio.Queue[T]) -> None:
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout=60.0)
+            except TimeoutError:
+                if queue.empty():  # idle lane: free it (put() makes a new one)
+                    del self._queues[key], self._workers[key]
+                    return
+                continue
+            try:
+                await self._handle(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - one failed send never blocks the lane
+                log.exception("discord: delivery on lane %s failed", key)
+            finally:
+                queue.task_done()
+
+    async def join(self) -> None:
+        """Wait until every lane is empty (tests and benchmarks)."""
+        for queue in list(self._queues.values()):
+            await queue.join()
+
+    async def stop(self) -> None:
+        """Cancel every worker."""
+        for task in self._workers.values():
+            task.cancel()
+        await asyncio.gather(*self._workers.values(), return_exceptions=True)
+        self._queues.clear()
+        self._workers.clear()
+
+
+Send = Callable[[str], Awaitable[discord.Message]]
+
+
+class StreamedMessage:
+    """One message that grows as reply pieces arrive, edited at most every ``interval_s``.
+
+    Args:
+        send: posts the first version and returns the message.
+        interval_s: minimum time between two writes (the send counts as one).
+    """
+
+    def __init__(self, send: Send, interval_s: float) -> None:
+        self._send = send
+        self.interval_s = interval_s
+        self.text = ""
+        self.message: discord.Message | None = None
+        self.shown = ""
+        self.writes: list[float] = []
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._final: str | None = None
+
+    def add(self, piece: str) -> None:
+        """Append a piece; a background task shows it when the throttle allows."""
+        self.text += piece
+        self._dirty.set()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="discord-stream-edit")
+
+    async def _wait_turn(self) -> None:
+        if self.writes:
+            loop = asyncio.get_running_loop()
+            delay = self.writes[-1] + self.interval_s - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def _write(self, text: str) -> None:
+        async with self._lock:
+            shown = neutralize(preview(text))
+            if not shown or shown == self.shown:
+                return
+            await self._wait_turn()
+            if self.message is None:
+                self.message = await self._send(shown)
+            else:
+                self.message = await self.message.edit(content=shown, allowed_mentions=NO_MENTIONS)
+            self.writes.append(asyncio.get_running_loop().time())
+            self.shown = shown
+
+    async def _run(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            final = self._final
+            try:
+                await self._write(self.text if final is None else final)
+            except asyncio.CancelledError:
+                raise
+            except discord.HTTPException as exc:
+                log.warning("discord: streamed edit failed: %s", exc)
+                if final is not None:
+                    raise
+            if final is not None:
+                return
+
+    async def finish(self, first_piece: str) -> discord.Message | None:
+        """Show ``first_piece`` (the final first message) once the throttle allows, then stop.
+
+        An edit in flight is never cancelled, so a message is never posted twice.
+        """
+        self._final = first_piece
+        if self._task is None:
+            await self._write(first_piece)
+        else:
+            self._dirty.set()
+            await self._task
+        return self.message

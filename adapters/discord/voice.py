@@ -1,0 +1,284 @@
+"""Voice channels: one connection and one speech queue per guild.
+
+:class:`VoiceManager` joins and leaves, turns text (whole or still streaming) into
+clips through :meth:`core.speech.Speech.voice_channel_frames`, starts playback when
+a clip is queued, leaves when the channel is empty or idle, and rejoins after an
+unexpected drop. The connection is anything with discord.py's ``VoiceClient``
+playing surface (``play``, ``is_playing``, ``stop``, ``disconnect``, ``is_connected``,
+``channel``), so tests can stand in for the voice gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+
+from adapters.discord.audio import FRAME_MS, Clip, SpeechQueue
+from adapters.discord.config import DiscordVoiceConfig
+from adapters.discord.errors import DAVE_HELP, NotInVoice, QueueFull, VoiceUnavailable
+from core.speech import Speech, VoiceSettings
+
+log = logging.getLogger(__name__)
+
+Connector = Callable[[], Awaitable[Any]]
+REJOIN_AFTER_S = 10.0  # how long a voice link may stay down before we rejoin ourselves
+
+
+def check_voice_support() -> None:
+    """Raise :class:`VoiceUnavailable` with install advice when PyNaCl or davey is missing."""
+    from discord import voice_client
+
+    if not getattr(voice_client, "has_nacl", False) or not getattr(voice_client, "has_dave", False):
+        raise VoiceUnavailable(DAVE_HELP)
+
+
+async def _pieces(source: asyncio.Queue[str | None]) -> AsyncIterator[str]:
+    while (piece := await source.get()) is not None:
+        yield piece
+
+
+@dataclass(slots=True)
+class GuildVoice:
+    """The voice state of one guild."""
+
+    guild_id: int
+    vc: Any
+    text_channel_id: int | None
+    connector: Connector | None
+    queue: SpeechQueue
+    last_activity: float
+    empty_since: float | None = None
+    down_since: float | None = None
+    leaving: bool = False
+    streams: dict[str, asyncio.Queue[str | None]] = field(default_factory=dict)
+
+
+class VoiceManager:
+    """Voice connections and speech queues of every guild.
+
+    Args:
+        speech: the speech service (None: voice channels stay silent and /join says so).
+        config: voice settings.
+        tick_s: how often the idle/empty/drop watchdog looks.
+    """
+
+    def __init__(self, speech: Speech | None, config: DiscordVoiceConfig, tick_s: float = 1.0) -> None:
+        self.speech = speech
+        self.config = config
+        self.tick_s = tick_s
+        self.sessions: dict[int, GuildVoice] = {}
+        self._watchdog: asyncio.Task[None] | None = None
+
+    @property
+    def settings(self) -> VoiceSettings:
+        """Voice settings for voice-channel speech."""
+        c = self.config
+        return VoiceSettings(enabled=True, voice=c.voice, rate=c.rate, language=c.language)
+
+    async def start(self) -> None:
+        """Start the watchdog."""
+        if self._watchdog is None:
+            self._watchdog = asyncio.create_task(self._watch(), name="discord-voice-watchdog")
+
+    async def stop(self) -> None:
+        """Leave every channel and stop the watchdog."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            try:
+                await self._watchdog
+            except asyncio.CancelledError:
+                pass
+            self._watchdog = None
+        for guild_id in list(self.sessions):
+            await self.leave(guild_id)
+
+    def active(self, guild_id: int | None) -> GuildVoice | None:
+        """The guild's voice session, if connected."""
+        return self.sessions.get(guild_id) if guild_id is not None else None
+
+    async def join(self, channel: discord.VoiceChannel | discord.StageChannel, text_channel_id: int | None) -> GuildVoice:
+        """Join ``channel`` (or move there) and speak replies of ``text_channel_id``'s guild there.
+
+        Raises:
+            VoiceUnavailable: voice is disabled, no speech service, davey/PyNaCl missing, or a 4017 close.
+        """
+        if not self.config.enabled:
+            raise VoiceUnavailable("voice channels are disabled in this bot's config")
+        if self.speech is None:
+            raise VoiceUnavailable("this bot has no speech service configured")
+        check_voice_support()
+        session = self.sessions.get(channel.guild.id)
+        if session is not None and session.vc.is_connected():
+            await session.vc.move_to(channel)
+            session.text_channel_id = text_channel_id
+            return session
+
+        async def connect() -> Any:
+            try:
+                return await channel.connect(reconnect=True, self_deaf=True, timeout=30.0)
+            except discord.ConnectionClosed as exc:
+                if exc.code == 4017:
+                    raise VoiceUnavailable(DAVE_HELP) from exc
+                raise
+            except RuntimeError as exc:  # discord.py: "davey library needed in order to use voice"
+                if "davey" in str(exc) or "PyNaCl" in str(exc):
+                    raise VoiceUnavailable(DAVE_HELP) from exc
+                raise
+
+        return self.attach(channel.guild.id, await connect(), text_channel_id, connect)
+
+    def attach(self, guild_id: int, vc: Any, text_channel_id: int | None, connector: Connector | None = None) -> GuildVoice:
+        """Register an open voice connection for ``guild_id`` (join uses this; so do tests)."""
+        lead = self.config.lead_in_ms // FRAME_MS
+        session = GuildVoice(
+            guild_id=guild_id,
+            vc=vc,
+            text_channel_id=text_channel_id,
+            connector=connector,
+            queue=SpeechQueue(lead, self.config.gap_frames, self.config.max_queue),
+            last_activity=asyncio.get_running_loop().time(),
+        )
+        self.sessions[guild_id] = session
+        return session
+
+    async def leave(self, guild_id: int) -> bool:
+        """Stop speaking and leave the guild's voice channel; False when not connected."""
+        session = self.sessions.pop(guild_id, None)
+        if session is None:
+            return False
+        session.leaving = True
+        session.queue.clear()
+        for stream in session.streams.values():
+            stream.put_nowait(None)
+        try:
+            if session.vc.is_playing():
+                session.vc.stop()
+            await session.vc.disconnect(force=True)
+        except Exception:  # noqa: BLE001 - leaving anyway
+            log.warning("voice disconnect in guild %s failed", guild_id, exc_info=True)
+        return True
+
+    def skip(self, guild_id: int) -> bool:
+        """Skip the clip playing now in the guild."""
+        session = self._session(guild_id)
+        return session.queue.skip() is not None
+
+    def _session(self, guild_id: int) -> GuildVoice:
+        session = self.sessions.get(guild_id)
+        if session is None:
+            raise NotInVoice("I'm not in a voice channel here. Use /join first.")
+        return session
+
+    def say(self, guild_id: int, text: str) -> Clip:
+        """Queue ``text`` as one clip in the guild."""
+        stream: asyncio.Queue[str | None] = asyncio.Queue()
+        stream.put_nowait(text)
+        stream.put_nowait(None)
+        return self._enqueue(self._session(guild_id), stream, text)
+
+    def stream_piece(self, guild_id: int, reply_id: str, piece: str) -> None:
+        """Feed one streamed piece of reply ``reply_id``; the first piece queues its clip."""
+        session = self._session(guild_id)
+        stream = session.streams.get(reply_id)
+        if stream is None:
+            stream = asyncio.Queue()
+            session.streams[reply_id] = stream
+            self._enqueue(session, stream, f"reply {reply_id}")
+        stream.put_nowait(piece)
+
+    def finish(self, guild_id: int, reply_id: str, text: str) -> Clip | None:
+        """End reply ``reply_id``: close its stream, or queue the whole text when it was not streamed."""
+        session = self._session(guild_id)
+        stream = session.streams.pop(reply_id, None)
+        if stream is not None:
+            stream.put_nowait(None)
+            return None
+        return self.say(guild_id, text) if text.strip() else None
+
+    def _enqueue(self, session: GuildVoice, text: asyncio.Queue[str | None], label: str) -> Clip:
+        assert self.speech is not None
+        clip = Clip(label)
+        if not session.queue.add(clip):
+            raise QueueFull(f"{len(session.queue)} clips are already waiting; try /skip")
+        frames = self.speech.voice_channel_frames(_pieces(text), self.settings)
+        clip.task = asyncio.create_task(clip.fill(frames), name=f"voice-clip-{session.guild_id}")
+        session.last_activity = asyncio.get_running_loop().time()
+        self._kick(session)
+        return clip
+
+    def _kick(self, session: GuildVoice) -> None:
+        """Start playback when clips wait and the player is idle."""
+        if session.leaving or not len(session.queue):
+            return
+        vc = session.vc
+        if not vc.is_connected() or vc.is_playing():
+            return
+        loop = asyncio.get_running_loop()
+
+        def after(error: Exception | None) -> None:  # runs in discord.py's player thread
+            if error is not None:
+                log.error("voice player in guild %s failed: %s", session.guild_id, error)
+            loop.call_soon_threadsafe(self._kick, session)
+
+        vc.play(session.queue.source(), after=after)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            for session in list(self.sessions.values()):
+                try:
+                    await self._check(session)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - the watchdog survives one bad guild
+                    log.exception("voice watchdog failed for guild %s", session.guild_id)
+
+    async def _check(self, session: GuildVoice) -> None:
+        now = asyncio.get_running_loop().time()
+        vc = session.vc
+        if vc.is_playing() or len(session.queue):
+            session.last_activity = now
+        if not vc.is_connected() and not session.leaving:
+            # discord.py's own reconnect (reconnect=True) gets a head start before we rejoin
+            session.down_since = session.down_since if session.down_since is not None else now
+            if now - session.down_since >= REJOIN_AFTER_S:
+                session.down_since = None
+                await self._rejoin(session)
+            return
+        session.down_since = None
+        humans = [m for m in getattr(vc.channel, "members", []) if not m.bot]
+        if humans:
+            session.empty_since = None
+        elif session.empty_since is None:
+            session.empty_since = now
+        c = self.config
+        if c.empty_leave_s and session.empty_since is not None and now - session.empty_since >= c.empty_leave_s:
+            log.info("voice channel in guild %s is empty: leaving", session.guild_id)
+            await self.leave(session.guild_id)
+        elif c.idle_leave_s and now - session.last_activity >= c.idle_leave_s:
+            log.info("voice in guild %s idle for %.0fs: leaving", session.guild_id, c.idle_leave_s)
+            await self.leave(session.guild_id)
+
+    async def _rejoin(self, session: GuildVoice) -> None:
+        """Reconnect after a drop, keeping the queue; give up after ``reconnect_attempts``."""
+        if session.connector is None:
+            await self.leave(session.guild_id)
+            return
+        for attempt in range(1, self.config.reconnect_attempts + 1):
+            try:
+                session.vc = await session.connector()
+                log.info("voice in guild %s reconnected (attempt %d)", session.guild_id, attempt)
+                self._kick(session)
+                return
+            except VoiceUnavailable:
+                log.error("voice in guild %s: %s", session.guild_id, DAVE_HELP)
+                break
+            except Exception as exc:  # noqa: BLE001 - retry, then give up
+                log.warning("voice reconnect %d in guild %s failed: %s", attempt, session.guild_id, exc)
+                await asyncio.sleep(min(2.0**attempt, 10.0))
+        await self.leave(session.guild_id)

@@ -1,0 +1,75 @@
+"""A running bot (bus + pipeline + DiscordAdapter) against the fake Discord."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import discord
+import pytest
+from discord.http import Route
+
+from adapters.discord.adapter import DiscordAdapter
+from adapters.discord.config import DiscordConfig
+from core.bus import InProcessBus
+from core.engine import Persona
+from core.engines.echo import EchoEngine
+from core.pipeline.context import BotServices
+from core.pipeline.pipeline import Pipeline
+from core.pipeline.settings import PipelineSettings
+from core.speech import Speech
+from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
+from tests.adapters.discord.fake_discord import FakeDiscord, user
+
+GUILD = 111
+GENERAL = 201
+ANSWERS = 202
+THREAD = 203
+DM = 301
+VOICE = 401
+ALICE = user(500, "alice")
+OTHER_BOT = user(501, "otherbot", bot=True)
+
+
+class Bot:
+    """The pieces of a running bot, for tests."""
+
+    def __init__(self, fake: FakeDiscord, adapter: DiscordAdapter, pipeline: Pipeline, bus: InProcessBus) -> None:
+        self.fake, self.adapter, self.pipeline, self.bus = fake, adapter, pipeline, bus
+
+    async def stop(self) -> None:
+        await self.adapter.stop()
+        await self.pipeline.stop()
+        await self.bus.stop()
+
+
+async def start_bot(fake: FakeDiscord, *, engine: Any = None, speech: Speech | None = None,
+                    voice_by_default: bool = False, **config: Any) -> Bot:
+    """Start bus, pipeline and adapter; returns once the adapter is READY."""
+    logging.getLogger("discord").setLevel(logging.WARNING)
+    bus = InProcessBus()
+    await bus.start()
+    services = BotServices("t", Persona(), engine or EchoEngine(), MemoryConversationStore(), MemorySettingsStore(),
+                           MemoryDedupeStore(), MemoryRateCounter(), speech=speech,
+                           config=PipelineSettings(voice_by_default=voice_by_default))
+    pipeline = Pipeline(services, bus)
+    await pipeline.start()
+    settings = {"token": "test-token", "api_base_url": fake.api_base, "gateway_url": fake.gateway_url,
+                "guild_ready_timeout_s": 0.05, "answer_channels": [str(ANSWERS)], "dev_guild_ids": [str(GUILD)]}
+    settings.update(config)
+    adapter = DiscordAdapter("dc", bus, DiscordConfig(**settings), speech=speech)
+    await adapter.start()
+    return Bot(fake, adapter, pipeline, bus)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    base, gateway = Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    server = FakeDiscord()
+    server.add_guild(GUILD, {GENERAL: "general", ANSWERS: "answers"}, threads={THREAD: GENERAL},
+                     voice={VOICE: "lounge"}, members=[ALICE], voice_states=[(500, VOICE)])
+    await server.start()
+    yield server
+    await server.stop()
+    Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
