@@ -73,7 +73,7 @@ async def check(config: AppConfig, base: Path) -> int:
             await speech.start()
             try:
                 for line in await engine_report(speech):
-                    print(f"  {line}")
+                    print(f"  {line.removeprefix('voice: ')}")
             finally:
                 await speech.stop()
         except Exception as exc:  # noqa: BLE001

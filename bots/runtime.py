@@ -162,4 +162,6 @@ def build_voice(config: AppConfig, base: Path) -> Speech | None:
         return None
     from voice.service import build_speech
 
-    return build_speech(config.voice, cache_dir=resolve("data/cache/voice", base))
+    configured = config.voice.cache.dir
+    cache_dir = resolve(str(configured), base) if configured else base / "data" / "cache" / "voice"
+    return build_speech(config.voice, cache_dir=cache_dir)

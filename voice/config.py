@@ -44,13 +44,12 @@ class PiperEngineConfig(_Strict):
 
     Attributes:
         timeout_s: the most one synthesis may take before the chain moves on.
-        max_concurrency: parallel syntheses (each uses a CPU core).
+        (Synthesis is serialized: espeak-ng, which Piper phonemizes with, is process-global.)
     """
 
     kind: Literal["piper"] = "piper"
     voices: list[PiperVoiceConfig] = Field(default_factory=lambda: [PiperVoiceConfig()])
     timeout_s: float = Field(default=30.0, gt=0)
-    max_concurrency: int = Field(default=1, ge=1)
 
 
 class EdgeEngineConfig(_Strict):

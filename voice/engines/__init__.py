@@ -1,0 +1,1 @@
+"""TTS engines: the :class:`~voice.engines.base.TtsEngine` contract, Piper and edge-tts."""

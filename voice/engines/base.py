@@ -1,0 +1,114 @@
+"""The TTS engine contract.
+
+A subclass implements :meth:`TtsEngine._synthesize` (one text, one voice, one rate ->
+mono PCM) and :meth:`TtsEngine.voices`; the base keeps the rules: a concurrency cap, a
+time budget, a circuit breaker when given one, and mapping every failure onto
+:class:`voice.errors.TtsEngineError`.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import final
+
+from core.lifecycle import Resource
+from core.speech import VoiceInfo
+from voice.breaker import CircuitBreaker
+from voice.errors import TtsEngineError, TtsTimeout, TtsUnavailable
+from voice.pcm import Pcm
+from voice.sentences import split_sentences
+
+log = logging.getLogger(__name__)
+
+MIN_RATE, MAX_RATE = 0.5, 2.0
+
+
+def clamp_rate(rate: float) -> float:
+    """Speaking rate limited to what engines handle well (0.5x to 2x)."""
+    return min(MAX_RATE, max(MIN_RATE, rate))
+
+
+class TtsEngine(Resource, abc.ABC):
+    """Text to speech in a named voice.
+
+    Args:
+        name: the engine's name in logs, cache keys and ``/voices`` (``piper``, ``edge``).
+        timeout_s: the most one :meth:`synthesize` may take, waiting for a slot included.
+        max_concurrency: syntheses running at once.
+        breaker: skips the engine without waiting while it keeps failing.
+    """
+
+    def __init__(
+        self, name: str, timeout_s: float, max_concurrency: int = 1, breaker: CircuitBreaker | None = None
+    ) -> None:
+        self.name = name
+        self.timeout_s = timeout_s
+        self.breaker = breaker
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._started = False
+
+    @abc.abstractmethod
+    def voices(self) -> list[VoiceInfo]:
+        """The voices this engine offers, with whether each can be used now."""
+
+    @abc.abstractmethod
+    async def _synthesize(self, text: str, voice: str, rate: float) -> Pcm:
+        """Synthesize prepared plain ``text``; must not block the event loop."""
+
+    async def start(self) -> None:
+        """Load models or open clients."""
+        self._started = True
+
+    async def stop(self) -> None:
+        """Release models or clients."""
+        self._started = False
+
+    def unavailable_reason(self) -> str | None:
+        """Why the engine would be skipped right now, or None when it can be tried."""
+        if not self._started:
+            return "not started"
+        if self.breaker is not None and not self.breaker.would_allow():
+            return f"circuit open, retry in {self.breaker.retry_in_s():.0f} s"
+        return None
+
+    @final
+    async def synthesize(self, text: str, voice: str, rate: float = 1.0) -> Pcm:
+        """Synthesize ``text`` within the engine's budget.
+
+        Raises:
+            TtsUnavailable: not started, or the breaker is open (raised at once).
+            TtsTimeout: the budget ran out.
+            TtsEngineError: any other failure.
+        """
+        if not self._started:
+            raise TtsUnavailable(f"{self.name}: not started")
+        if self.breaker is not None and not self.breaker.allow():
+            raise TtsUnavailable(f"{self.name}: circuit open, retry in {self.breaker.retry_in_s():.0f} s")
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                async with self._slots:
+                    pcm = await self._synthesize(text, voice, clamp_rate(rate))
+            if not pcm.data:
+                raise TtsEngineError(f"{self.name}: no audio for {voice}")
+        except BaseException as exc:
+            if self.breaker is not None:
+                if isinstance(exc, Exception):
+                    self.breaker.record_failure()
+                else:  # cancelled: says nothing about the service
+                    self.breaker.release_trial()
+            if isinstance(exc, TimeoutError):
+                raise TtsTimeout(f"{self.name}: no audio within {self.timeout_s:g} s") from exc
+            if isinstance(exc, TtsEngineError) or not isinstance(exc, Exception):
+                raise
+            raise TtsEngineError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+        if self.breaker is not None:
+            self.breaker.record_success()
+        return pcm
+
+    async def stream(self, text: str, voice: str, rate: float = 1.0, min_chars: int = 20) -> AsyncIterator[Pcm]:
+        """Synthesize sentence by sentence, yielding each as soon as it is ready."""
+        for sentence in split_sentences(text, min_chars):
+            yield await self.synthesize(sentence, voice, rate)
