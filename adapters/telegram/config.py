@@ -75,6 +75,7 @@ class TelegramConfig(BaseModel):
     rate_limits: RateLimitConfig = Field(default_factory=RateLimitConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     parse_mode: Literal["HTML", "none"] = "HTML"
+    chat_action_delay_s: float = Field(0.3, ge=0)
     voice_note_max_bytes: int = Field(1_000_000, ge=1)
     commands: dict[str, str] | None = None
     connection_pool_size: int = Field(64, ge=1)

@@ -1,0 +1,143 @@
+"""Receiving updates: long polling (default) or a webhook endpoint with a secret token.
+
+Both hand each update's raw JSON to one callback. Polling parses nothing itself, so
+one malformed update cannot stall the batch: the offset always moves past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from telegram import Bot
+from telegram import error as tg
+
+from adapters.telegram.config import WebhookConfig
+from adapters.telegram.errors import map_error
+
+log = logging.getLogger(__name__)
+
+RawHandler = Callable[[dict[str, Any]], Awaitable[None]]
+
+ALLOWED_UPDATES = ["message", "edited_message", "channel_post", "edited_channel_post"]
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class UpdatesBot(Bot):
+    """A :class:`telegram.Bot` that can also fetch updates as raw JSON."""
+
+    async def raw_updates(self, offset: int | None, timeout: int, limit: int = 100) -> list[dict[str, Any]]:
+        """``getUpdates`` without parsing: each update is parsed (and may fail) on its own."""
+        data: dict[str, Any] = {"timeout": timeout, "limit": limit, "allowed_updates": ALLOWED_UPDATES}
+        if offset is not None:
+            data["offset"] = offset
+        result = await self._post("getUpdates", data, read_timeout=timeout + 10.0)
+        return result if isinstance(result, list) else []
+
+
+class Poller:
+    """Long polling: ``getUpdates`` with the offset of the last update seen plus one.
+
+    Args:
+        bot: the bot.
+        handle: called with each raw update, in order.
+        timeout_s: the long-polling timeout Telegram holds the request for.
+    """
+
+    def __init__(self, bot: UpdatesBot, handle: RawHandler, timeout_s: int) -> None:
+        self.bot = bot
+        self.handle = handle
+        self.timeout_s = timeout_s
+        self.offset: int | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start polling in the background."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="telegram-polling")
+
+    async def stop(self) -> None:
+        """Stop polling (updates not yet confirmed come again after a restart)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                updates = await self.bot.raw_updates(self.offset, self.timeout_s)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except tg.TelegramError as exc:
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random() / 2)
+                log.warning("telegram getUpdates failed (%s); retry in %.1fs", map_error(exc, "getUpdates"), delay)
+                await asyncio.sleep(delay)
+                continue
+            for update in updates:
+                update_id = update.get("update_id") if isinstance(update, dict) else None
+                if isinstance(update_id, int):
+                    self.offset = max(self.offset or 0, update_id + 1)
+                else:
+                    log.warning("telegram: update without update_id skipped: %.200r", update)
+                    continue
+                await self.handle(update)
+
+
+class WebhookServer:
+    """An aiohttp endpoint for Telegram's webhook; requests without the secret get 403.
+
+    Args:
+        config: where to listen and the secret.
+        handle: called with each accepted raw update.
+    """
+
+    def __init__(self, config: WebhookConfig, handle: RawHandler) -> None:
+        self.config = config
+        self.handle = handle
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        """Listen on ``listen:port`` (port 0 picks a free one, see :attr:`port`)."""
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_post(self.config.path, self._receive)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.listen, self.config.port)
+        await site.start()
+        server = site._server  # aiohttp exposes the bound sockets only here
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        secret = self.config.secret.get_secret_value() if self.config.secret else ""
+        if secret and not hmac.compare_digest(request.headers.get(SECRET_HEADER, ""), secret):
+            log.warning("telegram webhook: request without the right secret token refused (403)")
+            return web.Response(status=403, text="forbidden")
+        try:
+            update = json.loads((await request.read()).decode("utf-8", "replace"))
+        except ValueError:
+            log.warning("telegram webhook: body is not JSON; skipped")
+            return web.Response(status=400, text="bad request")
+        if not isinstance(update, dict):
+            log.warning("telegram webhook: update is not an object; skipped")
+            return web.Response(status=400, text="bad request")
+        await self.handle(update)
+        return web.Response(status=200, text="ok")

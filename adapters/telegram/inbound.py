@@ -1,0 +1,181 @@
+"""Translates Telegram updates into the common message model.
+
+Only new messages and channel posts become :class:`core.model.IncomingMessage`;
+edits, service messages (joins, pins...) and unknown update types yield None, so
+they never trigger a second answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import Message, MessageEntity, Update
+
+from core.model import Addressed, Attachment, AttachmentKind, Author, Chat, ChatKind, IncomingMessage, MessageRef
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+
+Downloader = Callable[[str], Awaitable[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class BotIdentity:
+    """Who we are on Telegram (from ``getMe``)."""
+
+    id: int
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddressRules:
+    """How group and channel messages count as addressed."""
+
+    groups_only_when_addressed: bool = True
+    answer_channel_posts: bool = False
+
+
+_KINDS = {"private": ChatKind.PRIVATE, "group": ChatKind.GROUP, "supergroup": ChatKind.GROUP, "channel": ChatKind.CHANNEL}
+
+
+def clean(text: str | None) -> str:
+    """Text safe to log and store: lone surrogates and bad bytes become U+FFFD."""
+    if not text:
+        return ""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _command(msg: Message, text: str, entities: dict[MessageEntity, str], me: BotIdentity) -> tuple[str, bool | None]:
+    """Normalize a leading ``/cmd@ourbot``; returns (text, for us?) or (text, None) when no command."""
+    for entity, value in entities.items():
+        if entity.type != MessageEntity.BOT_COMMAND or entity.offset != 0:
+            continue
+        name, _, bot = value.partition("@")
+        if not bot:
+            return text, True
+        if bot.lower() != me.username.lower():
+            return text, False
+        return name + text[len(value) :], True
+    return text, None
+
+
+def _mentions_us(entities: dict[MessageEntity, str], me: BotIdentity) -> str | None:
+    """The mention of our bot in the text (to strip), or None."""
+    for entity, value in entities.items():
+        if entity.type == MessageEntity.MENTION and value.lower() == f"@{me.username.lower()}":
+            return value
+        if entity.type == MessageEntity.TEXT_MENTION and entity.user is not None and entity.user.id == me.id:
+            return value
+    return None
+
+
+def _addressed(msg: Message, kind: ChatKind, text: str, entities: dict[MessageEntity, str], me: BotIdentity, rules: AddressRules) -> tuple[str, Addressed]:
+    text, command = _command(msg, text, entities, me)
+    if command is False:
+        return text, Addressed.NO
+    if command:
+        return text, Addressed.COMMAND
+    if kind is ChatKind.PRIVATE:
+        return text, Addressed.PRIVATE
+    mention = _mentions_us(entities, me)
+    if mention is not None:
+        return " ".join(text.replace(mention, " ", 1).split()), Addressed.MENTION
+    replied = msg.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.id == me.id:
+        return text, Addressed.REPLY
+    if kind is ChatKind.CHANNEL and rules.answer_channel_posts:
+        return text, Addressed.CHANNEL
+    if kind is ChatKind.GROUP and not rules.groups_only_when_addressed:
+        return text, Addressed.CHANNEL
+    return text, Addressed.NO
+
+
+def _seconds(media: Any) -> float:
+    with warnings.catch_warnings():  # PTB warns that ``duration`` will become a timedelta
+        warnings.simplefilter("ignore")
+        value = media.duration
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value or 0)
+
+
+def _attachments(msg: Message, download: Downloader) -> tuple[Attachment, ...]:
+    found: list[Attachment] = []
+    for media, default_name in ((msg.voice, "voice.ogg"), (msg.audio, "audio")):
+        if media is None:
+            continue
+        file_id = media.file_id
+
+        async def fetch(file_id: str = file_id) -> bytes:
+            return await download(file_id)
+
+        found.append(
+            Attachment(
+                kind=AttachmentKind.AUDIO,
+                mime_type=media.mime_type or "audio/ogg",
+                fetch=fetch,
+                file_name=clean(getattr(media, "file_name", None)) or default_name,
+                size=media.file_size,
+                duration_s=_seconds(media),
+            )
+        )
+    return tuple(found)
+
+
+def translate(
+    update: Update,
+    raw: dict[str, Any],
+    me: BotIdentity,
+    origin: str,
+    rules: AddressRules,
+    download: Downloader,
+) -> IncomingMessage | None:
+    """The message an update carries, or None when it must not be answered.
+
+    Args:
+        update: the parsed update.
+        raw: the update's JSON, kept as ``IncomingMessage.raw``.
+        me: our bot.
+        origin: the adapter id (replies go back there).
+        rules: group and channel addressing rules.
+        download: fetches a file's bytes by ``file_id`` (used lazily).
+    """
+    msg = update.message or update.channel_post
+    if msg is None:
+        return None  # edits, callbacks, member updates, unknown types
+    sender = msg.from_user
+    if sender is not None and sender.id == me.id:
+        return None
+    kind = _KINDS.get(msg.chat.type)
+    if kind is None:
+        return None
+    text = clean(msg.text if msg.text is not None else msg.caption)
+    entities = msg.parse_entities() if msg.text is not None else msg.parse_caption_entities()
+    attachments = _attachments(msg, download)
+    if not text and not attachments:
+        return None  # service messages, stickers, photos without caption
+    text, addressed = _addressed(msg, kind, text, entities, me, rules)
+    if sender is not None:
+        author = Author(str(sender.id), clean(sender.full_name), sender.is_bot)
+    elif msg.sender_chat is not None:
+        author = Author(str(msg.sender_chat.id), clean(msg.sender_chat.title or ""), False)
+    else:
+        author = Author(str(msg.chat.id), clean(msg.chat.title or ""), False)
+    replied = msg.reply_to_message
+    chat_id = str(msg.chat.id)
+    return IncomingMessage(
+        platform=PLATFORM,
+        origin=origin,
+        chat=Chat(chat_id, kind, clean(msg.chat.title or msg.chat.full_name or "")),
+        author=author,
+        message_id=str(msg.message_id),
+        text=text,
+        attachments=attachments,
+        addressed=addressed,
+        reply_to=MessageRef(PLATFORM, chat_id, str(replied.message_id)) if replied is not None else None,
+        timestamp=msg.date.timestamp(),
+        raw=raw,
+    )

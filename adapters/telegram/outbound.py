@@ -1,0 +1,320 @@
+"""Sends the core's outgoing events to Telegram, in order per chat.
+
+Each chat has its own queue and worker task, so a slow or rate-limited chat never
+holds up another while the events of one chat keep their order. Streamed replies
+are coalesced: deltas that arrive faster than the throttle update one draft
+(private chats) or one edited message (groups) at most once per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram import Bot, InputFile, ReplyParameters
+
+from adapters.telegram.config import TelegramConfig
+from adapters.telegram.errors import (
+    BadRequest,
+    FormattingRejected,
+    NotModified,
+    TelegramAdapterError,
+    VoiceForbidden,
+)
+from adapters.telegram.formatting import preview, split_text, to_html
+from adapters.telegram.sender import Sender
+from core.model import ChatAction, ChatKind, OutgoingEvent, ReplyDelta, ReplyDone, ReplyTarget, ReplyVoice
+
+log = logging.getLogger(__name__)
+
+_draft_ids = itertools.count(1)
+_STREAM_TTL_S = 600.0
+
+
+@dataclass(slots=True)
+class _Stream:
+    """A reply being streamed into one chat."""
+
+    chat_id: int
+    private: bool
+    target: ReplyTarget
+    text: str = ""
+    shown: str = ""
+    message_id: int | None = None
+    draft_id: int = field(default_factory=lambda: next(_draft_ids))
+    last_push: float = float("-inf")
+    touched: float = field(default_factory=time.monotonic)
+
+    @property
+    def dirty(self) -> bool:
+        return preview(self.text) != self.shown
+
+
+def _reply_parameters(target: ReplyTarget) -> ReplyParameters | None:
+    ref = target.in_reply_to
+    if target.chat.kind is ChatKind.PRIVATE or ref is None or ref.platform != "telegram":
+        return None
+    try:
+        return ReplyParameters(message_id=int(ref.message_id), allow_sending_without_reply=True)
+    except ValueError:
+        return None
+
+
+class Replier:
+    """Turns one outgoing event into Bot API calls (called by the chat's worker, in order)."""
+
+    def __init__(self, bot: Bot, sender: Sender, config: TelegramConfig) -> None:
+        self.bot = bot
+        self.sender = sender
+        self.config = config
+        self.streams: dict[str, _Stream] = {}
+
+    async def handle(self, event: OutgoingEvent) -> None:
+        """Send ``event``; failures are logged, never raised."""
+        try:
+            if isinstance(event, ReplyDelta):
+                await self._delta(event)
+            elif isinstance(event, ReplyDone):
+                await self._done(event)
+            elif isinstance(event, ReplyVoice):
+                await self._voice(event)
+            elif isinstance(event, ChatAction):
+                await self._action(event)
+        except TelegramAdapterError as exc:
+            log.error("telegram: %s for chat %s not delivered: %s", type(event).__name__, event.target.chat.id, exc)
+
+    def visible(self, event: OutgoingEvent) -> bool:
+        """Whether sending ``event`` shows something in the chat (and so ends a chat action)."""
+        if isinstance(event, ReplyDelta):
+            return self.config.stream.enabled
+        return isinstance(event, ReplyDone | ReplyVoice)
+
+    def next_flush(self, chat_id: int, now: float) -> float | None:
+        """Seconds until a coalesced stream of ``chat_id`` is due for a push (None: nothing pending)."""
+        due = [s.last_push + self._interval(s) - now for s in self.streams.values() if s.chat_id == chat_id and s.dirty]
+        return max(0.0, min(due)) if due else None
+
+    async def flush(self, chat_id: int) -> None:
+        """Push every stream of ``chat_id`` whose throttle has passed."""
+        now = time.monotonic()
+        for stream in [s for s in self.streams.values() if s.chat_id == chat_id and s.dirty]:
+            if now - stream.last_push >= self._interval(stream):
+                await self._push(stream)
+
+    def _interval(self, stream: _Stream) -> float:
+        return self.config.stream.draft_interval_s if stream.private else self.config.stream.edit_interval_s
+
+    # --- text ---------------------------------------------------------------
+
+    async def _delta(self, event: ReplyDelta) -> None:
+        if not self.config.stream.enabled:
+            return
+        stream = self.streams.get(event.reply_id)
+        if stream is None:
+            self._forget_stale()
+            target = event.target
+            stream = self.streams[event.reply_id] = _Stream(int(target.chat.id), target.chat.kind is ChatKind.PRIVATE, target)
+        stream.text += event.text
+        stream.touched = time.monotonic()
+        if time.monotonic() - stream.last_push >= self._interval(stream):
+            await self._push(stream)
+
+    async def _push(self, stream: _Stream) -> None:
+        text = preview(stream.text)
+        stream.last_push = time.monotonic()
+        stream.shown = text
+        chat_id = stream.chat_id
+        try:
+            if stream.private:
+                await self.sender.call(
+                    "sendMessageDraft", chat_id, lambda: self.bot.send_message_draft(chat_id, stream.draft_id, text)
+                )
+            elif stream.message_id is None:
+                message = await self.sender.call(
+                    "sendMessage",
+                    chat_id,
+                    lambda: self.bot.send_message(chat_id, text, reply_parameters=_reply_parameters(stream.target)),
+                )
+                stream.message_id = message.message_id
+            else:
+                message_id = stream.message_id
+                await self.sender.call(
+                    "editMessageText", chat_id, lambda: self.bot.edit_message_text(text, chat_id, message_id)
+                )
+        except NotModified:
+            pass
+        except TelegramAdapterError as exc:
+            log.warning("telegram: streamed preview for chat %s failed: %s", chat_id, exc)
+
+    async def _done(self, event: ReplyDone) -> None:
+        stream = self.streams.pop(event.reply_id, None)
+        chunks = split_text(event.text)
+        if not chunks:
+            return
+        chat_id = int(event.target.chat.id)
+        if stream is not None and stream.message_id is not None:
+            await self._edit(chat_id, stream.message_id, chunks[0])
+            rest = chunks[1:]
+            reply_to = None
+        else:
+            rest = chunks
+            reply_to = _reply_parameters(event.target)
+        for chunk in rest:
+            await self.send_text(chat_id, chunk, reply_to)
+            reply_to = None
+
+    async def send_text(self, chat_id: int, text: str, reply_to: ReplyParameters | None = None) -> Any:
+        """``sendMessage`` with safe HTML; plain text when Telegram rejects the formatting."""
+        if self.config.parse_mode == "HTML":
+            html = to_html(text)
+            try:
+                return await self.sender.call(
+                    "sendMessage",
+                    chat_id,
+                    lambda: self.bot.send_message(chat_id, html, parse_mode="HTML", reply_parameters=reply_to),
+                )
+            except FormattingRejected as exc:
+                log.info("telegram: formatting refused in chat %s (%s); sending plain text", chat_id, exc.description)
+        return await self.sender.call(
+            "sendMessage", chat_id, lambda: self.bot.send_message(chat_id, text, reply_parameters=reply_to)
+        )
+
+    async def _edit(self, chat_id: int, message_id: int, text: str) -> None:
+        async def edit(body: str, parse_mode: str | None) -> None:
+            await self.sender.call(
+                "editMessageText",
+                chat_id,
+                lambda: self.bot.edit_message_text(body, chat_id, message_id, parse_mode=parse_mode),
+            )
+
+        try:
+            if self.config.parse_mode == "HTML":
+                try:
+                    await edit(to_html(text), "HTML")
+                    return
+                except FormattingRejected as exc:
+                    log.info("telegram: formatting refused in chat %s (%s); editing as plain text", chat_id, exc.description)
+            await edit(text, None)
+        except NotModified:
+            pass
+
+    # --- voice and actions -----------------------------------------------------
+
+    async def _voice(self, event: ReplyVoice) -> None:
+        clip = event.clip
+        chat_id = int(event.target.chat.id)
+        reply_to = _reply_parameters(event.target)
+        duration = max(1, round(clip.duration_s))
+        is_ogg = clip.mime_type.split(";")[0].strip() in {"audio/ogg", "audio/opus"}
+        name = "reply.ogg" if is_ogg else "reply.mp3"
+
+        def file() -> InputFile:
+            return InputFile(clip.data, filename=name)
+
+        if is_ogg and len(clip.data) <= self.config.voice_note_max_bytes:
+            try:
+                await self.sender.call(
+                    "sendVoice",
+                    chat_id,
+                    lambda: self.bot.send_voice(chat_id, file(), duration=duration, reply_parameters=reply_to),
+                )
+                return
+            except VoiceForbidden:
+                log.info("telegram: chat %s refuses voice notes (privacy settings); text only", chat_id)
+                return
+            except BadRequest as exc:
+                log.warning("telegram: sendVoice refused in chat %s (%s); sending as audio", chat_id, exc.description)
+        try:
+            await self.sender.call(
+                "sendAudio",
+                chat_id,
+                lambda: self.bot.send_audio(chat_id, file(), duration=duration, title="Voice reply", reply_parameters=reply_to),
+            )
+        except BadRequest as exc:
+            log.warning("telegram: sendAudio refused in chat %s (%s); sending as document", chat_id, exc.description)
+            await self.sender.call(
+                "sendDocument", chat_id, lambda: self.bot.send_document(chat_id, file(), reply_parameters=reply_to)
+            )
+
+    async def _action(self, event: ChatAction) -> None:
+        chat_id = int(event.target.chat.id)
+        await self.sender.call(
+            "sendChatAction", chat_id, lambda: self.bot.send_chat_action(chat_id, event.action), per_chat=False
+        )
+
+    def _forget_stale(self) -> None:
+        cutoff = time.monotonic() - _STREAM_TTL_S
+        for reply_id in [r for r, s in self.streams.items() if s.touched < cutoff]:
+            del self.streams[reply_id]
+
+
+class Outboxes:
+    """One FIFO queue and worker per chat around a :class:`Replier`."""
+
+    def __init__(self, replier: Replier) -> None:
+        self.replier = replier
+        self._queues: dict[int, asyncio.Queue[OutgoingEvent]] = {}
+        self._workers: dict[int, asyncio.Task[None]] = {}
+
+    def put(self, event: OutgoingEvent) -> None:
+        """Queue ``event`` behind the chat's earlier events (never blocks, never drops)."""
+        chat_id = int(event.target.chat.id)
+        queue = self._queues.setdefault(chat_id, asyncio.Queue())
+        queue.put_nowait(event)
+        if chat_id not in self._workers:
+            self._workers[chat_id] = asyncio.create_task(self._work(chat_id, queue), name=f"telegram-chat-{chat_id}")
+
+    @property
+    def pending(self) -> int:
+        """Events queued or being sent."""
+        return sum(q.qsize() for q in self._queues.values()) + len(self._workers)
+
+    async def _work(self, chat_id: int, queue: asyncio.Queue[OutgoingEvent]) -> None:
+        replier = self.replier
+        delay = replier.config.chat_action_delay_s
+        pending: OutgoingEvent | None = None
+        try:
+            while True:
+                if pending is None and not queue.empty():
+                    pending = queue.get_nowait()
+                if pending is not None:
+                    event, pending = pending, None
+                    if isinstance(event, ChatAction) and delay > 0:
+                        # "typing" is only worth a request when the reply is not right behind it:
+                        # the next event (the reply itself) supersedes it.
+                        try:
+                            pending = await asyncio.wait_for(queue.get(), timeout=delay)
+                        except TimeoutError:
+                            pass
+                        if pending is not None and replier.visible(pending):
+                            continue
+                    await replier.handle(event)
+                    continue
+                due = replier.next_flush(chat_id, time.monotonic())
+                if due is None:
+                    return
+                try:
+                    pending = await asyncio.wait_for(queue.get(), timeout=due)
+                except TimeoutError:
+                    await replier.flush(chat_id)
+        finally:
+            del self._workers[chat_id]
+            if queue.empty():
+                self._queues.pop(chat_id, None)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wait (bounded) for every queued event to be sent, then cancel what is left."""
+        deadline = time.monotonic() + timeout_s
+        while self._workers and time.monotonic() < deadline:
+            await asyncio.wait(set(self._workers.values()), timeout=max(0.0, deadline - time.monotonic()))
+        left = list(self._workers.values())
+        if left:
+            log.warning("telegram: %d chats still had replies queued at shutdown", len(left))
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)

@@ -1,0 +1,100 @@
+"""Sends one Bot API request through the rate limiter, retrying what is worth retrying.
+
+A 429 pauses the chat for ``retry_after`` and sends the same request again; 5xx and
+network failures back off exponentially with full jitter. After the bounded number
+of tries the request is logged with the reason and :class:`DeliveryFailed` is raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from telegram import error as tg
+
+from adapters.telegram.config import RetryConfig
+from adapters.telegram.errors import DeliveryFailed, RateLimited, Retryable, TelegramApiError, map_error
+from adapters.telegram.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Sender:
+    """Runs Bot API calls under the limiter with retries.
+
+    Args:
+        limiter: the shared rate limiter.
+        retry: retry bounds and backoff.
+        jitter: returns a float in [0, 1) (injectable for tests).
+    """
+
+    def __init__(self, limiter: RateLimiter, retry: RetryConfig, jitter: Callable[[], float] = random.random) -> None:
+        self.limiter = limiter
+        self.retry = retry
+        self.jitter = jitter
+        self.retries = 0
+        self.rate_limited = 0
+        self.failures = 0
+
+    def backoff(self, attempt: int) -> float:
+        """Full-jitter exponential backoff for the ``attempt``-th retry (1-based)."""
+        cap = min(self.retry.backoff_max_s, self.retry.backoff_base_s * 2 ** (attempt - 1))
+        return cap * (0.5 + 0.5 * self.jitter())
+
+    async def call(
+        self,
+        method: str,
+        chat_id: int | None,
+        request: Callable[[], Awaitable[T]],
+        *,
+        per_chat: bool = True,
+    ) -> T:
+        """Send ``request()`` (a fresh coroutine each try) and return its result.
+
+        Args:
+            method: the Bot API method name, for logs and errors.
+            chat_id: the chat the request writes to (None: none).
+            request: makes the call; called again for each retry.
+            per_chat: whether the request counts against the chat and group limits.
+
+        Raises:
+            TelegramApiError: a failure that retrying cannot fix.
+            DeliveryFailed: retryable failures went on past the bounds.
+        """
+        tries = 0
+        limited = 0
+        while True:
+            await self.limiter.acquire(chat_id, per_chat)
+            try:
+                return await request()
+            except tg.TelegramError as exc:
+                err: TelegramApiError = map_error(exc, method)
+            if isinstance(err, RateLimited):
+                limited += 1
+                self.rate_limited += 1
+                if limited >= self.retry.max_rate_limited_tries:
+                    raise self._give_up(method, chat_id, limited, err)
+                wait = min(err.retry_after, self.retry.max_retry_after_s)
+                log.warning("telegram %s to chat %s: 429, waiting %.2fs as told (try %d)", method, chat_id, wait, limited)
+                self.limiter.pause(chat_id, wait)
+                continue
+            if isinstance(err, Retryable):
+                tries += 1
+                if tries >= self.retry.max_tries:
+                    raise self._give_up(method, chat_id, tries, err)
+                delay = self.backoff(tries)
+                self.retries += 1
+                log.warning("telegram %s to chat %s failed (%s); retry %d in %.2fs", method, chat_id, err.description, tries, delay)
+                await asyncio.sleep(delay)
+                continue
+            raise err
+
+    def _give_up(self, method: str, chat_id: int | None, tries: int, err: TelegramApiError) -> DeliveryFailed:
+        self.failures += 1
+        log.error("telegram %s to chat %s given up after %d tries: %s", method, chat_id, tries, err.description)
+        return DeliveryFailed(method, tries, err)

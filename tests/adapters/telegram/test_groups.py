@@ -1,0 +1,99 @@
+"""Group rules: silent unless addressed; a mention, a reply to the bot and a command are answered."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.adapters.telegram.fake_bot_api import BOT_ID, BOT_USER, message_json
+
+GROUP = -1001234
+
+
+async def test_group_silent_unless_addressed(bot_factory, api):
+    async with bot_factory() as h:
+        api.inject_message(GROUP, "just chatting with friends")
+        api.inject_message(GROUP, "/help@otherbot")
+        api.inject_message(GROUP, "hey @someoneelse look")
+        mention = api.inject_message(GROUP, "@testbot what is up")
+        bot_msg = {**message_json(GROUP, "earlier answer"), "from": BOT_USER}
+        reply = api.inject_message(GROUP, "and then?", reply_to=bot_msg)
+        api.inject_message(GROUP, "/start@TestBot")
+        await api.wait_for(lambda: len(api.answered("sendMessage", GROUP)) >= 3)
+        await asyncio.sleep(0.3)
+        await h.pipeline.idle()
+        sends = api.answered("sendMessage", GROUP)
+        assert len(sends) == 3, [c.params["text"] for c in sends]
+        assert sends[0].params["text"] == "what is up"  # our mention is stripped
+        assert sends[0].params["reply_parameters"]["message_id"] == mention["message_id"]
+        assert sends[1].params["text"] == "and then?"
+        assert sends[1].params["reply_parameters"]["message_id"] == reply["message_id"]
+        assert "Hello" in sends[2].params["text"] or sends[2].params["text"]  # the /start greeting
+        assert not any("chatting" in c.params["text"] for c in sends)
+
+
+async def test_group_command_with_our_name_is_normalized(bot_factory, api):
+    seen = []
+    from core.engine import DialogueEngine
+
+    async with bot_factory() as h:
+        original = h.bus.publish
+
+        async def spy(message):
+            seen.append(message)
+            await original(message)
+
+        h.bus.publish = spy  # type: ignore[method-assign]
+        api.inject_message(GROUP, "/voice@testbot on")
+        api.inject_message(GROUP, "/voice@otherbot on")
+        await api.wait_for(lambda: len(seen) == 2)
+        ours, theirs = seen
+        assert ours.text == "/voice on" and ours.addressed.value == "command"
+        assert theirs.addressed.value == "no"
+        await api.wait_for(lambda: api.answered("sendMessage", GROUP))
+
+
+async def test_group_answers_everything_when_configured(bot_factory, api):
+    async with bot_factory(reply_in_groups_only_when_addressed=False) as h:
+        api.inject_message(GROUP, "plain group chatter")
+        await api.wait_for(lambda: api.answered("sendMessage", GROUP))
+        assert api.texts(GROUP) == ["plain group chatter"]
+
+
+async def test_edits_and_service_messages_do_not_answer(bot_factory, api):
+    async with bot_factory() as h:
+        original = api.inject_message(601, "first")
+        api.inject({"edited_message": {**original, "text": "first, edited", "edit_date": original["date"] + 1}})
+        api.inject({"message": {**message_json(GROUP, None), "new_chat_members": [{"id": 5, "is_bot": False, "first_name": "N"}]}})
+        api.inject({"message": {**message_json(GROUP, None), "pinned_message": message_json(GROUP, "x")}})
+        api.inject_message(601, "second")
+        await api.wait_for(lambda: len(api.answered("sendMessage")) >= 2)
+        await asyncio.sleep(0.3)
+        assert api.texts(601) == ["first", "second"]
+        assert api.texts(GROUP) == []
+
+
+async def test_same_update_after_restart_is_answered_once(bot_factory, api, tmp_path):
+    from core.stores.sqlite import SqliteDatabase, SqliteDedupeStore
+
+    db = SqliteDatabase(tmp_path / "dedupe.sqlite")
+    update = {"message": message_json(602, "only once")}
+    published = []
+    for _ in range(2):  # the same update id and message id arrive again after a restart
+        store = SqliteDedupeStore(db)
+        await store.start()
+        async with bot_factory(dedupe=store) as h:
+            original = h.bus.publish
+
+            async def spy(message, original=original):
+                published.append(message.key)
+                await original(message)
+
+            h.bus.publish = spy  # type: ignore[method-assign]
+            api._updates.append((900, __import__("json").dumps({"update_id": 900, **update}).encode()))
+            api._new_update.set()
+            await api.wait_for(lambda: 900 not in [i for i, _ in api._updates] and api.calls[-1].method == "getUpdates", timeout=5)
+            await asyncio.sleep(0.2)
+            await h.pipeline.idle()
+        await store.stop()
+    assert len(published) == 2 and published[0] == published[1], "the update must really come twice"
+    assert api.texts(602) == ["only once"]

@@ -1,0 +1,61 @@
+"""Webhook mode with a secret token; malformed updates are logged and skipped while the bot keeps running."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+
+import aiohttp
+
+from adapters.telegram.connection import SECRET_HEADER
+from tests.adapters.telegram.fake_bot_api import message_json
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_webhook_accepts_secret_and_refuses_without(bot_factory, api):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/tg-hook"
+    webhook = {"listen": "127.0.0.1", "port": port, "path": "/tg-hook", "url": url, "secret": "s3cret-token"}
+    async with bot_factory(mode="webhook", webhook=webhook) as h:
+        assert api.webhook_url == url and api.webhook_secret == "s3cret-token"
+        assert not [c for c in api.calls if c.method == "getUpdates"]
+        api.inject_message(901, "through the webhook")
+        await api.wait_for(lambda: api.texts(901) == ["through the webhook"])
+        forged = json.dumps({"update_id": 5000, "message": message_json(902, "forged")})
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, data=forged, headers={"Content-Type": "application/json"}) as resp:
+                assert resp.status == 403
+            async with session.post(url, data=forged, headers={SECRET_HEADER: "wrong"}) as resp:
+                assert resp.status == 403
+            async with session.post(url, data=forged, headers={SECRET_HEADER: "s3cret-token"}) as resp:
+                assert resp.status == 200
+        await api.wait_for(lambda: api.texts(902) == ["forged"])
+        await asyncio.sleep(0.2)
+        assert api.texts(902) == ["forged"], "the refused requests were not processed"
+
+
+async def test_malformed_updates_are_skipped_and_the_bot_keeps_running(bot_factory, api, caplog):
+    caplog.set_level(logging.INFO, logger="adapters.telegram")
+    async with bot_factory() as h:
+        api.inject({"message": {"message_id": 1}})  # no chat, no date
+        api.inject({"message": "not an object"})
+        api.inject({"some_future_update_type": {"x": 1}})
+        api.inject({"message": {**message_json(911, "bad date"), "date": "yesterday"}})
+        api.inject_message(912, "y" * 100_000)  # huge text
+        bad_name = b'{"message": {"message_id": 77, "date": 1700000000, "chat": {"id": 913, "type": "private", "first_name": "U"}, "from": {"id": 913, "is_bot": false, "first_name": "U"}, "audio": {"file_id": "A1", "file_unique_id": "ua", "duration": 2, "file_name": "caf\xff\xfe.mp3"}, "caption": "bad bytes"}}'
+        api.inject(bad_name)
+        api.inject({"message": {**message_json(914, None), "audio": {"file_id": "A2", "file_unique_id": "ub", "duration": 2, "file_name": "lone\udcff.mp3"}, "caption": "lone surrogate"}})
+        api.inject_message(915, "still alive")
+        await api.wait_for(lambda: api.texts(915) == ["still alive"], timeout=10)
+        await api.wait_for(lambda: api.texts(912) and api.texts(913) and api.texts(914))
+        assert "too long" in api.texts(912)[0]
+        assert api.texts(913) == ["bad bytes"] and api.texts(914) == ["lone surrogate"]
+        assert h.adapter.skipped_updates >= 2
+        assert "malformed update" in caplog.text
