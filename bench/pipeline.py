@@ -19,23 +19,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stats import peak_rss_mb, summary_ms  # noqa: E402
-from core.bus import InProcessBus  # noqa: E402
-from core.engine import DialogueEngine, Persona  # noqa: E402
-from core.engines.chain import EngineChain  # noqa: E402
-from core.engines.echo import EchoEngine  # noqa: E402
-from core.engines.retrieval import RetrievalEngine  # noqa: E402
-from core.model import Addressed, Author, Chat, ChatKind, IncomingMessage, ReplyDone  # noqa: E402
-from core.pipeline.context import BotServices  # noqa: E402
-from core.pipeline.pipeline import Pipeline  # noqa: E402
-from core.pipeline.settings import FloodLimits, PipelineSettings  # noqa: E402
-from core.stores.memory import (  # noqa: E402
+from bench.stats import peak_rss_mb, summary_ms
+from core.bus import InProcessBus
+from core.engine import DialogueEngine, Persona
+from core.engines.chain import EngineChain
+from core.engines.echo import EchoEngine
+from core.engines.retrieval import RetrievalEngine
+from core.model import Addressed, Author, Chat, ChatKind, IncomingMessage, ReplyDone
+from core.pipeline.context import BotServices
+from core.pipeline.pipeline import Pipeline
+from core.pipeline.settings import FloodLimits, PipelineSettings
+from core.stores.memory import (
     MemoryConversationStore,
     MemoryDedupeStore,
     MemoryRateCounter,
     MemorySettingsStore,
 )
-from core.stores.sqlite import (  # noqa: E402
+from core.stores.sqlite import (
     SqliteConversationStore,
     SqliteDatabase,
     SqliteDedupeStore,

@@ -15,6 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from bench.stats import percentile  # noqa: E402
 
 from core.errors import SpeechError
 from core.speech import VoiceSettings
@@ -38,8 +39,8 @@ SENTENCES = [
 
 
 def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+    """The ``q`` quantile (0..1)."""
+    return percentile(values, q * 100)
 
 
 def fmt(values: list[float], unit: str = "ms", scale: float = 1000) -> str:

@@ -22,8 +22,10 @@ class Adapter(Resource, abc.ABC):
 
     Subclasses implement :meth:`connect` and :meth:`deliver`, and may override
     :meth:`disconnect`. The base class runs the loop that pulls outgoing events
-    from the bus, one task per event so that a slow chat never blocks another;
-    ordering within a chat is the adapter's job (see :class:`core.ordering.ChatSerializer`).
+    from the bus and awaits :meth:`deliver` for each, in order, behind an error
+    boundary. ``deliver`` should therefore only hand the event to the adapter's
+    own per-chat queue (so one slow chat never holds up another) rather than
+    wait for the platform.
     """
 
     platform: str = "unknown"

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from adapters.console.config import ConsoleConfig
 from core.adapter import Adapter
 from core.bus import Bus
 from core.model import (
@@ -26,8 +27,6 @@ from core.model import (
     ReplyDone,
     ReplyVoice,
 )
-
-from adapters.console.config import ConsoleConfig
 
 
 class ConsoleAdapter(Adapter):

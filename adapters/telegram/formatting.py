@@ -5,12 +5,13 @@ from __future__ import annotations
 import html
 import re
 
+from core.textsplit import split_text as _split
+
 MAX_MESSAGE_CHARS = 4096
 
 _PRE = re.compile(r"```(?:[a-zA-Z0-9_+-]*\n)?(.+?)```", re.DOTALL)
 _CODE = re.compile(r"`([^`\n]+)`")
 _BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
-_SENTENCE_END = re.compile(r"[.!?;。！？…][\"')\]]*\s")
 
 
 def to_html(text: str) -> str:
@@ -26,43 +27,9 @@ def to_html(text: str) -> str:
     return _BOLD.sub(lambda m: f"<b>{m.group(1)}</b>", out)
 
 
-def _cut(window: str) -> int:
-    """Where to end a chunk inside ``window``: paragraph, line, sentence, word, else the limit."""
-    floor = len(window) // 3  # never cut so early that chunks become tiny
-    for sep in ("\n\n", "\n"):
-        at = window.rfind(sep)
-        if at > floor:
-            return at + len(sep)
-    ends = [m.end() for m in _SENTENCE_END.finditer(window)]
-    if ends and ends[-1] > floor:
-        return ends[-1]
-    at = window.rfind(" ")
-    if at > floor:
-        return at + 1
-    return len(window)
-
-
 def split_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
-    """Split ``text`` into messages of at most ``limit`` characters on natural boundaries.
-
-    Args:
-        text: the whole reply.
-        limit: the platform's maximum message length.
-
-    Returns:
-        Non-empty chunks whose concatenation equals ``text`` up to whitespace at the cuts.
-    """
-    chunks: list[str] = []
-    rest = text.strip()
-    while len(rest) > limit:
-        at = _cut(rest[:limit])
-        chunk = rest[:at].rstrip()
-        if chunk:
-            chunks.append(chunk)
-        rest = rest[at:].lstrip()
-    if rest:
-        chunks.append(rest)
-    return chunks
+    """Split ``text`` into messages of at most ``limit`` characters on natural boundaries."""
+    return _split(text, limit)
 
 
 def preview(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

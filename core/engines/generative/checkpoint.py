@@ -36,7 +36,9 @@ def model_file(path: str | Path) -> Path:
     return p if p.suffix == ".pt" else p / MODEL_FILE
 
 
-def save_model(path: str | Path, model: ChatTransformer, vocab: Vocab, meta: dict[str, Any] | None = None, half: bool = True) -> Path:
+def save_model(
+    path: str | Path, model: ChatTransformer, vocab: Vocab, meta: dict[str, Any] | None = None, half: bool = True
+) -> Path:
     """Write ``model`` (fp16 weights unless ``half`` is False) and ``vocab`` to ``path``.
 
     Returns:
@@ -44,8 +46,17 @@ def save_model(path: str | Path, model: ChatTransformer, vocab: Vocab, meta: dic
     """
     target = model_file(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu() for k, v in model.state_dict().items()}
-    payload = {"format": FORMAT, "config": model.cfg.to_dict(), "vocab": vocab.tokens, "state_dict": state, "meta": dict(meta or {})}
+    state = {
+        k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu()
+        for k, v in model.state_dict().items()
+    }
+    payload = {
+        "format": FORMAT,
+        "config": model.cfg.to_dict(),
+        "vocab": vocab.tokens,
+        "state_dict": state,
+        "meta": dict(meta or {}),
+    }
     tmp = target.with_suffix(".tmp")
     torch.save(payload, tmp)
     tmp.replace(target)

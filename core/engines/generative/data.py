@@ -39,7 +39,7 @@ def chitchat_conversations() -> list[Conversation]:
     """All chitchat-dataset conversations, in the dataset's key order (sorted), messages as turns."""
     import chitchat_dataset
 
-    data = json.loads(Path(chitchat_dataset._PATH).read_text(encoding="utf-8"))  # noqa: SLF001 - the package's own path
+    data = json.loads(Path(chitchat_dataset._PATH).read_text(encoding="utf-8"))
     out: list[Conversation] = []
     for key in sorted(data):
         turns = [" ".join(u["text"] for u in message).strip() for message in data[key]["messages"]]
@@ -70,7 +70,7 @@ def jsonl_conversations(path: str | Path) -> list[Conversation]:
         value = json.loads(line)
         turns = value.get("turns") if isinstance(value, dict) else value
         if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
-            raise ValueError(f"{path}:{n}: expected a list of strings or {{\"turns\": [...]}}")
+            raise ValueError(f'{path}:{n}: expected a list of strings or {{"turns": [...]}}')
         turns = [t.strip() for t in turns if t.strip()]
         if len(turns) >= 2:
             out.append(turns)
@@ -82,7 +82,7 @@ def split(conversations: Sequence[Conversation], seed: int, valid: float = 0.05,
     order = list(range(len(conversations)))
     random.Random(seed).shuffle(order)
     n_valid, n_test = int(len(order) * valid), int(len(order) * test)
-    pick = lambda idx: [list(conversations[i]) for i in idx]  # noqa: E731
+    pick = lambda idx: [list(conversations[i]) for i in idx]
     return Splits(
         train=pick(order[n_valid + n_test :]),
         valid=pick(order[:n_valid]),
@@ -90,16 +90,23 @@ def split(conversations: Sequence[Conversation], seed: int, valid: float = 0.05,
     )
 
 
-def load_splits(seed: int, jsonl: Iterable[str | Path] = (), chatterbot: bool = True, chatterbot_repeat: int = 3) -> Splits:
+def load_splits(
+    seed: int,
+    jsonl: Iterable[str | Path] = (),
+    chitchat: bool = True,
+    chatterbot: bool = True,
+    chatterbot_repeat: int = 3,
+) -> Splits:
     """The standard splits: chitchat and user files split by conversation; chatterbot-corpus in train only.
 
     Args:
         seed: shuffling seed (the split is a pure function of it and the data).
         jsonl: extra conversation files (see module docstring).
+        chitchat: include chitchat-dataset.
         chatterbot: add chatterbot-corpus English to the training split.
         chatterbot_repeat: how many times the (small) chatterbot corpus is repeated.
     """
-    base = split(chitchat_conversations(), seed)
+    base = split(chitchat_conversations(), seed) if chitchat else Splits([], [], [])
     train, valid, test = base.train, base.valid, base.test
     for path in jsonl:
         extra = split(jsonl_conversations(path), seed)

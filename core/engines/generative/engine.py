@@ -9,6 +9,7 @@ a text piece and yielded.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -107,7 +108,9 @@ class GenerativeEngine(DialogueEngine):
         if self._worker is not None:
             return
         if not model_file(self.path).exists():
-            raise EngineUnavailable(f"no generative model at {model_file(self.path)} (train one with `python run.py train`)")
+            raise EngineUnavailable(
+                f"no generative model at {model_file(self.path)} (train one with `python run.py train`)"
+            )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generative")
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
@@ -120,17 +123,12 @@ class GenerativeEngine(DialogueEngine):
         self.load_seconds = time.perf_counter() - started
         cap = self.loaded.model.cfg.max_len // 2
         if self.sampling.max_tokens > cap:
-            self.sampling = Sampling(**{**self._sampling_dict(), "max_tokens": cap})
+            self.sampling = dataclasses.replace(self.sampling, max_tokens=cap)
         v = self.loaded.vocab
         self._banned = [v.pad, v.unk, v.user, v.bot]
         self._pending = asyncio.Queue()
         self._worker = asyncio.create_task(self._batches(), name="generative-batcher")
         log.info("generative model %s loaded in %.0f ms", self.path, self.load_seconds * 1000)
-
-    def _sampling_dict(self) -> dict[str, float | int]:
-        s = self.sampling
-        return {"temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p,
-                "repetition_penalty": s.repetition_penalty, "max_tokens": s.max_tokens}
 
     def _load(self) -> LoadedModel:
         if self.threads:
@@ -146,8 +144,10 @@ class GenerativeEngine(DialogueEngine):
             except asyncio.CancelledError:
                 pass
         if self._executor is not None:
-            self._executor.shutdown(wait=True)
+            await asyncio.to_thread(self._executor.shutdown, wait=True)
             self._executor = None
+        while self._pending is not None and not self._pending.empty():
+            self._pending.get_nowait().send(EngineUnavailable("generative engine stopped"))
         self.loaded = None
 
     def prompt(self, conversation: Conversation) -> list[int]:
@@ -162,7 +162,9 @@ class GenerativeEngine(DialogueEngine):
             turns = turns[:-1]  # the pipeline's history may already hold the new message
         turns = turns[-self.context_turns :] if self.context_turns else []
         budget = self.loaded.model.cfg.max_len - self.sampling.max_tokens - 1
-        encoded = [[vocab.bot if t.role == "bot" else vocab.user, *vocab.encode(tokenize(t.text)), vocab.eos] for t in turns]
+        encoded = [
+            [vocab.bot if t.role == "bot" else vocab.user, *vocab.encode(tokenize(t.text)), vocab.eos] for t in turns
+        ]
         last = [vocab.user, *vocab.encode(tokenize(conversation.text))[-(budget - 2) :], vocab.eos]
         ids = last
         for turn in reversed(encoded):
@@ -189,6 +191,8 @@ class GenerativeEngine(DialogueEngine):
                 item = await request.queue.get()
                 if item is None:
                     break
+                if isinstance(item, EngineError):
+                    raise item
                 if isinstance(item, BaseException):
                     raise EngineError(f"generation failed: {item!r}") from item
                 produced = True
@@ -223,10 +227,16 @@ class GenerativeEngine(DialogueEngine):
 
         try:
             decode(
-                self.loaded.model, [r.prompt for r in batch], [r.sampling for r in batch], vocab.eos, vocab.pad,
-                banned=self._banned, generators=[r.generator for r in batch], on_token=on_token,
+                self.loaded.model,
+                [r.prompt for r in batch],
+                [r.sampling for r in batch],
+                vocab.eos,
+                vocab.pad,
+                banned=self._banned,
+                generators=[r.generator for r in batch],
+                on_token=on_token,
             )
-        except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+        except Exception as exc:
             log.exception("generation failed")
             for r in batch:
                 r.send(exc)

@@ -46,16 +46,16 @@ def pick(logits: Tensor, seen: Sequence[int], s: Sampling, generator: torch.Gene
     if s.temperature <= 0:
         return int(torch.argmax(logits))
     logits = logits / s.temperature
+    # Work on the candidates only: the k best (sorted by topk) or the whole vocabulary sorted.
     if 0 < s.top_k < logits.shape[0]:
-        kth = torch.topk(logits, s.top_k).values[-1]
-        logits[logits < kth] = -torch.inf
+        values, ids = torch.topk(logits, s.top_k)
+    else:
+        values, ids = torch.sort(logits, descending=True)
+    probs = torch.softmax(values, dim=-1)
     if s.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True)
-        cum = torch.softmax(sorted_logits, dim=-1).cumsum(-1)
-        drop = cum - torch.softmax(sorted_logits, dim=-1) >= s.top_p  # keep the token that crosses p
-        logits[order[drop]] = -torch.inf
-    probs = torch.softmax(logits, dim=-1)
-    return int(torch.multinomial(probs, 1, generator=generator))
+        drop = probs.cumsum(-1) - probs >= s.top_p  # keep the token that crosses p
+        probs = probs.masked_fill(drop, 0.0)
+    return int(ids[torch.multinomial(probs, 1, generator=generator)])
 
 
 #: Called with (row, token id) for each new token; returns False to stop that row.
@@ -105,7 +105,7 @@ def decode(
     if padded:
         causal = torch.tril(torch.ones(width, width, dtype=torch.bool))
         # Every query may see itself, so rows of padding never attend to nothing.
-        mask = ((valid[:, None, None, :] & causal) | torch.eye(width, dtype=torch.bool))
+        mask = (valid[:, None, None, :] & causal) | torch.eye(width, dtype=torch.bool)
     logits, cache = model(ids, positions, mask)
     last = logits[:, -1].float()
     next_pos = positions[:, -1:] + 1
@@ -125,9 +125,7 @@ def decode(
                 live[r] = False
             else:
                 out[r].append(tok)
-                if on_token is not None and not on_token(r, tok):
-                    live[r] = False
-                elif len(out[r]) >= sampling[r].max_tokens:
+                if on_token is not None and not on_token(r, tok) or len(out[r]) >= sampling[r].max_tokens:
                     live[r] = False
             chosen.append(tok)
         if not any(live) or step == cap - 1:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from core.engines.generative.checkpoint import save_model
-from core.engines.generative.data import Window, load_splits, make_windows, jsonl_conversations, split
+from core.engines.generative.data import Window, load_splits, make_windows
 from core.engines.generative.model import ChatTransformer, ModelConfig
 from core.engines.generative.text import tokenize
 from core.engines.generative.vocab import Vocab
@@ -50,7 +50,9 @@ def lm_loss(model: ChatTransformer, batch: torch.Tensor, pad: int) -> torch.Tens
 
 
 @torch.no_grad()
-def mean_loss(model: ChatTransformer, windows: Sequence[Window], pad: int, batch_size: int = 64, device: str = "cpu") -> float:
+def mean_loss(
+    model: ChatTransformer, windows: Sequence[Window], pad: int, batch_size: int = 64, device: str = "cpu"
+) -> float:
     """Token-weighted mean loss over ``windows`` (eval mode)."""
     was_training = model.training
     model.eval()
@@ -123,18 +125,8 @@ def main(argv: list[str]) -> int:
         torch.set_num_threads(args.threads)
     device = _device(args.device)
     torch.manual_seed(args.seed)
-    if args.no_chitchat:
-        train, valid = [], []
-        for path in args.jsonl:
-            s = split(jsonl_conversations(path), args.seed)
-            train, valid = train + s.train, valid + s.valid
-        if not args.no_chatterbot:
-            from core.engines.generative.data import chatterbot_conversations
-
-            train += chatterbot_conversations() * 3
-    else:
-        s = load_splits(args.seed, args.jsonl, chatterbot=not args.no_chatterbot)
-        train, valid = s.train, s.valid
+    s = load_splits(args.seed, args.jsonl, chitchat=not args.no_chitchat, chatterbot=not args.no_chatterbot)
+    train, valid = s.train, s.valid
     if not train:
         log.error("no training conversations")
         return 2
@@ -156,20 +148,38 @@ def main(argv: list[str]) -> int:
     model = ChatTransformer(cfg).to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr
+    )
     epoch, skip, step, elapsed, best = 0, 0, 0, 0.0, math.inf
     if resume is not None:
         model.load_state_dict(resume["model"])
         opt.load_state_dict(resume["optimizer"])
-        epoch, skip, step, elapsed, best = resume["epoch"], resume["batch"], resume["step"], resume["elapsed"], resume["best"]
+        epoch, skip, step, elapsed, best = (
+            resume["epoch"],
+            resume["batch"],
+            resume["step"],
+            resume["elapsed"],
+            resume["best"],
+        )
         torch.set_rng_state(resume["rng"])
     per_epoch = math.ceil(len(train_w) / args.batch_size)
     total = per_epoch * args.epochs if not args.max_steps else min(args.max_steps, per_epoch * args.epochs)
     log.info(
         "%d train / %d valid conversations, %d / %d windows, vocab %d, %.2fM parameters, device %s, %d steps",
-        len(train), len(valid), len(train_w), len(valid_w), len(vocab), model.num_parameters() / 1e6, device, total,
+        len(train),
+        len(valid),
+        len(train_w),
+        len(valid_w),
+        len(vocab),
+        model.num_parameters() / 1e6,
+        device,
+        total,
     )
-    meta_base = {"settings": {k: v for k, v in vars(args).items() if k not in ("resume",)}, "parameters": model.num_parameters()}
+    meta_base = {
+        "settings": {k: v for k, v in vars(args).items() if k not in ("resume",)},
+        "parameters": model.num_parameters(),
+    }
     started = time.monotonic() - elapsed
     limit_s = args.time_limit_min * 60
 
@@ -179,17 +189,30 @@ def main(argv: list[str]) -> int:
 
     def save_state(batch_index: int, ep: int) -> None:
         _save_state(
-            state_path, model=model.state_dict(), optimizer=opt.state_dict(), config=cfg.to_dict(), vocab=vocab.tokens,
-            epoch=ep, batch=batch_index, step=step, elapsed=time.monotonic() - started, best=best, rng=torch.get_rng_state(),
+            state_path,
+            model=model.state_dict(),
+            optimizer=opt.state_dict(),
+            config=cfg.to_dict(),
+            vocab=vocab.tokens,
+            epoch=ep,
+            batch=batch_index,
+            step=step,
+            elapsed=time.monotonic() - started,
+            best=best,
+            rng=torch.get_rng_state(),
         )
 
     stop = False
     model.train()
     while epoch < args.epochs and not stop:
-        bar = tqdm(total=per_epoch, initial=skip, desc=f"epoch {epoch + 1}/{args.epochs}", dynamic_ncols=True, mininterval=5)
+        bar = tqdm(
+            total=per_epoch, initial=skip, desc=f"epoch {epoch + 1}/{args.epochs}", dynamic_ncols=True, mininterval=5
+        )
+        next_batch = 0
         for i, batch in enumerate(batches(train_w, args.batch_size, vocab.pad, args.seed + epoch)):
             if i < skip:
                 continue
+            next_batch = i + 1
             lr = lr_at(progress(), args.lr)
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -209,12 +232,24 @@ def main(argv: list[str]) -> int:
         bar.close()
         skip = 0
         valid_loss = mean_loss(model, valid_w, vocab.pad, device=device)
-        log.info("epoch %d step %d: valid loss %.4f, perplexity %.2f", epoch + 1, step, valid_loss, math.exp(valid_loss))
-        epoch += 1
+        log.info(
+            "epoch %d step %d: valid loss %.4f, perplexity %.2f", epoch + 1, step, valid_loss, math.exp(valid_loss)
+        )
+        partial = stop and next_batch < per_epoch
         if valid_loss < best:
             best = valid_loss
-            meta = {**meta_base, "epoch": epoch, "step": step, "valid_perplexity": round(math.exp(valid_loss), 3)}
+            done = epoch + (next_batch / per_epoch if partial else 1)
+            meta = {
+                **meta_base,
+                "epochs_done": round(done, 3),
+                "step": step,
+                "valid_perplexity": round(math.exp(valid_loss), 3),
+            }
             save_model(args.out, model, vocab, meta)
             log.info("exported %s", args.out)
-        save_state(0, epoch)
+        if partial:  # resume mid-epoch where the limit stopped us
+            save_state(next_batch, epoch)
+        else:
+            epoch += 1
+            save_state(0, epoch)
     return 0

@@ -134,14 +134,23 @@ class OpenAIEngine(DialogueEngine):
         if key is None and os.environ.get(cfg.api_key_env):
             key = SecretStr(os.environ[cfg.api_key_env])
         return cls(
-            base_url=cfg.base_url, model=cfg.model, api_key=key, timeout_s=cfg.timeout_s,
-            connect_timeout_s=cfg.connect_timeout_s, max_retries=cfg.max_retries, backoff_s=cfg.backoff_s,
-            history_tokens=cfg.history_tokens, temperature=cfg.temperature, max_tokens=cfg.max_tokens,
+            base_url=cfg.base_url,
+            model=cfg.model,
+            api_key=key,
+            timeout_s=cfg.timeout_s,
+            connect_timeout_s=cfg.connect_timeout_s,
+            max_retries=cfg.max_retries,
+            backoff_s=cfg.backoff_s,
+            history_tokens=cfg.history_tokens,
+            temperature=cfg.temperature,
+            max_tokens=cfg.max_tokens,
         )
 
     async def start(self) -> None:
         if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=self.timeout_s, sock_connect=self.connect_timeout_s, sock_read=self.connect_timeout_s)
+            timeout = aiohttp.ClientTimeout(
+                total=self.timeout_s, sock_connect=self.connect_timeout_s, sock_read=self.connect_timeout_s
+            )
             self._session = aiohttp.ClientSession(timeout=timeout)
 
     async def stop(self) -> None:

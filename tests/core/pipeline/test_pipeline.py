@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from core.errors import NoAnswer
-from core.model import Addressed, ChatKind, ReplyDelta, ReplyDone
+from core.model import Addressed, ChatKind, ReplyDelta
 from core.pipeline.dialogue import APOLOGY, CUT_SHORT, NO_ANSWER
 from core.pipeline.settings import FloodLimits
 from tests.harness import Harness, ScriptedEngine, message, with_settings

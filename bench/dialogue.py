@@ -1,0 +1,176 @@
+"""Benchmark of the dialogue engines: generative model and retrieval side by side.
+
+Prints, per engine: load time, reply latency p50/p99 (replies of up to 24 tokens),
+time to first piece p50/p99, tokens per second of one stream, throughput with 32
+concurrent chats, and peak memory (each engine runs in its own process so the
+peaks are its own).
+
+Usage::
+
+    .venv/bin/python bench/dialogue.py [--requests 60] [--concurrency 32] [--max-tokens 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PROMPTS = [
+    "hello",
+    "how are you?",
+    "what are you doing this weekend?",
+    "do you like music?",
+    "what's your major?",
+    "i just got back from the gym",
+    "where are you from?",
+    "what is your favorite food?",
+    "good morning",
+    "do you have any pets?",
+    "i'm so tired today",
+    "what do you think about the weather?",
+]
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def _one(engine, text: str) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+    from core.engine import Conversation
+
+    started = time.perf_counter()
+    first = None
+    pieces = 0
+    async for _ in engine.reply(Conversation(text=text)):
+        if first is None:
+            first = time.perf_counter() - started
+        pieces += 1
+    return time.perf_counter() - started, first or 0.0, pieces
+
+
+async def _child(name: str, requests: int, concurrency: int, max_tokens: int, model: str) -> dict[str, float]:
+    from core.engine import DialogueEngine
+
+    base_rss = _rss_mb()
+    engine: DialogueEngine
+    if name == "generative":
+        from core.engines.generative.engine import GenerativeEngine
+        from core.engines.generative.generate import Sampling
+
+        engine = GenerativeEngine(model, Sampling(max_tokens=max_tokens), seed=0)
+    else:
+        from core.engines.retrieval import RetrievalEngine
+
+        engine = RetrievalEngine(languages=["en", "zh"], min_confidence=0.0)
+    started = time.perf_counter()
+    await engine.start()
+    load = time.perf_counter() - started
+    for p in PROMPTS[:3]:  # warm-up
+        await _one(engine, p)
+    lat, ttft, tps = [], [], []
+    for i in range(requests):
+        total, first, pieces = await _one(engine, PROMPTS[i % len(PROMPTS)])
+        lat.append(total)
+        ttft.append(first)
+        if pieces > 1 and total > first:
+            tps.append((pieces - 1) / (total - first))
+    rounds = 3
+    started = time.perf_counter()
+    conc_lat: list[float] = []
+    conc_tokens = 0
+    for r in range(rounds):
+        results = await asyncio.gather(*(_one(engine, PROMPTS[(r + i) % len(PROMPTS)]) for i in range(concurrency)))
+        conc_lat += [x[0] for x in results]
+        conc_tokens += sum(x[2] for x in results)
+    elapsed = time.perf_counter() - started
+    await engine.stop()
+    return {
+        "load_ms": load * 1000,
+        "p50_ms": _pct(lat, 50) * 1000,
+        "p99_ms": _pct(lat, 99) * 1000,
+        "ttft_p50_ms": _pct(ttft, 50) * 1000,
+        "ttft_p99_ms": _pct(ttft, 99) * 1000,
+        "tokens_per_s": statistics.median(tps) if tps else float("nan"),
+        "conc_replies_per_s": rounds * concurrency / elapsed,
+        "conc_tokens_per_s": conc_tokens / elapsed,
+        "conc_p50_ms": _pct(conc_lat, 50) * 1000,
+        "conc_p99_ms": _pct(conc_lat, 99) * 1000,
+        "base_rss_mb": base_rss,
+        "peak_rss_mb": _rss_mb(),
+    }
+
+
+ROWS = [
+    ("model load", "load_ms", "ms"),
+    ("reply latency p50", "p50_ms", "ms"),
+    ("reply latency p99", "p99_ms", "ms"),
+    ("first piece p50", "ttft_p50_ms", "ms"),
+    ("first piece p99", "ttft_p99_ms", "ms"),
+    ("tokens/s (one stream)", "tokens_per_s", ""),
+    ("concurrent: replies/s", "conc_replies_per_s", ""),
+    ("concurrent: tokens/s", "conc_tokens_per_s", ""),
+    ("concurrent: latency p50", "conc_p50_ms", "ms"),
+    ("concurrent: latency p99", "conc_p99_ms", "ms"),
+    ("RSS before load", "base_rss_mb", "MB"),
+    ("peak RSS", "peak_rss_mb", "MB"),
+]
+
+
+def main() -> int:
+    """Run each engine in a child process and print a side-by-side table."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--requests", type=int, default=60)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--max-tokens", type=int, default=24)
+    p.add_argument("--model", default="models/chitchat", help="generative model (relative to the repository root)")
+    p.add_argument("--child", choices=["generative", "retrieval"])
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(asyncio.run(_child(args.child, args.requests, args.concurrency, args.max_tokens, args.model))))
+        return 0
+    results = {}
+    for name in ("generative", "retrieval"):
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            name,
+            "--requests",
+            str(args.requests),
+            "--concurrency",
+            str(args.concurrency),
+            "--max-tokens",
+            str(args.max_tokens),
+            "--model",
+            args.model,
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+        results[name] = json.loads(out.stdout.strip().splitlines()[-1])
+    print(
+        f"dialogue engines: {args.requests} sequential replies (max {args.max_tokens} tokens), "
+        f"3 rounds of {args.concurrency} concurrent chats"
+    )
+    print(f"{'':<26}{'generative':>14}{'retrieval':>14}")
+    for label, key, unit in ROWS:
+        cells = "".join(f"{results[n][key]:>12.1f}{unit:>2}" for n in ("generative", "retrieval"))
+        print(f"{label:<26}{cells}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

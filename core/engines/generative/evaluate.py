@@ -1,0 +1,166 @@
+"""Evaluating the generative model against the retrieval engine: ``python run.py eval`` calls :func:`main`.
+
+On the held-out test conversations (the same by-conversation split as training,
+same ``--seed``) it prints:
+
+* perplexity of reply tokens given up to a window of preceding turns, and the
+  perplexity of an add-one unigram model fitted on the training split;
+* for ``--samples`` (context, reply) pairs: distinct-1/2, average reply length,
+  unigram F1 and BLEU-2 against the real reply, for the generative model (with
+  its configured sampling and a fixed seed) and for
+  :class:`~core.engines.retrieval.RetrievalEngine` given the training split's
+  consecutive turns as its pairs (so neither has seen the test conversations).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import math
+import random
+import time
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from core.engine import Conversation, DialogueEngine
+from core.engines.corpus import Pair
+from core.engines.generative.data import Window, load_splits, make_windows
+from core.engines.generative.engine import GenerativeEngine
+from core.engines.generative.generate import Sampling
+from core.engines.generative.metrics import bleu2, distinct, f1, unigram_perplexity, words
+from core.engines.generative.text import tokenize
+from core.engines.generative.train import batches
+from core.engines.generative.vocab import Vocab
+from core.engines.retrieval import RetrievalEngine
+from core.errors import NoAnswer
+from core.model import Turn
+
+
+def reply_targets(window: Window, vocab: Vocab) -> list[tuple[int, int]]:
+    """(index, id) of the tokens scored in ``window``: words and ``<eos>`` of every turn after the first."""
+    speakers = (vocab.user, vocab.bot)
+    return [(t, window.ids[t]) for t in range(window.context_end, len(window.ids)) if window.ids[t] not in speakers]
+
+
+@torch.no_grad()
+def model_perplexity(engine: GenerativeEngine, windows: Sequence[Window], batch_size: int = 64) -> float:
+    """Per-token perplexity of the reply tokens of ``windows``."""
+    assert engine.loaded is not None
+    model, vocab = engine.loaded.model, engine.loaded.vocab
+    nll, count = 0.0, 0
+    for start in range(0, len(windows), batch_size):
+        chunk = windows[start : start + batch_size]
+        batch = next(batches(chunk, len(chunk), vocab.pad, None))
+        logits, _ = model(batch[:, :-1])
+        losses = F.cross_entropy(logits.transpose(1, 2), batch[:, 1:], reduction="none")
+        keep = torch.zeros_like(losses, dtype=torch.bool)
+        for row, w in enumerate(chunk):
+            for t, _ in reply_targets(w, vocab):
+                keep[row, t - 1] = True
+        nll += float(losses[keep].sum())
+        count += int(keep.sum())
+    return math.exp(nll / max(count, 1))
+
+
+def sample_pairs(
+    conversations: Sequence[list[str]], n: int, seed: int, context_turns: int
+) -> list[tuple[list[str], str]]:
+    """``n`` random (context turns, real reply) pairs from ``conversations``."""
+    all_pairs = [(conv[max(0, i - context_turns) : i], conv[i]) for conv in conversations for i in range(1, len(conv))]
+    random.Random(seed).shuffle(all_pairs)
+    return all_pairs[:n]
+
+
+def as_conversation(context: Sequence[str]) -> Conversation:
+    """The engine input for ``context``: its last turn is the user's message, turns alternate before it."""
+    turns = tuple(Turn("user" if (len(context) - 1 - i) % 2 == 0 else "bot", t) for i, t in enumerate(context[:-1]))
+    return Conversation(text=context[-1], turns=turns)
+
+
+async def answer(engine: DialogueEngine, conversation: Conversation) -> str:
+    """The engine's whole reply ('' when it declines)."""
+    try:
+        return "".join([piece async for piece in engine.reply(conversation)])
+    except NoAnswer:
+        return ""
+
+
+def scores(replies: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """distinct-1/2, average length (tokens), F1 and BLEU-2 of ``replies`` against ``references``."""
+    hyp = [tokenize(r) for r in replies]
+    ref = [tokenize(r) for r in references]
+    return {
+        "distinct-1": distinct(hyp, 1),
+        "distinct-2": distinct(hyp, 2),
+        "avg length": sum(map(len, hyp)) / max(len(hyp), 1),
+        "F1": sum(f1(words(h), words(r)) for h, r in zip(hyp, ref)) / max(len(hyp), 1),
+        "BLEU-2": bleu2([words(h) for h in hyp], [words(r) for r in ref]),
+    }
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line of :func:`main`."""
+    p = argparse.ArgumentParser(
+        prog="run.py eval", description="Evaluate the generative model and the retrieval engine."
+    )
+    p.add_argument("--model", default="models/chitchat", help="model directory (relative to the repository root)")
+    p.add_argument("--seed", type=int, default=1234, help="the split seed used for training")
+    p.add_argument("--jsonl", action="append", default=[], help="extra conversation files used for training")
+    p.add_argument("--no-chitchat", action="store_true")
+    p.add_argument("--no-chatterbot", action="store_true")
+    p.add_argument("--samples", type=int, default=500, help="(context, reply) pairs to generate for")
+    p.add_argument("--context-turns", type=int, default=4)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=40)
+    p.add_argument("--top-p", type=float, default=0.9)
+    p.add_argument("--repetition-penalty", type=float, default=1.2)
+    p.add_argument("--max-tokens", type=int, default=32)
+    p.add_argument("--threads", type=int, default=0)
+    return p.parse_args(argv)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    splits = load_splits(args.seed, args.jsonl, chitchat=not args.no_chitchat, chatterbot=not args.no_chatterbot)
+    if not splits.test:
+        print("no test conversations")
+        return 2
+    sampling = Sampling(args.temperature, args.top_k, args.top_p, args.repetition_penalty, args.max_tokens)
+    gen = GenerativeEngine(args.model, sampling, context_turns=args.context_turns, seed=args.seed, threads=args.threads)
+    train_pairs = [Pair(a, b, "en") for conv in splits.train for a, b in itertools.pairwise(conv)]
+    retrieval = RetrievalEngine(languages=["en"], pairs=train_pairs, min_confidence=0.0)
+    async with gen, retrieval:
+        assert gen.loaded is not None
+        vocab, max_len = gen.loaded.vocab, gen.loaded.model.cfg.max_len
+        test_w = make_windows(vocab, splits.test, max_len)
+        train_w = make_windows(vocab, splits.train, max_len)
+        speakers = {vocab.user, vocab.bot}
+        train_ids = (i for w in train_w for i in w.ids if i not in speakers)
+        test_ids = [i for w in test_w for _, i in reply_targets(w, vocab)]
+        ppl = await asyncio.to_thread(model_perplexity, gen, test_w)
+        uni = unigram_perplexity(train_ids, test_ids, len(vocab))
+        pairs = sample_pairs(splits.test, args.samples, args.seed, args.context_turns + 1)
+        refs = [reply for _, reply in pairs]
+        results: dict[str, dict[str, float]] = {}
+        for engine in (gen, retrieval):
+            started = time.perf_counter()
+            replies = [await answer(engine, as_conversation(ctx)) for ctx, _ in pairs]
+            results[engine.name] = scores(replies, refs) | {"s/reply": (time.perf_counter() - started) / len(pairs)}
+        results["human (reference)"] = scores(refs, refs) | {"F1": math.nan, "BLEU-2": math.nan}
+    print(f"test split: {len(splits.test)} conversations, {len(test_ids)} reply tokens, {len(pairs)} sampled replies")
+    print(f"perplexity: model {ppl:.2f}, unigram baseline {uni:.2f}")
+    cols = ["distinct-1", "distinct-2", "avg length", "F1", "BLEU-2"]
+    print(f"{'engine':<18}" + "".join(f"{c:>12}" for c in cols))
+    for name, row in results.items():
+        print(f"{name:<18}" + "".join(f"{row[c]:>12.4f}" for c in cols))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """Evaluate; returns a process exit status."""
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return asyncio.run(_run(args))

@@ -1,0 +1,118 @@
+"""The training and evaluation commands on a user JSONL file (no chitchat, no chatterbot)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.engines.generative.checkpoint import load_model
+from core.engines.generative.data import jsonl_conversations, split, windows
+from core.engines.generative.evaluate import main as evaluate_main
+from core.engines.generative.metrics import distinct, f1, unigram_perplexity
+from core.engines.generative.train import main as train_main
+
+from .conftest import TINY_CORPUS
+
+SMALL = [
+    "--d-model",
+    "32",
+    "--layers",
+    "1",
+    "--heads",
+    "2",
+    "--d-ff",
+    "64",
+    "--max-len",
+    "48",
+    "--min-count",
+    "1",
+    "--batch-size",
+    "8",
+    "--threads",
+    "1",
+]
+
+
+@pytest.fixture
+def chats(tmp_path: Path) -> Path:
+    path = tmp_path / "chats.jsonl"
+    lines = ["# our community's logs", ""]
+    lines += [json.dumps({"turns": conv}) for conv in TINY_CORPUS * 2]
+    lines += [json.dumps(["a plain list", "works too", "yes"])]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_jsonl_format_accepts_objects_and_lists_and_refuses_others(chats: Path, tmp_path: Path) -> None:
+    convs = jsonl_conversations(chats)
+    assert len(convs) == 21 and convs[-1] == ["a plain list", "works too", "yes"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "no turns"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.jsonl:1"):
+        jsonl_conversations(bad)
+
+
+def test_split_is_by_conversation_and_fixed_by_the_seed() -> None:
+    convs = [[f"c{i} a", f"c{i} b"] for i in range(100)]
+    a, b = split(convs, 1), split(convs, 1)
+    assert a == b and a != split(convs, 2)
+    seen = [tuple(c) for part in (a.train, a.valid, a.test) for c in part]
+    assert sorted(seen) == sorted(tuple(c) for c in convs)  # whole conversations, each in one split
+    assert len(a.valid) == len(a.test) == 5
+
+
+def test_windows_overlap_by_one_turn_so_every_turn_has_context() -> None:
+    turns = [[1, 10, 4], [2, 11, 12, 4], [1, 13, 4], [2, 14, 4]]
+    ws = windows(turns, max_len=8)
+    assert [w.ids for w in ws] == [[1, 10, 4, 2, 11, 12, 4], [2, 11, 12, 4, 1, 13, 4], [1, 13, 4, 2, 14, 4]]
+    assert [w.context_end for w in ws] == [3, 4, 3]
+
+
+def test_train_exports_a_model_and_resumes(chats: Path, tmp_path: Path) -> None:
+    out, work = tmp_path / "out", tmp_path / "work"
+    args = [
+        "--no-chitchat",
+        "--no-chatterbot",
+        "--jsonl",
+        str(chats),
+        "--out",
+        str(out),
+        "--work-dir",
+        str(work),
+        *SMALL,
+    ]
+    assert train_main([*args, "--epochs", "1"]) == 0
+    loaded = load_model(out)
+    assert loaded.meta["epochs_done"] == 1 and loaded.meta["settings"]["d_model"] == 32
+    state = torch.load(work / "last.pt", weights_only=False)
+    assert state["epoch"] == 1
+    steps = state["step"]
+    assert train_main([*args, "--epochs", "2", "--resume"]) == 0
+    state = torch.load(work / "last.pt", weights_only=False)
+    assert state["epoch"] == 2 and state["step"] == 2 * steps
+    assert train_main([*args, "--resume", "--work-dir", str(tmp_path / "none")]) == 2
+
+
+def test_evaluate_prints_both_engines_side_by_side(
+    chats: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    common = ["--no-chitchat", "--no-chatterbot", "--jsonl", str(chats)]
+    assert train_main([*common, "--out", str(out), "--work-dir", str(tmp_path / "w"), "--epochs", "3", *SMALL]) == 0
+    capsys.readouterr()
+    assert evaluate_main([*common, "--model", str(out), "--samples", "3", "--threads", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "perplexity: model" in text and "unigram baseline" in text
+    for row in ("generative", "retrieval", "human (reference)"):
+        assert row in text
+
+
+def test_metrics() -> None:
+    assert distinct([["a", "b", "a"], ["a"]], 1) == 0.5
+    assert distinct([["a", "b", "a", "b"]], 2) == 2 / 3
+    assert f1(["a", "b"], ["b", "c"]) == 0.5 and f1([], ["a"]) == 0.0
+    # a uniform unigram model over 4 tokens has perplexity 4 on anything
+    assert abs(unigram_perplexity([], [0, 1, 2, 3], 4) - 4.0) < 1e-9
