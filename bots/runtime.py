@@ -94,6 +94,15 @@ class BotRuntime(Resource):
             self._started.append(resource)
 
     async def stop(self) -> None:
+        """Graceful: finish the messages in flight, deliver every reply already produced, then close."""
+        if self.pipeline in self._started:
+            await self.pipeline.stop()
+            self._started.remove(self.pipeline)
+        if self.bus in self._started:
+            await self.bus.stop()
+            self._started.remove(self.bus)
+            for adapter in self.adapters:
+                await adapter.drain()
         while self._started:
             resource = self._started.pop()
             try:

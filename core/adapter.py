@@ -60,6 +60,11 @@ class Adapter(Resource, abc.ABC):
             self._pump = None
         await self.disconnect()
 
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait (bounded) until every outgoing event queued before the bus stopped is delivered."""
+        if self._pump is not None and not self._pump.done():
+            await asyncio.wait({self._pump}, timeout=timeout_s)
+
     async def _run_outgoing(self) -> None:
         async for event in self.bus.outgoing(self.adapter_id):
             try:
