@@ -2,10 +2,19 @@
 
 1. Reply latency (MESSAGE_CREATE dispatched -> reply POST received by the fake) p50/p99 and
    messages per second, with the instant EchoEngine, real discord.py client, real pipeline.
-2. Voice channel: time from the first complete sentence of a 3-sentence reply to the first
-   audio frame ready for the player, sentence-streamed vs whole-reply synthesis. The speech is
-   the tests' ToneSpeech with a MODELED synthesis cost of 150 ms per sentence and replies
-   generated at one sentence per 300 ms (no real TTS engine is used here).
+   The bench waits for each reply on the fake's request event (no polling), so the
+   sequential msg/s is the adapter's round trip, not a polling interval.
+2. Voice channel, with the real voice layer (``voice.service``, Piper voice "joe"): time from
+   the first complete sentence of a 3-sentence reply to the first audio frame ready for the
+   player. The reply arrives word by word like an engine's output, a word every ``WORD_S``
+   (a sentence about every 300 ms). Compared:
+   - streamed: the words go to the adapter as ``stream_piece`` calls while they arrive; the
+     voice service speaks each sentence as soon as its end is confirmed by the next word;
+   - whole-reply synthesis: the adapter gets the finished reply and the service synthesizes it
+     as one unit (``min_sentence_chars`` above the reply's length, so nothing is split);
+   - whole reply, sentence-split (for reference): the finished reply, with the default service,
+     which still synthesizes it sentence by sentence.
+   Each run uses a fresh service (empty cache), so every run really synthesizes.
 
 Run: .venv/bin/python -m bench.discord_bench   (or PYTHONPATH=. .venv/bin/python bench/discord_bench.py)
 """
@@ -13,20 +22,30 @@ Run: .venv/bin/python -m bench.discord_bench   (or PYTHONPATH=. .venv/bin/python
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import statistics
+import sys
 import time
 
+# run as a script, bench/ comes first on sys.path and bench/voice.py would shadow the voice package
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from adapters.discord.audio import Clip
 from adapters.discord.config import DiscordVoiceConfig
 from adapters.discord.voice import VoiceManager
-from tests.adapters.discord.conftest import ALICE, GUILD, GENERAL, start_bot
+from bench.stats import percentile
+from core.speech import VoiceSettings
+from tests.adapters.discord.conftest import ALICE, GENERAL, GUILD, start_bot
 from tests.adapters.discord.fake_discord import FakeDiscord
-from tests.adapters.discord.test_voice_channel import StandInVoice
-from tests.adapters.discord.tone_speech import ToneSpeech
+from tests.adapters.discord.stand_in_voice import StandInVoice
+from voice.config import VoiceConfig
+from voice.service import VoiceService, build_speech
 
 N = 300
+RUNS = 5
 SENTENCES = ["The weather is calm today.", "Rain may come this evening.", "Take an umbrella to be safe."]
-SYNTH_S = 0.15
-GEN_S = 0.3
+WORD_S = 0.06  # the engine produces a word every 60 ms: a 5-word sentence every 300 ms
+WHOLE_UNIT = VoiceConfig(min_sentence_chars=200)  # shorter sentences are joined: the reply is one unit
 
 
 async def reply_latency() -> None:
@@ -41,57 +60,97 @@ async def reply_latency() -> None:
         author = {**ALICE, "id": str(20_000 + i)}
         sent_at = time.monotonic()
         await fake.message(channel, author, f"ping {i}")
-        await fake.wait_for(lambda c=channel: fake.messages(c), timeout=30)
+        await fake.wait_for(lambda c=channel: fake.messages(c), timeout=30)  # woken by the fake's request event
         latencies.append((fake.messages(channel)[0].at - sent_at) * 1000)
     sequential_s = time.perf_counter() - started
     # throughput: a burst of N messages at once
     burst_start = time.monotonic()
     for i in range(N):
         await fake.message(40_000 + i, {**ALICE, "id": str(60_000 + i)}, f"burst {i}")
-    await fake.wait_for(lambda: sum(1 for s in fake.messages() if s.path.startswith("/channels/4")) >= N, timeout=120)
-    last = max(s.at for s in fake.messages() if s.path.startswith("/channels/4"))
+    burst_replies: list[float] = []
+    scanned = 0
+
+    def burst_answered() -> bool:  # runs on every request the fake records: look at new ones only
+        nonlocal scanned
+        new, scanned = fake.sent[scanned:], len(fake.sent)
+        burst_replies.extend(s.at for s in new if s.method == "POST" and s.path.startswith("/channels/4")
+                             and s.path.endswith("/messages") and not s.rate_limited)
+        return len(burst_replies) >= N
+
+    await fake.wait_for(burst_answered, timeout=120)
+    last = max(burst_replies)
     await bot.stop()
     await fake.stop()
-    q = statistics.quantiles(latencies, n=100)
-    print(f"reply latency over {N} sequential messages: p50 {statistics.median(latencies):.1f} ms, "
-          f"p99 {q[98]:.1f} ms ({N / sequential_s:.0f} msg/s sequential)")
+    print(f"reply latency over {N} sequential messages: p50 {percentile(latencies, 50):.1f} ms, "
+          f"p99 {percentile(latencies, 99):.1f} ms ({N / sequential_s:.0f} msg/s sequential)")
     print(f"burst of {N} messages: {N / (last - burst_start):.0f} replies/s")
 
 
-async def first_audio(streamed: bool) -> float:
-    speech = ToneSpeech(per_sentence_s=0.5, delay_s=SYNTH_S)
+def words() -> list[tuple[str, bool]]:
+    """The reply as engine pieces (a word each), and whether the piece completes sentence 1."""
+    pieces: list[tuple[str, bool]] = []
+    for s_index, sentence in enumerate(SENTENCES):
+        for w_index, word in enumerate(sentence.split()):
+            last_of_first = s_index == 0 and w_index == len(sentence.split()) - 1
+            pieces.append(((" " if pieces else "") + word, last_of_first))
+    return pieces
+
+
+async def first_audio_ms(speech: VoiceService, mode: str) -> float:
+    """Milliseconds from the first complete sentence to the first frame of the reply's clip."""
     manager = VoiceManager(speech, DiscordVoiceConfig(lead_in_ms=0))
-    vc = StandInVoice()
-    manager.attach(1, vc, None)
+    manager.attach(1, StandInVoice(), None)
     loop = asyncio.get_running_loop()
-    first_sentence_at = loop.time()  # the engine has just produced sentence 1
-    if streamed:
-        manager.stream_piece(1, "r", SENTENCES[0] + " ")
-        for s in SENTENCES[1:]:
-            await asyncio.sleep(GEN_S)
-            manager.stream_piece(1, "r", s + " ")
-        manager.finish(1, "r", " ".join(SENTENCES))
+    first_done = 0.0
+    clip: Clip | None = None
+    for i, (piece, completes_first) in enumerate(words()):
+        if i:
+            await asyncio.sleep(WORD_S)
+        if mode == "streamed":
+            manager.stream_piece(1, "r", piece)
+            clip = clip or manager.sessions[1].queue.clips[0]
+        if completes_first:
+            first_done = loop.time()
+    text = " ".join(SENTENCES)
+    if mode == "streamed":
+        manager.finish(1, "r", text)
     else:
-        await asyncio.sleep(GEN_S * (len(SENTENCES) - 1))  # wait for the whole reply
-        whole = ToneSpeech(per_sentence_s=1.5, delay_s=SYNTH_S * len(SENTENCES))  # one unit, 3x the work
-        manager.speech = whole
-        manager.say(1, " ".join(s.rstrip(".") for s in SENTENCES) + ".")
-    clip = manager.sessions[1].queue.clips[0]
+        clip = manager.say(1, text)  # the finished reply, queued whole (the adapter's non-streamed path)
+    assert clip is not None
     while clip.first_frame_at is None:
         await asyncio.sleep(0.001)
-    ms = (clip.first_frame_at - first_sentence_at) * 1000
+    ms = (clip.first_frame_at - first_done) * 1000
+    if clip.task is not None:
+        await clip.task  # let the rest of the reply synthesize before the service stops
     await manager.leave(1)
     return ms
 
 
+async def voice_channel() -> None:
+    t0 = time.perf_counter()
+    async with build_speech(VoiceConfig()) as warm:
+        load_ms = (time.perf_counter() - t0) * 1000
+        await warm.voice_note("Warm up the voice.", VoiceSettings())
+    results: dict[str, list[float]] = {"streamed": [], "whole": [], "split": []}
+    configs = {"streamed": VoiceConfig(), "whole": WHOLE_UNIT, "split": VoiceConfig()}
+    for _ in range(RUNS):
+        for mode, config in configs.items():
+            async with build_speech(config) as speech:  # fresh memory cache: every run synthesizes
+                results[mode].append(await first_audio_ms(speech, mode))
+    med = {mode: statistics.median(values) for mode, values in results.items()}
+    spread = {mode: f"{min(v):.0f}-{max(v):.0f}" for mode, v in results.items()}
+    print(f"voice channel (real voice layer: Piper 'joe', model load {load_ms:.0f} ms), 3-sentence reply streamed "
+          f"a word every {WORD_S * 1000:.0f} ms; first complete sentence -> first audio frame, "
+          f"median of {RUNS}:")
+    print(f"  streamed {med['streamed']:.0f} ms (range {spread['streamed']}), whole-reply synthesis "
+          f"{med['whole']:.0f} ms (range {spread['whole']}), ratio {med['whole'] / med['streamed']:.1f}x")
+    print(f"  whole reply given at once, service splits sentences: {med['split']:.0f} ms (range {spread['split']})")
+    print(f"  (streamed includes waiting for the next word, which confirms the sentence end: {WORD_S * 1000:.0f} ms)")
+
+
 async def main() -> None:
     await reply_latency()
-    streamed = [await first_audio(True) for _ in range(3)]
-    whole = [await first_audio(False) for _ in range(3)]
-    s, w = statistics.median(streamed), statistics.median(whole)
-    print(f"voice channel, 3-sentence reply, first complete sentence -> first audio frame (median of 3): "
-          f"streamed {s:.0f} ms, whole-reply {w:.0f} ms, ratio {w / s:.1f}x "
-          f"(modeled: {SYNTH_S*1000:.0f} ms synthesis per sentence, a sentence generated every {GEN_S*1000:.0f} ms)")
+    await voice_channel()
 
 
 if __name__ == "__main__":

@@ -238,6 +238,7 @@ class FakeDiscord:
             if m == method and path.startswith(prefix) and n > 0:
                 self.fail_next[(m, prefix)] = n - 1
                 self.sent.append(Sent(method, path, None, at=time.monotonic(), rate_limited=True))
+                self.changed.set()
                 headers = self._headers("msgs") | {"X-RateLimit-Remaining": "0", "Via": "1.1 google",
                                                    "Retry-After": str(self.retry_after), "Content-Type": JSON}
                 body = {"message": "You are being rate limited.", "retry_after": self.retry_after, "global": False}
@@ -305,13 +306,22 @@ class FakeDiscord:
         """Every recorded request matching ``pred``."""
         return [s for s in self.sent if pred(s)]
 
-    async def wait_for(self, pred: Callable[[], Any], timeout: float = 10.0) -> Any:
-        """Wait until ``pred()`` is truthy; returns its value."""
+    async def wait_for(self, pred: Callable[[], Any], timeout: float = 10.0, recheck_s: float = 0.02) -> Any:
+        """Wait until ``pred()`` is truthy; returns its value.
+
+        Woken by every request the fake records (``changed``), so a reply is seen as soon as it
+        lands; ``pred`` is also re-checked every ``recheck_s`` for state that no request changes.
+        """
         deadline = time.monotonic() + timeout
         while True:
+            self.changed.clear()
             value = pred()
             if value:
                 return value
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise AssertionError("fake discord: condition not met in time")
-            await asyncio.sleep(0.02)
+            try:
+                await asyncio.wait_for(self.changed.wait(), min(left, recheck_s))
+            except TimeoutError:
+                pass

@@ -1,15 +1,14 @@
-"""Fixtures: the fake Bot API server and a whole bot (bus, pipeline, Telegram adapter) wired to it."""
+"""Fixtures: the fake Bot API server, a whole bot (bus, pipeline, Telegram adapter) on it, the real voice layer."""
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
+import pathlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import imageio_ffmpeg
 import pytest
 
 from adapters.telegram.adapter import TelegramAdapter
@@ -17,15 +16,15 @@ from adapters.telegram.config import TelegramConfig
 from core.bus import InProcessBus
 from core.engine import Conversation, DialogueEngine, Persona
 from core.engines.echo import EchoEngine
-from core.errors import SpeechError
-from core.model import VoiceClip
 from core.pipeline.context import BotServices
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import FloodLimits, PipelineSettings
-from core.speech import Speech, VoiceSettings
+from core.speech import Speech
 from core.stores.base import DedupeStore
 from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
 from tests.adapters.telegram.fake_bot_api import TOKEN, FakeBotApi
+from voice.config import VoiceConfig
+from voice.service import VoiceService, build_speech
 
 FAST_LIMITS = {"per_chat": 100, "per_group": 1000, "overall": 1000}
 FAST_RETRY = {"backoff_base_s": 0.05, "backoff_max_s": 0.2}
@@ -63,25 +62,6 @@ class PacedEngine(DialogueEngine):
             yield ("" if i == 0 else " ") + word
 
 
-class ToneSpeech(Speech):
-    """Encodes a real sine tone, 1 s per 10 characters (at least 1 s), to OGG/Opus with ffmpeg."""
-
-    async def voice_note(self, text: str, settings: VoiceSettings) -> VoiceClip:
-        seconds = max(1.0, len(text) / 10)
-        cmd = [
-            imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi",
-            "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
-            "-ac", "1", "-c:a", "libopus", "-b:a", "32k", "-f", "ogg", "pipe:1",
-        ]
-        done = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, check=False)
-        if done.returncode != 0:
-            raise SpeechError(done.stderr.decode(errors="replace"))
-        return VoiceClip(done.stdout, "audio/ogg", seconds, engine="tone", voice="sine")
-
-    def voice_channel_frames(self, text: AsyncIterator[str], settings: VoiceSettings) -> AsyncIterator[bytes]:
-        raise SpeechError("not used by the Telegram adapter")
-
-
 @dataclass
 class Harness:
     """A running bot against the fake server."""
@@ -90,6 +70,19 @@ class Harness:
     bus: InProcessBus
     pipeline: Pipeline
     adapter: TelegramAdapter
+
+
+@pytest.fixture
+async def speech(tmp_path: pathlib.Path) -> AsyncIterator[VoiceService]:
+    """The real voice layer (Piper, voice "joe", offline), started.
+
+    Piper's model loads once per process (``voice.engines.piper`` caches it), so after the
+    first test a fresh service per test costs milliseconds and keeps each test on its own
+    event loop and its own cache.
+    """
+    service = build_speech(VoiceConfig(), cache_dir=tmp_path / "voice-cache")
+    async with service:
+        yield service
 
 
 @pytest.fixture
