@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from core.errors import SpeechError
 from core.pipeline.context import Context
 from core.pipeline.middleware import Handler, Middleware
+from core.pipeline.voiceprefs import chat_scope, resolve, user_scope
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,6 @@ class Command:
     name: str
     description: str
     handler: CommandHandler
-
-
-def voice_scope(ctx: Context) -> str:
-    """Settings scope of the chat (voice settings live with the chat's memory)."""
-    return f"{ctx.services.name}:{ctx.message.chat_key}"
 
 
 class CommandRouter(Middleware):
@@ -105,11 +101,10 @@ _RATE = re.compile(r"^rate\s+([0-9]*\.?[0-9]+)$")
 
 async def _voice(ctx: Context, args: str) -> None:
     store = ctx.services.settings
-    scope = voice_scope(ctx)
     word = args.strip()
     low = word.lower()
     if low in {"on", "off"}:
-        await store.update(scope, {"voice": low == "on"})
+        await store.update(chat_scope(ctx), {"voice": low == "on"})
         extra = "" if ctx.services.speech or low == "off" else " (no speech engine is configured for this bot yet)"
         await ctx.reply(f"Voice replies are {low} for this chat.{extra}")
         return
@@ -118,20 +113,25 @@ async def _voice(ctx: Context, args: str) -> None:
         if not 0.5 <= value <= 2.0:
             await ctx.reply("The rate must be between 0.5 and 2.0.", notice=True)
             return
-        await store.update(scope, {"voice_rate": value})
-        await ctx.reply(f"Speaking rate set to {value:g}.")
+        await store.update(user_scope(ctx), {"voice_rate": value})
+        await ctx.reply(f"I'll speak to you at rate {value:g}.")
         return
     if word:
         names = await _voice_names(ctx)
         if names and word not in names:
             await ctx.reply(f"Unknown voice {word!r}. See /voices.", notice=True)
             return
-        await store.update(scope, {"voice_name": word, "voice": True})
-        await ctx.reply(f"I'll speak with the voice {word}.")
+        await store.update(user_scope(ctx), {"voice_name": word})
+        await store.update(chat_scope(ctx), {"voice": True})
+        await ctx.reply(f"I'll speak to you with the voice {word}.")
         return
-    current = await store.get(scope)
-    state = "on" if current.get("voice", ctx.services.config.voice_by_default) else "off"
-    await ctx.reply(f"Voice replies are {state}. Use /voice on, /voice off, /voice NAME or /voice rate 1.2.")
+    current = await resolve(ctx, ctx.services.persona.language)
+    state = "on" if current.enabled else "off"
+    voice = current.voice or "the default for the language"
+    await ctx.reply(
+        f"Voice replies are {state} in this chat; your voice: {voice}, rate {current.rate:g}. "
+        "Use /voice on, /voice off, /voice NAME or /voice rate 1.2."
+    )
 
 
 async def _voice_names(ctx: Context) -> set[str]:
@@ -165,6 +165,6 @@ def builtin_commands() -> list[Command]:
         Command("start", "say hello", _start),
         Command("help", "what I can do", _help),
         Command("reset", "forget this chat's history", _reset),
-        Command("voice", "voice replies: on, off, a voice name, or rate 0.5-2.0", _voice),
+        Command("voice", "voice replies in this chat: on or off; your voice: a name, or rate 0.5-2.0", _voice),
         Command("voices", "list the voices I can speak with", _voices),
     ]

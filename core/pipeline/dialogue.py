@@ -11,8 +11,8 @@ from core.engine import Conversation
 from core.errors import EngineError, NoAnswer, SpeechError
 from core.language import guess_language
 from core.model import ReplyDelta, ReplyDone, ReplyVoice, Turn, new_reply_id
-from core.pipeline.commands import voice_scope
 from core.pipeline.context import Context
+from core.pipeline.voiceprefs import resolve as voice_settings
 from core.speech import VoiceSettings
 
 log = logging.getLogger(__name__)
@@ -33,17 +33,6 @@ async def _timed(stream: AsyncIterator[str], timeout_s: float) -> AsyncIterator[
             except StopAsyncIteration:
                 return
             yield piece
-
-
-async def voice_settings(ctx: Context, language: str) -> VoiceSettings:
-    """The chat's voice settings (stored with its memory), falling back to the bot's default."""
-    stored = await ctx.services.settings.get(voice_scope(ctx))
-    return VoiceSettings(
-        enabled=bool(stored.get("voice", ctx.services.config.voice_by_default)),
-        voice=str(stored.get("voice_name", ctx.services.config.default_voice)),
-        rate=float(stored.get("voice_rate", 1.0)),
-        language=language,
-    )
 
 
 async def answer(ctx: Context) -> None:

@@ -49,9 +49,24 @@ async def test_voice_on_off_is_stored_per_chat() -> None:
 async def test_voice_rate_validated() -> None:
     async with Harness([ScriptedEngine(["x"])]) as h:
         await h.send(message("/voice rate 9"), message("/voice rate 1.25"))
-        stored = await h.services.settings.get("testbot:test:c1")
+        stored = await h.services.settings.get("testbot:user:test:u1")
     assert "between" in h.texts()[0]
     assert stored["voice_rate"] == 1.25
+
+
+async def test_voice_on_off_is_per_chat_but_voice_and_rate_follow_the_user() -> None:
+    from core.pipeline.context import Context
+    from core.pipeline.voiceprefs import resolve
+
+    async with Harness([ScriptedEngine(["x"])]) as h:
+        await h.send(message("/voice on", chat="group", user="ann"), message("/voice rate 1.5", chat="group", user="ann"))
+        await h.send(message("/voice somevoice", chat="dm-ann", user="ann"))
+        ann_in_group = await resolve(Context(message("x", chat="group", user="ann"), h.services, h.bus), "en")
+        bob_in_group = await resolve(Context(message("x", chat="group", user="bob"), h.services, h.bus), "en")
+        ann_elsewhere = await resolve(Context(message("x", chat="other", user="ann"), h.services, h.bus), "en")
+    assert (ann_in_group.enabled, ann_in_group.voice, ann_in_group.rate) == (True, "somevoice", 1.5)
+    assert (bob_in_group.enabled, bob_in_group.voice, bob_in_group.rate) == (True, "", 1.0)
+    assert (ann_elsewhere.enabled, ann_elsewhere.voice) == (False, "somevoice")
 
 
 async def test_unknown_command_gets_hint_and_no_dialogue() -> None:

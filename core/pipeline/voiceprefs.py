@@ -1,0 +1,36 @@
+"""Voice preferences: on/off per chat, voice and rate per user (falling back to the chat's).
+
+Voice replies are switched on or off for a whole chat (a group decides together),
+while the voice and the speaking rate are personal: a user's choice follows them
+into every chat with the bot. Both are stored in the settings store, beside the
+chat's memory.
+"""
+
+from __future__ import annotations
+
+from core.pipeline.context import Context
+from core.speech import VoiceSettings
+
+
+def chat_scope(ctx: Context) -> str:
+    """Settings scope of the message's chat."""
+    return f"{ctx.services.name}:{ctx.message.chat_key}"
+
+
+def user_scope(ctx: Context) -> str:
+    """Settings scope of the message's author."""
+    return f"{ctx.services.name}:user:{ctx.message.user_key}"
+
+
+async def resolve(ctx: Context, language: str) -> VoiceSettings:
+    """The voice settings for answering this message."""
+    store = ctx.services.settings
+    chat = await store.get(chat_scope(ctx))
+    user = await store.get(user_scope(ctx))
+    defaults = ctx.services.config
+    return VoiceSettings(
+        enabled=bool(chat.get("voice", defaults.voice_by_default)),
+        voice=str(user.get("voice_name") or chat.get("voice_name") or defaults.default_voice),
+        rate=float(user.get("voice_rate") or chat.get("voice_rate") or 1.0),
+        language=language,
+    )
