@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.stats import peak_rss_mb, percentile
 
 PROMPTS = [
     "hello",
@@ -41,15 +42,6 @@ PROMPTS = [
 ]
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 async def _one(engine, text: str) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
     from core.engine import Conversation
 
@@ -63,16 +55,18 @@ async def _one(engine, text: str) -> tuple[float, float, int]:  # type: ignore[n
     return time.perf_counter() - started, first or 0.0, pieces
 
 
-async def _child(name: str, requests: int, concurrency: int, max_tokens: int, model: str) -> dict[str, float]:
+async def _child(
+    name: str, requests: int, concurrency: int, max_tokens: int, model: str, threads: int
+) -> dict[str, float]:
     from core.engine import DialogueEngine
 
-    base_rss = _rss_mb()
+    base_rss = peak_rss_mb()
     engine: DialogueEngine
     if name == "generative":
         from core.engines.generative.engine import GenerativeEngine
         from core.engines.generative.generate import Sampling
 
-        engine = GenerativeEngine(model, Sampling(max_tokens=max_tokens), seed=0)
+        engine = GenerativeEngine(model, Sampling(max_tokens=max_tokens), seed=0, threads=threads)
     else:
         from core.engines.retrieval import RetrievalEngine
 
@@ -101,17 +95,17 @@ async def _child(name: str, requests: int, concurrency: int, max_tokens: int, mo
     await engine.stop()
     return {
         "load_ms": load * 1000,
-        "p50_ms": _pct(lat, 50) * 1000,
-        "p99_ms": _pct(lat, 99) * 1000,
-        "ttft_p50_ms": _pct(ttft, 50) * 1000,
-        "ttft_p99_ms": _pct(ttft, 99) * 1000,
+        "p50_ms": percentile(lat, 50) * 1000,
+        "p99_ms": percentile(lat, 99) * 1000,
+        "ttft_p50_ms": percentile(ttft, 50) * 1000,
+        "ttft_p99_ms": percentile(ttft, 99) * 1000,
         "tokens_per_s": statistics.median(tps) if tps else float("nan"),
         "conc_replies_per_s": rounds * concurrency / elapsed,
         "conc_tokens_per_s": conc_tokens / elapsed,
-        "conc_p50_ms": _pct(conc_lat, 50) * 1000,
-        "conc_p99_ms": _pct(conc_lat, 99) * 1000,
+        "conc_p50_ms": percentile(conc_lat, 50) * 1000,
+        "conc_p99_ms": percentile(conc_lat, 99) * 1000,
         "base_rss_mb": base_rss,
-        "peak_rss_mb": _rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -138,10 +132,17 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--max-tokens", type=int, default=24)
     p.add_argument("--model", default="models/chitchat", help="generative model (relative to the repository root)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads of the generative engine (0: torch default)")
     p.add_argument("--child", choices=["generative", "retrieval"])
     args = p.parse_args()
     if args.child:
-        print(json.dumps(asyncio.run(_child(args.child, args.requests, args.concurrency, args.max_tokens, args.model))))
+        print(
+            json.dumps(
+                asyncio.run(
+                    _child(args.child, args.requests, args.concurrency, args.max_tokens, args.model, args.threads)
+                )
+            )
+        )
         return 0
     results = {}
     for name in ("generative", "retrieval"):
@@ -158,12 +159,14 @@ def main() -> int:
             str(args.max_tokens),
             "--model",
             args.model,
+            "--threads",
+            str(args.threads),
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         results[name] = json.loads(out.stdout.strip().splitlines()[-1])
     print(
         f"dialogue engines: {args.requests} sequential replies (max {args.max_tokens} tokens), "
-        f"3 rounds of {args.concurrency} concurrent chats"
+        f"3 rounds of {args.concurrency} concurrent chats, generative engine threads={args.threads}"
     )
     print(f"{'':<26}{'generative':>14}{'retrieval':>14}")
     for label, key, unit in ROWS:

@@ -28,5 +28,7 @@ class GenerativeEngineConfig(BaseModel):
     max_batch: int = Field(default=32, ge=1, le=256)
     #: how long a request waits for others to join its batch
     batch_window_ms: float = Field(default=0.0, ge=0, le=100)
+    #: languages the model answers; other languages are declined (NoAnswer) for the next engine
+    languages: list[str] = Field(default_factory=lambda: ["en"])
     #: torch CPU threads for inference (0: torch's default)
     threads: int = Field(default=0, ge=0)

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +63,7 @@ class GenerativeEngine(DialogueEngine):
         max_batch: most requests decoded together.
         batch_window_ms: how long the first request waits for others to join its batch.
         threads: torch CPU threads for inference (0: leave torch's setting).
+        languages: languages the model answers; a message in another one is declined with NoAnswer.
     """
 
     name = "generative"
@@ -76,6 +77,7 @@ class GenerativeEngine(DialogueEngine):
         max_batch: int = 32,
         batch_window_ms: float = 0.0,
         threads: int = 0,
+        languages: Sequence[str] = ("en",),
     ) -> None:
         self.path = resolve_model_path(path)
         self.sampling = sampling or Sampling()
@@ -84,6 +86,7 @@ class GenerativeEngine(DialogueEngine):
         self.max_batch = max_batch
         self.batch_window_s = batch_window_ms / 1000
         self.threads = threads
+        self.languages = frozenset(languages)
         self.loaded: LoadedModel | None = None
         self.load_seconds = 0.0
         self._pending: asyncio.Queue[_Request] | None = None
@@ -102,6 +105,7 @@ class GenerativeEngine(DialogueEngine):
             max_batch=cfg.max_batch,
             batch_window_ms=cfg.batch_window_ms,
             threads=cfg.threads,
+            languages=cfg.languages,
         )
 
     async def start(self) -> None:
@@ -181,6 +185,8 @@ class GenerativeEngine(DialogueEngine):
     async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
         if self.loaded is None or self._pending is None:
             raise EngineUnavailable("generative engine is not started")
+        if conversation.language and conversation.language not in self.languages:
+            raise NoAnswer(f"the generative model does not speak {conversation.language!r}")
         request = _Request(self.prompt(conversation), self.sampling, self._generator(), asyncio.get_running_loop())
         await self._pending.put(request)
         detok = Detokenizer()

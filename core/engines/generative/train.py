@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from core.engines.generative.checkpoint import save_model
 from core.engines.generative.data import Window, load_splits, make_windows
+from core.engines.generative.engine import resolve_model_path
 from core.engines.generative.model import ChatTransformer, ModelConfig
 from core.engines.generative.text import tokenize
 from core.engines.generative.vocab import Vocab
@@ -77,8 +78,10 @@ def lr_at(progress: float, base: float, warmup: float = 0.03) -> float:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The command line of :func:`main`."""
     p = argparse.ArgumentParser(prog="run.py train", description="Train the generative dialogue model.")
-    p.add_argument("--out", default="models/chitchat", help="where the best model (model.pt) is exported")
-    p.add_argument("--work-dir", default="runs/generative", help="training state for --resume (last.pt)")
+    p.add_argument("--out", default="models/chitchat", help="where the best model.pt goes (relative: to the repo root)")
+    p.add_argument(
+        "--work-dir", default="runs/generative", help="training state for --resume (relative: to the repo root)"
+    )
     p.add_argument("--resume", action="store_true", help="continue from --work-dir/last.pt")
     p.add_argument("--jsonl", action="append", default=[], help="extra conversations (JSONL; repeatable)")
     p.add_argument("--no-chitchat", action="store_true", help="train on --jsonl files (and chatterbot) only")
@@ -130,7 +133,8 @@ def main(argv: list[str]) -> int:
     if not train:
         log.error("no training conversations")
         return 2
-    work = Path(args.work_dir)
+    work = resolve_model_path(args.work_dir)
+    out = resolve_model_path(args.out)
     state_path = work / "last.pt"
     resume: dict[str, Any] | None = None
     if args.resume:
@@ -176,10 +180,18 @@ def main(argv: list[str]) -> int:
         device,
         total,
     )
-    meta_base = {
-        "settings": {k: v for k, v in vars(args).items() if k not in ("resume",)},
-        "parameters": model.num_parameters(),
+    # The shape comes from the checkpoint when resuming, whatever the shape flags say.
+    shape: dict[str, Any] = {
+        "vocab_size": len(vocab),
+        "d_model": cfg.d_model,
+        "layers": cfg.n_layers,
+        "heads": cfg.n_heads,
     }
+    shape |= {"d_ff": cfg.d_ff, "max_len": cfg.max_len, "dropout": cfg.dropout}
+    settings = {k: v for k, v in vars(args).items() if k != "resume"} | shape
+    if resume is not None:
+        settings["resumed_at_step"] = resume["step"]
+    meta_base = {"settings": settings, "parameters": model.num_parameters()}
     started = time.monotonic() - elapsed
     limit_s = args.time_limit_min * 60
 
@@ -245,8 +257,8 @@ def main(argv: list[str]) -> int:
                 "step": step,
                 "valid_perplexity": round(math.exp(valid_loss), 3),
             }
-            save_model(args.out, model, vocab, meta)
-            log.info("exported %s", args.out)
+            save_model(out, model, vocab, meta)
+            log.info("exported %s", out)
         if partial:  # resume mid-epoch where the limit stopped us
             save_state(next_batch, epoch)
         else:

@@ -131,7 +131,7 @@ class OpenAIEngine(DialogueEngine):
     def from_config(cls, cfg: OpenAIEngineConfig) -> OpenAIEngine:
         """Build from the ``kind: openai`` entry of config.yaml (key from ``api_key_env`` when unset)."""
         key = cfg.api_key
-        if key is None and os.environ.get(cfg.api_key_env):
+        if (key is None or not key.get_secret_value()) and os.environ.get(cfg.api_key_env):
             key = SecretStr(os.environ[cfg.api_key_env])
         return cls(
             base_url=cfg.base_url,

@@ -14,7 +14,7 @@ from core.engines.chain import EngineChain
 from core.engines.generative.config import GenerativeEngineConfig
 from core.engines.generative.engine import REPO_ROOT, GenerativeEngine
 from core.engines.generative.generate import Sampling
-from core.errors import EngineUnavailable
+from core.errors import EngineUnavailable, NoAnswer
 from core.model import Turn
 
 GREEDY = Sampling(temperature=0, max_tokens=20)
@@ -68,6 +68,13 @@ async def test_earlier_turns_are_part_of_the_prompt(tiny_model_dir: Path) -> Non
         assert prompt[0] == vocab.user and prompt[-1] == vocab.bot
         # the new message already in the history is not repeated; two earlier turns are kept
         assert prompt.count(vocab.eos) == 3
+
+
+async def test_other_languages_are_declined_for_the_next_engine(tiny_model_dir: Path) -> None:
+    async with GenerativeEngine(tiny_model_dir, GREEDY, threads=1) as engine:
+        with pytest.raises(NoAnswer):
+            [p async for p in engine.reply(Conversation(text="你好", language="zh"))]
+        assert [p async for p in engine.reply(Conversation(text="hello", language="en"))]
 
 
 async def test_a_missing_model_is_reported_as_unavailable(tmp_path: Path) -> None:

@@ -137,6 +137,9 @@ def test_api_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("MY_LLM_KEY", "from-env")
     engine = OpenAIEngine.from_config(OpenAIEngineConfig(kind="openai", model="m", api_key_env="MY_LLM_KEY"))
     assert engine._headers()["Authorization"] == "Bearer from-env"
+    # an empty key in config (``api_key: ${OPENAI_API_KEY:-}``) also falls back to the environment
+    cfg = OpenAIEngineConfig(kind="openai", model="m", api_key=SecretStr(""), api_key_env="MY_LLM_KEY")
+    assert OpenAIEngine.from_config(cfg)._headers()["Authorization"] == "Bearer from-env"
     monkeypatch.delenv("MY_LLM_KEY")
     engine = OpenAIEngine.from_config(OpenAIEngineConfig(kind="openai", model="m", api_key_env="MY_LLM_KEY"))
     assert "Authorization" not in engine._headers()
