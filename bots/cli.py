@@ -44,16 +44,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
-    args = _parser().parse_args(argv)
-    command = args.command or "run"
-    if command == "train":
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "train":  # everything after is the trainer's own arguments
         from core.engines.generative.train import main as train_main
 
-        return train_main(args.args)
-    if command == "eval":
+        return train_main(argv[1:])
+    if argv and argv[0] == "eval":
         from core.engines.generative.evaluate import main as eval_main
 
-        return eval_main(args.args)
+        return eval_main(argv[1:])
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    if command in {"train", "eval"}:
+        print(f"put '{command}' first: python run.py {command} --help", file=sys.stderr)
+        return 2
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -164,7 +164,7 @@ class VoiceService(Speech):
                 continue
             await self.cache.put(key, value)
             return value, choice
-        log.warning("voice: every engine failed; the text reply goes out without voice: %s", "; ".join(reasons))
+        log.debug("voice: every engine failed: %s", "; ".join(reasons))
         raise AllEnginesFailed(reasons)
 
     async def _make_note(self, choice: VoiceChoice, text: str, rate: float) -> bytes:
