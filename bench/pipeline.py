@@ -3,8 +3,9 @@
 Run: ``python bench/pipeline.py [--messages N]``
 
 For the instant (echo) engine and the retrieval engine, with in-memory and SQLite
-stores, with 1 chat (one message at a time: pure added latency) and 1,000 chats
-(all messages published at once: throughput; latency then includes queueing).
+stores, with 1 chat (one message at a time: pure added latency) and 1,000 chats talking at once
+(closed loop: each chat sends its next message when the previous one is answered, so
+1,000 messages are in flight; latency then includes waiting behind the others).
 """
 
 from __future__ import annotations
@@ -68,54 +69,49 @@ async def run_case(engine: DialogueEngine, store: str, chats: int, messages: int
     await pipeline.start()
     sent: dict[str, float] = {}
     latencies: list[float] = []
+    pending: dict[str, list[IncomingMessage]] = {}
+    remaining = [0]
     done = asyncio.Event()
-    waiting = [0]
-    one = asyncio.Event()
 
-    async def consume() -> None:
-        async for event in bus.outgoing("bench"):
-            if isinstance(event, ReplyDone) and event.target.in_reply_to:
-                latencies.append(time.perf_counter() - sent[event.target.in_reply_to.message_id])
-                waiting[0] -= 1
-                one.set()
-                if waiting[0] == 0:
-                    done.set()
-
-    consumer = asyncio.create_task(consume())
-
-    def make(i: int) -> IncomingMessage:
+    def make(i: int, prefix: str) -> IncomingMessage:
         chat = f"c{i % chats}"
         return IncomingMessage(
-            "bench", "bench", Chat(chat, ChatKind.PRIVATE), Author(f"u{i % chats}", "U"), str(i),
+            "bench", "bench", Chat(chat, ChatKind.PRIVATE), Author(f"u{i % chats}", "U"), f"{prefix}{i}",
             PROMPTS[i % len(PROMPTS)], addressed=Addressed.PRIVATE,
         )
 
-    # warm-up
-    for i in range(50):
-        waiting[0] = 1
-        one.clear()
-        sent[f"w{i}"] = time.perf_counter()
-        m = make(i)
-        await bus.publish(IncomingMessage(m.platform, m.origin, m.chat, m.author, f"w{i}", m.text, addressed=m.addressed))
-        await one.wait()
+    async def publish(m: IncomingMessage) -> None:
+        sent[m.message_id] = time.perf_counter()
+        await bus.publish(m)
+
+    async def consume() -> None:
+        # closed loop: each chat sends its next message when the previous one is answered
+        async for event in bus.outgoing("bench"):
+            if isinstance(event, ReplyDone) and event.target.in_reply_to:
+                latencies.append(time.perf_counter() - sent[event.target.in_reply_to.message_id])
+                remaining[0] -= 1
+                queue = pending.get(event.target.chat.id)
+                if queue:
+                    await publish(queue.pop())
+                if remaining[0] == 0:
+                    done.set()
+
+    async def drive(count: int, prefix: str) -> None:
+        pending.clear()
+        for i in reversed(range(count)):
+            pending.setdefault(f"c{i % chats}", []).append(make(i, prefix))
+        remaining[0] = count
+        done.clear()
+        for queue in list(pending.values()):
+            await publish(queue.pop())
+        await done.wait()
+
+    consumer = asyncio.create_task(consume())
+    await drive(min(messages, max(50, chats)), "w")  # warm-up
     latencies.clear()
-    done.clear()
     gc.collect()
     started = time.perf_counter()
-    if chats == 1:
-        for i in range(messages):
-            waiting[0] = 1
-            one.clear()
-            sent[str(i)] = time.perf_counter()
-            await bus.publish(make(i))
-            await one.wait()
-    else:
-        waiting[0] = messages
-        batch = [make(i) for i in range(messages)]
-        for m in batch:
-            sent[m.message_id] = time.perf_counter()
-            await bus.publish(m)
-        await done.wait()
+    await drive(messages, "m")
     elapsed = time.perf_counter() - started
     await pipeline.stop()
     await bus.stop()
