@@ -41,14 +41,14 @@ def build_adapters(bot: BotConfig, bus: Bus, speech: Speech | None, *, console: 
 
             adapters.append(TelegramAdapter(f"{bot.name}.telegram", bus, cfg.telegram))
         else:
-            log.info("bot %s: telegram adapter disabled: no token (set the variable named in config.yaml)", bot.name)
+            log.info("bot %s: telegram adapter disabled: no token (%s)", bot.name, bot.token_hint("telegram"))
     if cfg.discord is not None:
         if _has_token(cfg.discord.token):
             from adapters.discord.adapter import DiscordAdapter
 
             adapters.append(DiscordAdapter(f"{bot.name}.discord", bus, cfg.discord, speech))
         else:
-            log.info("bot %s: discord adapter disabled: no token (set the variable named in config.yaml)", bot.name)
+            log.info("bot %s: discord adapter disabled: no token (%s)", bot.name, bot.token_hint("discord"))
     if not adapters:
         log.warning("bot %s has no enabled adapter; it will not receive messages", bot.name)
     return adapters
@@ -65,5 +65,5 @@ def adapter_plan(bot: BotConfig) -> list[tuple[str, bool, str]]:
     for name, section in (("telegram", cfg.telegram), ("discord", cfg.discord)):
         if section is not None:
             ok = _has_token(section.token)
-            plan.append((name, ok, "token present" if ok else "no token: disabled"))
+            plan.append((name, ok, "token present" if ok else f"no token: disabled ({bot.token_hint(name)})"))
     return plan

@@ -51,11 +51,11 @@ async def check(config: AppConfig, base: Path) -> int:
                 await engine.stop()
             except Exception as exc:  # noqa: BLE001 - report, don't crash
                 print(f"  engine {engine_config.kind:10} FAILED: {exc}")
+                problems += 1
                 continue
             working += 1
             print(f"  engine {engine_config.kind:10} ok (started in {(time.perf_counter() - started) * 1000:.0f} ms)")
         if not working:
-            problems += 1
             print("  no engine works: this bot cannot answer")
         plan = adapter_plan(bot)
         for name, ok, why in plan:

@@ -99,12 +99,15 @@ async def _run(config: AppConfig, base: Path) -> int:
         await app.stop()
         return 1
     for bot in app.bots:
-        for adapter in bot.adapters:
-            url = getattr(adapter, "url", None)
-            if url:
+        for supervisor in bot.supervisors:
+            adapter = supervisor.adapter
+            url = getattr(adapter, "url", None) if supervisor.running else None
+            if not supervisor.running:
+                print(f"{bot.name}: {adapter.platform} not connected ({supervisor.last_error}); retrying in the background", flush=True)
+            elif url:
                 print(f"{bot.name}: web chat at {url}", flush=True)
             else:
-                print(f"{bot.name}: {adapter.platform} adapter running", flush=True)
+                print(f"{bot.name}: {adapter.platform} connected", flush=True)
     print("Press Ctrl+C to stop.", flush=True)
     try:
         await _wait_for_signal()
@@ -136,8 +139,13 @@ async def _chat(config: AppConfig, base: Path, bot_name: str | None) -> int:
 async def _say(config: AppConfig, text: str, out: Path, voice_name: str | None) -> int:
     from voice.cli import say
 
+    from voice.errors import UnknownVoice
+
     try:
         clip = await say(text, out, voice_name, config.voice)
+    except UnknownVoice as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - one clear line for the user
         print(f"could not synthesize: {exc}", file=sys.stderr)
         return 1

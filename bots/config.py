@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from adapters.console.config import ConsoleConfig
 from adapters.discord.config import DiscordConfig
 from adapters.telegram.config import TelegramConfig
 from adapters.web.config import WebConfig
-from bots.envsubst import substitute
+from bots.envsubst import references, substitute
 from bots.errors import ConfigError
 from core.engines.config import EchoEngineConfig, FaqEngineConfig, RetrievalEngineConfig
 from core.engines.generative.config import GenerativeEngineConfig
@@ -100,6 +100,13 @@ class BotConfig(_Strict):
     voice: BotVoiceConfig = Field(default_factory=BotVoiceConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     adapters: AdaptersConfig = Field(default_factory=AdaptersConfig)
+    #: environment variables each adapter's token was read from (for "set VAR" hints)
+    _token_vars: dict[str, list[str]] = PrivateAttr(default_factory=dict)
+
+    def token_hint(self, adapter: str) -> str:
+        """How to give ``adapter`` its token, for log lines."""
+        names = self._token_vars.get(adapter)
+        return f"set {' or '.join(names)}" if names else f"set bots[{self.name}].adapters.{adapter}.token"
 
     @field_validator("name")
     @classmethod
@@ -164,13 +171,17 @@ def parse_config(raw: Any, source: str = "config.yaml", env: dict[str, str] | No
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping with a 'bots' list")
     try:
-        return AppConfig.model_validate(substitute(raw, env))
+        config = AppConfig.model_validate(substitute(raw, env))
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
             lines.append(f"{source}: {_loc(loc)}: {err['msg']}")
         raise ConfigError("\n".join(lines)) from None
+    refs = references(raw)
+    for i, bot in enumerate(config.bots):
+        bot._token_vars = {name: refs.get(f"bots.{i}.adapters.{name}.token", []) for name in ("telegram", "discord")}
+    return config
 
 
 _UNION_TAGS = {"echo", "retrieval", "faq", "generative", "openai"}

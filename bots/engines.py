@@ -16,10 +16,25 @@ from core.engines.llm.config import OpenAIEngineConfig
 from core.engines.retrieval import RetrievalEngine
 
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
 def resolve(path: str, base: Path) -> Path:
-    """A config path: absolute as given, relative to the config file's folder otherwise."""
+    """A path to create: absolute as given, relative to the config file's folder otherwise."""
     p = Path(path)
     return p if p.is_absolute() else base / p
+
+
+def resolve_existing(path: str, base: Path) -> Path:
+    """A path to read: relative to the config file's folder, else to the repository root (where the
+    shipped model and examples live), so ``--config`` from another folder still finds them."""
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    for candidate in (base / p, REPO_ROOT / p):
+        if candidate.exists():
+            return candidate
+    return base / p
 
 
 def build_engine(config: EngineConfig, base: Path) -> DialogueEngine:
@@ -27,13 +42,13 @@ def build_engine(config: EngineConfig, base: Path) -> DialogueEngine:
     if isinstance(config, EchoEngineConfig):
         return EchoEngine(config.prefix, config.pieces)
     if isinstance(config, RetrievalEngineConfig):
-        return RetrievalEngine(config.languages, [resolve(p, base) for p in config.extra_files], config.min_confidence)
+        return RetrievalEngine(config.languages, [resolve_existing(p, base) for p in config.extra_files], config.min_confidence)
     if isinstance(config, FaqEngineConfig):
-        return FaqEngine(resolve(config.path, base), config.threshold)
+        return FaqEngine(resolve_existing(config.path, base), config.threshold)
     if isinstance(config, GenerativeEngineConfig):
         from core.engines.generative.engine import GenerativeEngine
 
-        return GenerativeEngine.from_config(config.model_copy(update={"path": str(resolve(config.path, base))}))
+        return GenerativeEngine.from_config(config.model_copy(update={"path": str(resolve_existing(config.path, base))}))
     if isinstance(config, OpenAIEngineConfig):
         from core.engines.llm.openai import OpenAIEngine
 

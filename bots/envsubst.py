@@ -33,3 +33,19 @@ def substitute(value: Any, env: Mapping[str, str] | None = None) -> Any:
     if isinstance(value, dict):
         return {k: substitute(v, source) for k, v in value.items()}
     return value
+
+
+def references(value: Any, path: str = "") -> dict[str, list[str]]:
+    """The variables each string of ``value`` refers to, by dotted key path (``bots.0.adapters.telegram.token``)."""
+    found: dict[str, list[str]] = {}
+    if isinstance(value, str):
+        names = [m.group(1) for m in _VAR.finditer(value.replace("$${", "\x00"))]
+        if names:
+            found[path] = names
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found.update(references(item, f"{path}.{i}" if path else str(i)))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found.update(references(item, f"{path}.{key}" if path else str(key)))
+    return found

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bots.adapters import build_adapters
 from bots.config import AppConfig, BotConfig, StorageConfig
 from bots.engines import build_chain, resolve
+from bots.supervisor import AdapterSupervisor
 from core.adapter import Adapter
 from core.bus import Bus, InProcessBus
 from core.engine import Persona
@@ -74,13 +76,14 @@ def pipeline_settings(bot: BotConfig) -> PipelineSettings:
 
 
 class BotRuntime(Resource):
-    """One running bot."""
+    """One running bot: its engine chain, bus, pipeline and supervised adapters."""
 
     def __init__(self, config: BotConfig, services: BotServices, bus: Bus, adapters: list[Adapter]) -> None:
         self.config = config
         self.services = services
         self.bus = bus
         self.adapters = adapters
+        self.supervisors = [AdapterSupervisor(a) for a in adapters]
         self.pipeline = Pipeline(services, bus)
         self._started: list[Resource] = []
 
@@ -89,9 +92,13 @@ class BotRuntime(Resource):
         return self.config.name
 
     async def start(self) -> None:
-        for resource in (self.services.engine, self.bus, self.pipeline, *self.adapters):
+        """Start the engines, bus and pipeline; then every adapter (an adapter that cannot connect is
+        retried in the background and does not stop the others)."""
+        for resource in (self.services.engine, self.bus, self.pipeline):
             await resource.start()
             self._started.append(resource)
+        await asyncio.gather(*(s.start() for s in self.supervisors))
+        self._started.extend(self.supervisors)
 
     async def stop(self) -> None:
         """Graceful: finish the messages in flight, deliver every reply already produced, then close."""
@@ -101,13 +108,13 @@ class BotRuntime(Resource):
         if self.bus in self._started:
             await self.bus.stop()
             self._started.remove(self.bus)
-            for adapter in self.adapters:
-                await adapter.drain()
+            for supervisor in self.supervisors:
+                await supervisor.drain()
         while self._started:
             resource = self._started.pop()
             try:
                 await resource.stop()
-            except Exception:
+            except Exception:  # noqa: BLE001 - keep stopping the rest
                 log.exception("bot %s: stopping %s failed", self.name, type(resource).__name__)
 
 
@@ -140,7 +147,8 @@ class App(Resource):
             dedupe=self.stores.dedupe,
             counter=self.stores.counter,
             speech=self.speech,
-            config=pipeline_settings(bot),
+            # the terminal chat is the operator alone: flood control would only drop pasted lines
+            config=replace(pipeline_settings(bot), flood=FloodLimits(0, 0, 1)) if console else pipeline_settings(bot),
         )
         adapters = build_adapters(bot, bus, self.speech, console=console)
         return BotRuntime(bot, services, bus, adapters)
@@ -152,9 +160,11 @@ class App(Resource):
         if self.speech is not None:
             await self.speech.start()
             self._started.append(self.speech)
-        for bot in self.bots:
-            await bot.start()
-            self._started.append(bot)
+        results = await asyncio.gather(*(bot.start() for bot in self.bots), return_exceptions=True)
+        self._started.extend(self.bots)
+        for bot, result in zip(self.bots, results, strict=True):
+            if isinstance(result, BaseException):
+                raise result
 
     async def stop(self) -> None:
         while self._started:

@@ -2,8 +2,8 @@
 
 All values are frozen dataclasses. Incoming messages are what adapters publish;
 outgoing events are what the pipeline sends back through the bus. Outgoing
-events are plain data so that a distributed bus can serialize them
-(see :mod:`core.codec`).
+events are plain data (no callables, no live objects) so that a distributed
+bus can serialize them.
 """
 
 from __future__ import annotations
@@ -237,4 +237,19 @@ class ChatAction:
     action: str
 
 
-OutgoingEvent = ReplyDelta | ReplyDone | ReplyVoice | ChatAction
+@dataclass(frozen=True, slots=True)
+class ReplySkipped:
+    """An addressed message that will get no reply, and why.
+
+    Sent when the pipeline deliberately leaves a message unanswered: a duplicate,
+    flood control after its one notice, a deny list, a command for another bot.
+    Adapters use it to end what they started for the message (a deferred slash
+    command, a console prompt waiting for an answer); most simply ignore it.
+    ``reason`` is one of ``duplicate``, ``flood``, ``denied``, ``not-for-us``.
+    """
+
+    target: ReplyTarget
+    reason: str
+
+
+OutgoingEvent = ReplyDelta | ReplyDone | ReplyVoice | ChatAction | ReplySkipped

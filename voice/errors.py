@@ -5,6 +5,7 @@ Every one is a :class:`core.errors.SpeechError`, so the core only ever sees that
     SpeechError (core)
     └── VoiceError
         ├── NothingToSay       the text has nothing speakable (only emoji, punctuation, markup)
+        ├── UnknownVoice       a voice name no configured engine offers
         ├── NoVoiceForLanguage no configured voice reads the reply's language
         ├── TtsEngineError     one engine failed (the chain tries the next)
         │   ├── TtsUnavailable the engine cannot run (missing model, breaker open)
@@ -24,6 +25,10 @@ class VoiceError(SpeechError):
 
 class NothingToSay(VoiceError):
     """After text preparation nothing speakable is left."""
+
+
+class UnknownVoice(VoiceError):
+    """A voice name that no configured engine offers."""
 
 
 class NoVoiceForLanguage(VoiceError):

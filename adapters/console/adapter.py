@@ -25,6 +25,7 @@ from core.model import (
     OutgoingEvent,
     ReplyDelta,
     ReplyDone,
+    ReplySkipped,
     ReplyVoice,
 )
 
@@ -111,15 +112,21 @@ class ConsoleAdapter(Adapter):
                 self._write("\n")
             else:
                 self._write(f"{self.bot_name}> {event.text}\n")
-            self._pending = max(0, self._pending - 1)
-            if not self._pending:
-                self._idle.set()
+            self._answered()
+        elif isinstance(event, ReplySkipped):
+            self._write(f"  (not answered: {event.reason})\n")
+            self._answered()
         elif isinstance(event, ReplyVoice):
             path = self.voice_dir / f"{event.reply_id}.ogg"
             await asyncio.to_thread(self._save, path, event.clip.data)
             self._write(f"  (voice reply, {event.clip.duration_s:.1f} s: {path})\n")
         elif isinstance(event, ChatAction):
             return
+
+    def _answered(self) -> None:
+        self._pending = max(0, self._pending - 1)
+        if not self._pending:
+            self._idle.set()
 
     @staticmethod
     def _save(path: Path, data: bytes) -> None:

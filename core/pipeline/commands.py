@@ -69,6 +69,7 @@ class CommandRouter(Middleware):
             await handler(ctx)
             return
         if parsed.bot and self.bot_username and parsed.bot.lower() != self.bot_username:
+            ctx.state["skipped"] = "not-for-us"
             return
         command = self.commands.get(parsed.name)
         if command is None:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
 from core.pipeline.commands import parse_command
 from core.pipeline.context import Context
 from core.pipeline.middleware import Handler, Middleware
+from core.stores.base import DedupeStore
 
 log = logging.getLogger(__name__)
+
+
+async def _release(dedupe: DedupeStore, key: str) -> None:
+    try:
+        await asyncio.shield(dedupe.release(key))
+    except Exception:  # noqa: BLE001 - the original error matters more
+        log.exception("could not release dedupe key %s", key)
 
 
 class AddressedOnly(Middleware):
@@ -28,9 +37,16 @@ class Dedupe(Middleware):
         key = f"{services.name}:{ctx.message.key}"
         if not await services.dedupe.claim(key, services.config.dedupe_ttl_s):
             log.info("duplicate message %s ignored", ctx.message.key)
-            ctx.state["duplicate"] = True
+            ctx.state["skipped"] = "duplicate"
             return
-        await handler(ctx)
+        try:
+            await handler(ctx)
+        except BaseException:
+            # Not answered after all (a crash, or cancelled at shutdown): forget the claim so a
+            # redelivery of the same message (a restart, another worker) is answered.
+            if not ctx.answered:
+                await _release(services.dedupe, key)
+            raise
 
 
 class Validate(Middleware):
@@ -70,6 +86,7 @@ class FloodControl(Middleware):
                 window = int(time.monotonic() // limits.window_s)
                 first_excess = await ctx.services.dedupe.claim(f"{key}:notice:{window}", limits.window_s * 2)
                 log.info("flood control: %s over %d messages per %.0fs", key, limit, limits.window_s)
+                ctx.state["skipped"] = "flood"
                 if first_excess:
                     await ctx.reply(
                         f"You're sending messages faster than I can keep up with. "
@@ -88,12 +105,15 @@ class AccessControl(Middleware):
         m = ctx.message
         if m.chat_key in rules.deny_chats or m.user_key in rules.deny_users:
             log.info("access denied for %s in %s (deny list)", m.user_key, m.chat_key)
+            ctx.state["skipped"] = "denied"
             return
         if rules.allow_chats and m.chat_key not in rules.allow_chats and m.user_key not in rules.admins:
             log.info("access denied: chat %s not in allow list", m.chat_key)
+            ctx.state["skipped"] = "denied"
             return
         if rules.allow_users and m.user_key not in rules.allow_users and m.user_key not in rules.admins:
             log.info("access denied: user %s not in allow list", m.user_key)
+            ctx.state["skipped"] = "denied"
             return
         command = parse_command(m.text)
         if command and command.name in rules.admin_commands and m.user_key not in rules.admins:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from core.bus import Bus, Delivery
 from core.lifecycle import Resource
+from core.model import ReplySkipped
 from core.pipeline.commands import CommandRouter
 from core.pipeline.context import BotServices, Context
 from core.pipeline.dialogue import APOLOGY, answer
@@ -120,6 +121,8 @@ class Pipeline(Resource):
             async with self._serializer.hold(message.chat_key):
                 await self.handler(ctx)
             self.handled += 1
+            if message.is_addressed and not ctx.answered:
+                await self.bus.send(ReplySkipped(ctx.target, str(ctx.state.get("skipped", "unanswered"))))
         except asyncio.CancelledError:
             raise
         except Exception:

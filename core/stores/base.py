@@ -48,6 +48,10 @@ class DedupeStore(Resource, abc.ABC):
     async def claim(self, key: str, ttl_s: float) -> bool:
         """Return True the first time ``key`` is seen within ``ttl_s``, False after."""
 
+    @abc.abstractmethod
+    async def release(self, key: str) -> None:
+        """Forget ``key``, so that the next claim succeeds (a message that was not answered after all)."""
+
 
 class RateCounter(Resource, abc.ABC):
     """Counts events per key in fixed windows, for flood control."""

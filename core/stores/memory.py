@@ -61,6 +61,9 @@ class MemoryDedupeStore(DedupeStore):
         self._seen[key] = now + ttl_s
         return True
 
+    async def release(self, key: str) -> None:
+        self._seen.pop(key, None)
+
     def _prune(self, now: float) -> None:
         live = {k: v for k, v in self._seen.items() if v > now}
         if len(live) >= self._max_keys:  # still full: drop the oldest half

@@ -205,3 +205,6 @@ class SqliteDedupeStore(DedupeStore):
                 return True
 
         return await self.db.run(write)
+
+    async def release(self, key: str) -> None:
+        await self.db.run(lambda: self.db.conn.execute("DELETE FROM seen WHERE key = ?", (key,)))

@@ -26,12 +26,26 @@ def test_check_reports_engines_and_adapters(tmp_path: Path, capsys: pytest.Captu
         "    engines: [{kind: faq, path: nowhere.yaml}, {kind: echo}]\n"
         "    adapters: {web: {port: 0}, telegram: {token: '${NO_SUCH_TOKEN_VAR}'}}\n"
     )
-    assert main(["--config", str(cfg), "check"]) == 0
+    assert main(["--config", str(cfg), "check"]) == 1  # a configured engine that fails is a problem
     out = capsys.readouterr().out
     assert "engine faq" in out and "FAILED" in out and "cannot read" in out
     assert "engine echo       ok" in out
-    assert "adapter telegram  off: no token: disabled" in out
-    assert "result: OK" in out
+    assert "adapter telegram  off: no token: disabled (set NO_SUCH_TOKEN_VAR)" in out
+    assert "result: 1 problem(s)" in out
+
+
+def test_config_elsewhere_still_finds_shipped_model_and_examples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "voice: {enabled: false}\n"
+        "bots:\n"
+        "  - name: x\n"
+        "    engines: [{kind: faq, path: examples/support_faq.yaml}, {kind: generative, path: models/chitchat}]\n"
+        "    adapters: {web: {port: 0}}\n"
+    )
+    assert main(["--config", str(cfg), "check"]) == 0
+    out = capsys.readouterr().out
+    assert "engine faq        ok" in out and "engine generative ok" in out
 
 
 def test_check_fails_when_no_engine_works(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,3 +61,12 @@ def test_train_and_eval_pass_their_arguments_through(capsys: pytest.CaptureFixtu
             main([command, "--help"])
         assert info.value.code == 0
         assert f"run.py {command}" in capsys.readouterr().out
+
+
+def test_say_with_unknown_voice_lists_voices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("bots:\n  - name: x\n    engines: [{kind: echo}]\n")
+    assert main(["--config", str(cfg), "say", "hello", "--voice", "nosuch", "--out", str(tmp_path / "a.ogg")]) == 2
+    err = capsys.readouterr().err
+    assert "no voice named 'nosuch'" in err and "joe" in err
+    assert not (tmp_path / "a.ogg").exists()

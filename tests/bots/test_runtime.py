@@ -29,8 +29,9 @@ def test_adapter_without_token_is_disabled_with_one_clear_line(tmp_path: Path, c
         adapters = build_adapters(config.bots[0], InProcessBus(), None)
     assert adapters == []
     lines = [r.getMessage() for r in caplog.records if "disabled" in r.getMessage()]
-    assert len(lines) == 2 and "telegram adapter disabled: no token" in lines[0]
-    assert ("telegram", False, "no token: disabled") in adapter_plan(config.bots[0])
+    assert len(lines) == 2 and "telegram adapter disabled: no token (set TG)" in lines[0]
+    assert "discord adapter disabled: no token (set bots[b].adapters.discord.token)" in lines[1]
+    assert ("telegram", False, "no token: disabled (set TG)") in adapter_plan(config.bots[0])
 
 
 async def test_console_chat_end_to_end_and_history_survives_restart(tmp_path: Path) -> None:

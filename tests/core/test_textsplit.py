@@ -36,3 +36,22 @@ def test_chinese_sentence_ends_are_boundaries() -> None:
 def test_bad_limit() -> None:
     with pytest.raises(ValueError):
         split_text("x", 0)
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def test_measure_counts_utf16_units_for_cuts():
+    emoji = "\U0001F600" * 30  # 30 code points, 60 UTF-16 units
+    pieces = split_text(emoji, 16, measure=utf16_units)
+    assert [len(p) for p in pieces] == [8, 8, 8, 6], "hard cuts at 16 units, never inside a pair"
+    assert "".join(pieces) == emoji
+    words = " ".join(["\U0001F600\U0001F600 ab"] * 20)
+    pieces = split_text(words, 25, measure=utf16_units)
+    assert all(utf16_units(p) <= 25 for p in pieces) and all(p.endswith("ab") for p in pieces)
+    assert " ".join(pieces) == words
+
+
+def test_default_measure_still_counts_code_points():
+    assert [len(p) for p in split_text("\U0001F600" * 30, 16)] == [16, 14]

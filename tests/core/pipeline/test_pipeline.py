@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from core.errors import NoAnswer
-from core.model import Addressed, ChatKind, ReplyDelta
+from core.model import Addressed, ChatKind, ReplyDelta, ReplySkipped
+from core.stores.memory import MemoryDedupeStore
 from core.pipeline.dialogue import APOLOGY, CUT_SHORT, NO_ANSWER
 from core.pipeline.settings import FloodLimits
 from tests.harness import Harness, ScriptedEngine, message, with_settings
@@ -102,3 +103,27 @@ async def test_many_chats_concurrently_all_answered() -> None:
         await h.send(*[message("hey", chat=f"c{i}", user=f"u{i}") for i in range(200)])
         await asyncio.sleep(0.05)
     assert len(h.done()) == 200
+
+
+async def test_message_cut_off_by_shutdown_is_answered_after_restart() -> None:
+    """Regression: dedupe must not swallow a message whose answer never went out (at-least-once)."""
+    dedupe = MemoryDedupeStore()
+    slow = ScriptedEngine(hang=True)
+    async with Harness([slow], dedupe=dedupe, settings=with_settings(engine_timeout_s=60, first_piece_timeout_s=60)) as h:
+        await h.bus.publish(message("are you there?", message_id="77"))
+        await asyncio.sleep(0.05)
+        await h.pipeline.stop(drain_timeout_s=0.05)
+    assert h.texts() == []
+    async with Harness([ScriptedEngine(["yes"])], dedupe=dedupe) as h2:
+        await h2.send(message("are you there?", message_id="77"))
+    assert h2.texts() == ["yes"]
+
+
+async def test_deliberately_unanswered_messages_are_reported_as_skipped() -> None:
+    settings = with_settings(flood=FloodLimits(per_user=1, per_chat=100, window_s=60))
+    async with Harness([ScriptedEngine(["ok"])], settings=settings) as h:
+        await h.send(message("one", message_id="1"), message("one", message_id="1"))
+        await h.send(message("two"), message("three"))
+    skipped = [e.reason for e in h.events if isinstance(e, ReplySkipped)]
+    assert skipped == ["duplicate", "flood"]
+    assert h.texts()[0] == "ok" and "faster than I can keep up" in h.texts()[1]

@@ -1,0 +1,92 @@
+"""Keeps an adapter connected: a platform that is down at start (or refuses us) is retried in the
+background with backoff, while the bot's other adapters serve."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+from core.adapter import Adapter
+from core.lifecycle import Resource
+
+log = logging.getLogger(__name__)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception: its type and message."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class AdapterSupervisor(Resource):
+    """Starts one adapter; on failure logs one clear line and retries with exponential backoff.
+
+    Args:
+        adapter: the adapter to keep running.
+        first_delay_s: wait before the first retry; doubles up to ``max_delay_s``.
+        start_timeout_s: a start attempt that takes longer counts as failed.
+    """
+
+    def __init__(
+        self, adapter: Adapter, first_delay_s: float = 5.0, max_delay_s: float = 300.0, start_timeout_s: float = 60.0
+    ) -> None:
+        self.adapter = adapter
+        self.first_delay_s = first_delay_s
+        self.max_delay_s = max_delay_s
+        self.start_timeout_s = start_timeout_s
+        self.running = False
+        self.last_error: str | None = None
+        self.attempts = 0
+        self._retry: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Try once now; if that fails, keep trying in the background (never raises)."""
+        if await self._attempt():
+            return
+        self._retry = asyncio.create_task(self._retry_loop(), name=f"{self.adapter.adapter_id}-retry")
+
+    async def _attempt(self) -> bool:
+        self.attempts += 1
+        try:
+            await asyncio.wait_for(self.adapter.start(), self.start_timeout_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure is retried
+            self.last_error = describe(exc) if not isinstance(exc, TimeoutError) else f"no connection within {self.start_timeout_s:.0f} s"
+            try:
+                await self.adapter.stop()  # release what the failed attempt opened
+            except Exception:  # noqa: BLE001
+                log.debug("cleanup after a failed start of %s failed", self.adapter.adapter_id, exc_info=True)
+            return False
+        self.running = True
+        self.last_error = None
+        if self.attempts > 1:
+            log.info("%s connected after %d attempts", self.adapter.adapter_id, self.attempts)
+        return True
+
+    async def _retry_loop(self) -> None:
+        delay = self.first_delay_s
+        while True:
+            log.error("%s could not start: %s; retrying in %.0f s", self.adapter.adapter_id, self.last_error, delay)
+            await asyncio.sleep(delay * random.uniform(0.9, 1.1))
+            if await self._attempt():
+                return
+            delay = min(self.max_delay_s, delay * 2)
+
+    async def stop(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            try:
+                await self._retry
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+            self._retry = None
+        if self.running:
+            self.running = False
+            await self.adapter.stop()
+
+    async def drain(self) -> None:
+        """Deliver what is queued for the adapter (only when it is running)."""
+        if self.running:
+            await self.adapter.drain()
