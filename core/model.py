@@ -245,7 +245,8 @@ class ReplySkipped:
     flood control after its one notice, a deny list, a command for another bot.
     Adapters use it to end what they started for the message (a deferred slash
     command, a console prompt waiting for an answer); most simply ignore it.
-    ``reason`` is one of ``duplicate``, ``flood``, ``denied``, ``not-for-us``.
+    ``reason`` is one of ``duplicate``, ``flood``, ``denied``, ``not-for-us``, or ``unanswered``
+    (a handler ended without replying).
     """
 
     target: ReplyTarget

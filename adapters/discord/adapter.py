@@ -7,13 +7,14 @@ import io
 import logging
 import time
 
+import aiohttp
 import discord
 import yarl
 from discord.http import Route
 
 from adapters.discord.commands import build_tree, sync_commands
 from adapters.discord.config import DiscordConfig
-from adapters.discord.errors import DiscordAdapterError
+from adapters.discord.errors import DiscordAdapterError, DiscordUnreachable, LoginRefused
 from adapters.discord.inbound import PLATFORM, translate
 from adapters.discord.outbound import NO_MENTIONS, Lanes, StreamedMessage
 from adapters.discord.text import neutralize, split_text
@@ -32,6 +33,7 @@ from core.model import (
     OutgoingEvent,
     ReplyDelta,
     ReplyDone,
+    ReplySkipped,
     ReplyVoice,
 )
 from core.speech import Speech
@@ -39,6 +41,14 @@ from core.speech import Speech
 log = logging.getLogger(__name__)
 
 INTERACTION_TTL_S = 15 * 60  # Discord's interaction tokens last 15 minutes
+
+SKIP_NOTES = {
+    "duplicate": "I've already handled this request.",
+    "flood": "You're sending messages too fast — please wait a few seconds.",
+    "denied": "I can't answer you here.",
+    "not-for-us": "That command is meant for another bot.",
+}
+SKIP_NOTE_DEFAULT = "Sorry, I have no answer for that."
 
 
 def intents_for(config: DiscordConfig) -> discord.Intents:
@@ -77,6 +87,7 @@ class DiscordAdapter(Adapter):
         self._interactions: dict[str, tuple[discord.Interaction, float]] = {}
         self._chat_guild: dict[str, int] = {}
         self.published = 0
+        self.skipped = 0  # ReplySkipped events handled
 
     # -- connection -----------------------------------------------------------------
 
@@ -92,7 +103,16 @@ class DiscordAdapter(Adapter):
         return client
 
     async def connect(self) -> None:
-        """Log in, sync the slash commands and open the gateway; returns once READY."""
+        """Log in, sync the slash commands and open the gateway; returns once READY.
+
+        A failed start leaves nothing open (HTTP session, gateway task, voice watchdog), so
+        the same adapter can be started again later.
+
+        Raises:
+            LoginRefused: Discord answered 401 to the token.
+            DiscordUnreachable: the REST API did not answer.
+            DiscordAdapterError: no token, or the gateway did not become ready.
+        """
         c = self.config
         if c.token is None:
             raise DiscordAdapterError("discord.token is not set (use ${DISCORD_BOT_TOKEN})")
@@ -100,38 +120,64 @@ class DiscordAdapter(Adapter):
             Route.BASE = c.api_base_url.rstrip("/")  # class-wide in discord.py
         if c.gateway_url:
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(c.gateway_url)
+        try:
+            await self._open(c.token.get_secret_value())
+        except BaseException:
+            await self.disconnect()
+            raise
+
+    async def _open(self, token: str) -> None:
         self.client = client = self._make_client()
         self.tree = build_tree(client, self)
-        await client.login(c.token.get_secret_value())
-        if c.sync_commands:
-            await sync_commands(self.tree, c.dev_guild_ids)
+        await self._login(client, token)
+        if self.config.sync_commands:
+            await sync_commands(self.tree, self.config.dev_guild_ids)
         self._runner = asyncio.create_task(client.connect(reconnect=True), name=f"{self.adapter_id}-gateway")
         self._runner.add_done_callback(self._gateway_ended)
         ready = asyncio.create_task(client.wait_until_ready())
-        await asyncio.wait({ready, self._runner}, timeout=120.0, return_when=asyncio.FIRST_COMPLETED)
-        if not ready.done():
-            ready.cancel()
+        try:
+            await asyncio.wait({ready, self._runner}, timeout=120.0, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not ready.done():
+                ready.cancel()
+        if not client.is_ready():
             if self._runner.done():
                 self._runner.result()  # raises the gateway's error
             raise DiscordAdapterError("discord gateway did not become ready in 120 s")
         await self.voice.start()
         log.info("discord: %s connected as %s", self.adapter_id, client.user)
 
+    @staticmethod
+    async def _login(client: discord.Client, token: str) -> None:
+        """``client.login`` with its failures turned into this adapter's errors (never showing the token)."""
+        try:
+            await client.login(token)
+        except discord.LoginFailure:
+            raise LoginRefused(
+                "Discord refused the bot token (HTTP 401 on /users/@me): check discord.token / DISCORD_BOT_TOKEN"
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DiscordUnreachable(f"cannot reach Discord's REST API at {Route.BASE}: {exc}") from None
+
     def _gateway_ended(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.error("discord: %s gateway stopped: %r", self.adapter_id, task.exception())
 
     async def disconnect(self) -> None:
+        """Close everything :meth:`connect` opened; safe after a failed start and when called twice."""
         await self.voice.stop()
         await self._lanes.stop()
-        if self.client is not None:
-            await self.client.close()
-        if self._runner is not None:
+        self._streams.clear()
+        self._interactions.clear()
+        client, self.client, self.tree = self.client, None, None
+        if client is not None:
+            await client.close()
+        runner, self._runner = self._runner, None
+        if runner is not None:
             try:
-                await asyncio.wait_for(self._runner, 10.0)
-            except (asyncio.CancelledError, TimeoutError, Exception):  # noqa: BLE001 - shutting down
-                pass
-            self._runner = None
+                await asyncio.wait_for(runner, 10.0)
+            except (asyncio.CancelledError, TimeoutError, Exception) as exc:  # noqa: BLE001 - shutting down
+                log.debug("discord: gateway task ended with %r", exc)
 
     async def idle(self) -> None:
         """Wait until every queued reply has been sent (tests and benchmarks)."""
@@ -281,12 +327,15 @@ class DiscordAdapter(Adapter):
                     stream = self._streams[event.reply_id] = StreamedMessage(
                         self._first_sender(event.target.chat.id, event.target.in_reply_to),
                         self.config.stream_edit_interval_s,
+                        answers=event.target.in_reply_to,
                     )
                 stream.add(event.text)
         elif isinstance(event, ReplyDone):
             await self._send_done(event, interaction)
         elif isinstance(event, ReplyVoice):
             await self._send_voice(event, interaction)
+        elif isinstance(event, ReplySkipped):
+            await self._send_skipped(event, interaction)
 
     def _first_sender(self, chat_id: str, ref: MessageRef | None):  # noqa: ANN202 - closure
         channel = self._channel(chat_id)
@@ -315,6 +364,31 @@ class DiscordAdapter(Adapter):
             if i == 0:
                 send = self._first_sender(event.target.chat.id, None)  # only the first carries the reference
 
+    async def _send_skipped(self, event: ReplySkipped, interaction: discord.Interaction | None) -> None:
+        """End what was started for a message that gets no reply.
+
+        A deferred slash command shows "thinking…" until answered (up to 15 minutes), and the first
+        follow-up after a public defer cannot be ephemeral (it replaces the loading message with
+        the defer's visibility). So the loading message is deleted and a short ephemeral note is sent.
+        An ordinary message gets nothing; a stream started for it is closed with what it showed.
+        """
+        self.skipped += 1
+        ref = event.target.in_reply_to
+        if interaction is not None:
+            assert ref is not None
+            self._interactions.pop(ref.message_id, None)
+            try:
+                await interaction.delete_original_response()
+            except discord.HTTPException as exc:
+                log.info("discord: could not remove the thinking message: %s", exc)
+            note = SKIP_NOTES.get(event.reason, SKIP_NOTE_DEFAULT)
+            await interaction.followup.send(note, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            return
+        for reply_id in [r for r, s in self._streams.items() if ref is not None and s.answers == ref]:
+            stream = self._streams.pop(reply_id)
+            shown = split_text(neutralize(stream.text))
+            await stream.finish(shown[0] if shown else "")
+
     async def _send_voice(self, event: ReplyVoice, interaction: discord.Interaction | None) -> None:
         clip = event.clip
         if interaction is not None:
@@ -336,7 +410,7 @@ class DiscordAdapter(Adapter):
 
     def _speak(self, event: OutgoingEvent) -> None:
         """Feed replies of a guild whose voice channel the bot is in to the guild's speech queue."""
-        if not self.config.voice.speak_replies or isinstance(event, (ChatAction, ReplyVoice)):
+        if not self.config.voice.speak_replies or not isinstance(event, (ReplyDelta, ReplyDone)):
             return
         guild_id = self._chat_guild.get(event.target.chat.id)
         if self.voice.active(guild_id) is None:

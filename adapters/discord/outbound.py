@@ -81,10 +81,12 @@ class StreamedMessage:
     Args:
         send: posts the first version and returns the message.
         interval_s: minimum time between two writes (the send counts as one).
+        answers: the message this reply answers (lets the adapter find the stream of a message).
     """
 
-    def __init__(self, send: Send, interval_s: float) -> None:
+    def __init__(self, send: Send, interval_s: float, answers: object = None) -> None:
         self._send = send
+        self.answers = answers
         self.interval_s = interval_s
         self.text = ""
         self.message: discord.Message | None = None

@@ -20,13 +20,15 @@ import discord
 
 from adapters.discord.audio import FRAME_MS, Clip, SpeechQueue
 from adapters.discord.config import DiscordVoiceConfig
-from adapters.discord.errors import DAVE_HELP, NotInVoice, QueueFull, VoiceUnavailable
+from adapters.discord.errors import DAVE_HELP, NotInVoice, QueueFull, VoiceConnectFailed, VoiceUnavailable
 from core.speech import Speech, VoiceSettings
 
 log = logging.getLogger(__name__)
 
 Connector = Callable[[], Awaitable[Any]]
 REJOIN_AFTER_S = 10.0  # how long a voice link may stay down before we rejoin ourselves
+VOICE_CONNECT_TIMEOUT_S = 30.0
+DAVE_REQUIRED_CLOSE = 4017  # voice gateway close code: the client does not speak DAVE (E2EE)
 
 
 def check_voice_support() -> None:
@@ -105,7 +107,9 @@ class VoiceManager:
         """Join ``channel`` (or move there) and speak replies of ``text_channel_id``'s guild there.
 
         Raises:
-            VoiceUnavailable: voice is disabled, no speech service, davey/PyNaCl missing, or a 4017 close.
+            VoiceUnavailable: voice is disabled, no speech service, davey/PyNaCl missing or a 4017
+                close (these two with :data:`DAVE_HELP`).
+            VoiceConnectFailed: another close code, or no connection within 30 s (worth retrying).
         """
         if not self.config.enabled:
             raise VoiceUnavailable("voice channels are disabled in this bot's config")
@@ -119,12 +123,17 @@ class VoiceManager:
             return session
 
         async def connect() -> Any:
+            # reconnect=False: with True, discord.py retries a refused handshake (a 4017 close
+            # included) five times until the 30 s timeout, so the 4017 never reaches us; drops
+            # later in the session are rejoined by our watchdog (``_rejoin``), which stops on 4017.
             try:
-                return await channel.connect(reconnect=True, self_deaf=True, timeout=30.0)
+                return await channel.connect(reconnect=False, self_deaf=True, timeout=VOICE_CONNECT_TIMEOUT_S)
             except discord.ConnectionClosed as exc:
-                if exc.code == 4017:
+                if exc.code == DAVE_REQUIRED_CLOSE:
                     raise VoiceUnavailable(DAVE_HELP) from exc
-                raise
+                raise VoiceConnectFailed(f"Discord closed the voice connection (code {exc.code})") from exc
+            except TimeoutError as exc:
+                raise VoiceConnectFailed(f"could not connect to voice in {VOICE_CONNECT_TIMEOUT_S:.0f} s") from exc
             except RuntimeError as exc:  # discord.py: "davey library needed in order to use voice"
                 if "davey" in str(exc) or "PyNaCl" in str(exc):
                     raise VoiceUnavailable(DAVE_HELP) from exc
@@ -275,8 +284,8 @@ class VoiceManager:
                 log.info("voice in guild %s reconnected (attempt %d)", session.guild_id, attempt)
                 self._kick(session)
                 return
-            except VoiceUnavailable:
-                log.error("voice in guild %s: %s", session.guild_id, DAVE_HELP)
+            except VoiceUnavailable as exc:
+                log.error("voice in guild %s: %s", session.guild_id, exc)
                 break
             except Exception as exc:  # noqa: BLE001 - retry, then give up
                 log.warning("voice reconnect %d in guild %s failed: %s", attempt, session.guild_id, exc)

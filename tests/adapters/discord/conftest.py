@@ -47,23 +47,33 @@ class Bot:
         await self.bus.stop()
 
 
-async def start_bot(fake: FakeDiscord, *, engine: Any = None, speech: Speech | None = None,
-                    voice_by_default: bool = False, **config: Any) -> Bot:
-    """Start bus, pipeline and adapter; returns once the adapter is READY."""
+async def build_bot(fake: FakeDiscord, *, engine: Any = None, speech: Speech | None = None,
+                    voice_by_default: bool = False, pipeline: PipelineSettings | None = None, **config: Any) -> Bot:
+    """Start bus and pipeline and build the adapter (not started)."""
     logging.getLogger("discord").setLevel(logging.WARNING)
     bus = InProcessBus()
     await bus.start()
     services = BotServices("t", Persona(), engine or EchoEngine(), MemoryConversationStore(), MemorySettingsStore(),
                            MemoryDedupeStore(), MemoryRateCounter(), speech=speech,
-                           config=PipelineSettings(voice_by_default=voice_by_default))
-    pipeline = Pipeline(services, bus)
-    await pipeline.start()
+                           config=pipeline or PipelineSettings(voice_by_default=voice_by_default))
+    running = Pipeline(services, bus)
+    await running.start()
     settings = {"token": "test-token", "api_base_url": fake.api_base, "gateway_url": fake.gateway_url,
                 "guild_ready_timeout_s": 0.05, "answer_channels": [str(ANSWERS)], "dev_guild_ids": [str(GUILD)]}
     settings.update(config)
     adapter = DiscordAdapter("dc", bus, DiscordConfig(**settings), speech=speech)
-    await adapter.start()
-    return Bot(fake, adapter, pipeline, bus)
+    return Bot(fake, adapter, running, bus)
+
+
+async def start_bot(fake: FakeDiscord, **options: Any) -> Bot:
+    """Start bus, pipeline and adapter; returns once the adapter is READY (options: see :func:`build_bot`)."""
+    bot = await build_bot(fake, **options)
+    try:
+        await bot.adapter.start()
+    except BaseException:
+        await bot.stop()
+        raise
+    return bot
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ class FakeDiscord:
         self.sent: list[Sent] = []
         self.fail_next: dict[tuple[str, str], int] = {}  # (method, path prefix) -> number of 429s
         self.refuse_voice_messages = False
+        self.refuse_token = False  # answer 401 to /users/@me, as Discord does for a bad token
         self.retry_after = 0.3
         self.guilds: list[dict[str, Any]] = []
         self.users: dict[int, dict[str, Any]] = {}
@@ -263,6 +264,8 @@ class FakeDiscord:
     def _answer(self, method: str, path: str, payload: Any, files: list, request: web.Request) -> web.StreamResponse:
         parts = path.strip("/").split("/")
         if path == "/users/@me":
+            if self.refuse_token:
+                return self._json({"message": "401: Unauthorized", "code": 0}, 401)
             return self._json(user(BOT_ID, "voicebot", True))
         if path == "/oauth2/applications/@me":
             return self._json({"id": str(APP_ID), "name": "voicebot", "description": "", "icon": None,
@@ -289,6 +292,8 @@ class FakeDiscord:
         if parts[0] == "interactions":
             return self._json({"interaction": {"id": parts[1], "type": 2, "response_message_loading":
                                payload.get("type") == 5}})
+        if parts[0] == "webhooks" and method == "DELETE":  # delete the original response / a follow-up
+            return web.Response(status=204, headers=self._headers("hook"))
         if parts[0] == "webhooks":
             channel = "0"
             return self._json(self._message_object(channel, payload, files), bucket="hook")
