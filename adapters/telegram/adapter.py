@@ -20,7 +20,7 @@ from telegram import BotCommand, Update
 from telegram.request import HTTPXRequest
 
 from adapters.telegram.config import TelegramConfig
-from adapters.telegram.connection import ALLOWED_UPDATES, Poller, UpdatesBot, WebhookServer
+from adapters.telegram.connection import ALLOWED_UPDATES, Poller, UpdatesBot, WebhookServer, webhook_secret
 from adapters.telegram.errors import TelegramConfigError
 from adapters.telegram.inbound import AddressRules, BotIdentity, translate
 from adapters.telegram.outbound import Outboxes, Replier
@@ -93,9 +93,9 @@ class TelegramAdapter(Adapter):
         )
         self.outboxes = Outboxes(Replier(bot, self.sender, cfg))
         if cfg.mode == "webhook":
-            self.webhook = WebhookServer(cfg.webhook, self.handle_raw)
+            secret = webhook_secret(cfg.webhook)
+            self.webhook = WebhookServer(cfg.webhook, self.handle_raw, secret)
             await self.webhook.start()
-            secret = cfg.webhook.secret.get_secret_value() if cfg.webhook.secret else None
             await self.sender.call(
                 "setWebhook",
                 None,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+"""What Telegram accepts as ``secret_token`` in setWebhook."""
 
 
 class RateLimitConfig(BaseModel):
@@ -36,7 +40,12 @@ class RetryConfig(BaseModel):
 
 
 class WebhookConfig(BaseModel):
-    """Webhook mode: we listen on ``listen:port`` at ``path``; Telegram posts to ``url``."""
+    """Webhook mode: we listen on ``listen:port`` at ``path``; Telegram posts to ``url``.
+
+    The endpoint always checks ``X-Telegram-Bot-Api-Secret-Token``. ``secret`` empty or
+    unset (``${TELEGRAM_WEBHOOK_SECRET}`` with the variable missing) means a random one
+    is generated at every start and given to Telegram with setWebhook.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -45,6 +54,27 @@ class WebhookConfig(BaseModel):
     path: str = "/telegram"
     url: str = ""
     secret: SecretStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mask_secret(cls, data: Any) -> Any:
+        # Wrapped before the field is validated, so an error reports SecretStr('**********') as its
+        # input instead of echoing the refused secret into logs (whatever model encloses this one).
+        if isinstance(data, dict) and isinstance(data.get("secret"), str):
+            data = {**data, "secret": SecretStr(data["secret"])}
+        return data
+
+    @field_validator("secret")
+    @classmethod
+    def _telegram_accepts_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "telegram.webhook.secret must be 1-256 characters of A-Z, a-z, 0-9, '_' and '-' "
+                "(Telegram's rule for secret_token); leave it empty to have a random one generated"
+            )
+        return value
 
 
 class StreamConfig(BaseModel):

@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import random
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from telegram import Bot
 from telegram import error as tg
 
 from adapters.telegram.config import WebhookConfig
-from adapters.telegram.errors import map_error
+from adapters.telegram.errors import TelegramConfigError, map_error
 
 log = logging.getLogger(__name__)
 
@@ -94,17 +95,37 @@ class Poller:
                 await self.handle(update)
 
 
+def webhook_secret(config: WebhookConfig) -> str:
+    """The configured secret token, or a fresh random one when none is configured.
+
+    The random one (256 bits, URL-safe base64: within Telegram's ``A-Za-z0-9_-``) lives
+    only as long as this process; setWebhook hands it to Telegram at every start.
+    """
+    if config.secret is not None and config.secret.get_secret_value():
+        return config.secret.get_secret_value()
+    log.info("telegram webhook: no secret configured; generated a random secret token for this run")
+    return secrets.token_urlsafe(32)
+
+
 class WebhookServer:
     """An aiohttp endpoint for Telegram's webhook; requests without the secret get 403.
 
     Args:
-        config: where to listen and the secret.
+        config: where to listen.
         handle: called with each accepted raw update.
+        secret: the secret token every request must carry (never empty: see
+            :func:`webhook_secret`).
+
+    Raises:
+        TelegramConfigError: when ``secret`` is empty.
     """
 
-    def __init__(self, config: WebhookConfig, handle: RawHandler) -> None:
+    def __init__(self, config: WebhookConfig, handle: RawHandler, secret: str) -> None:
+        if not secret:
+            raise TelegramConfigError("the webhook endpoint needs a secret token")
         self.config = config
         self.handle = handle
+        self._secret = secret.encode()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -127,8 +148,8 @@ class WebhookServer:
             self._runner = None
 
     async def _receive(self, request: web.Request) -> web.Response:
-        secret = self.config.secret.get_secret_value() if self.config.secret else ""
-        if secret and not hmac.compare_digest(request.headers.get(SECRET_HEADER, ""), secret):
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
+        if not hmac.compare_digest(given, self._secret):
             log.warning("telegram webhook: request without the right secret token refused (403)")
             return web.Response(status=403, text="forbidden")
         try:

@@ -12,7 +12,6 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +27,16 @@ from adapters.telegram.errors import (
 )
 from adapters.telegram.formatting import preview, split_text, to_html
 from adapters.telegram.sender import Sender
-from core.model import ChatAction, ChatKind, OutgoingEvent, ReplyDelta, ReplyDone, ReplyTarget, ReplyVoice
+from core.model import (
+    ChatAction,
+    ChatKind,
+    OutgoingEvent,
+    ReplyDelta,
+    ReplyDone,
+    ReplySkipped,
+    ReplyTarget,
+    ReplyVoice,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +73,11 @@ def _reply_parameters(target: ReplyTarget) -> ReplyParameters | None:
         return None
 
 
+def _same_message(a: ReplyTarget, b: ReplyTarget) -> bool:
+    """Whether two targets answer the same incoming message."""
+    return a.chat.id == b.chat.id and a.in_reply_to is not None and a.in_reply_to == b.in_reply_to
+
+
 class Replier:
     """Turns one outgoing event into Bot API calls (called by the chat's worker, in order)."""
 
@@ -85,6 +98,8 @@ class Replier:
                 await self._voice(event)
             elif isinstance(event, ChatAction):
                 await self._action(event)
+            elif isinstance(event, ReplySkipped):
+                self._skipped(event)
         except TelegramAdapterError as exc:
             log.error("telegram: %s for chat %s not delivered: %s", type(event).__name__, event.target.chat.id, exc)
 
@@ -247,6 +262,13 @@ class Replier:
             "sendChatAction", chat_id, lambda: self.bot.send_chat_action(chat_id, event.action), per_chat=False
         )
 
+    def _skipped(self, event: ReplySkipped) -> None:
+        """No reply is coming for this message: send nothing, forget any stream started for it."""
+        target = event.target
+        for reply_id in [r for r, s in self.streams.items() if _same_message(s.target, target)]:
+            del self.streams[reply_id]
+        log.debug("telegram: no reply to %s in chat %s (%s)", target.in_reply_to, target.chat.id, event.reason)
+
     def _forget_stale(self) -> None:
         cutoff = time.monotonic() - _STREAM_TTL_S
         for reply_id in [r for r, s in self.streams.items() if s.touched < cutoff]:
@@ -293,6 +315,8 @@ class Outboxes:
                             pass
                         if pending is not None and replier.visible(pending):
                             continue
+                        if isinstance(pending, ReplySkipped) and _same_message(event.target, pending.target):
+                            continue  # no reply is coming: don't show "typing" for it
                     await replier.handle(event)
                     continue
                 due = replier.next_flush(chat_id, time.monotonic())

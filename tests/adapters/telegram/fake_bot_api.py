@@ -16,7 +16,7 @@ import itertools
 import json
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 
@@ -112,6 +112,16 @@ def chat_json(chat_id: int) -> dict[str, Any]:
 BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "Test Bot", "username": BOT_USERNAME}
 
 _user_message_ids = itertools.count(1)
+
+MAX_TEXT_UNITS = 4096
+
+
+def utf16_units(text: str) -> int:
+    """A text's length as Telegram counts it: UTF-16 code units (an emoji such as U+1F600 counts 2).
+
+    Written independently of the adapter's own counting, so a test can catch it.
+    """
+    return sum(2 if ord(char) >= 0x10000 else 1 for char in text)
 
 
 def entities_for(text: str) -> list[dict[str, Any]]:
@@ -413,7 +423,7 @@ class FakeBotApi:
             text = "".join(parser.text)
         if not text.strip():
             return self._error(400, "Bad Request: message text is empty")
-        if len(text) > 4096:
+        if utf16_units(text) > MAX_TEXT_UNITS:
             return self._error(400, "Bad Request: message is too long")
         return text
 
@@ -434,7 +444,8 @@ class FakeBotApi:
             return self._error(400, "Bad Request: draft can be sent only to private chats")
         if not int(p.get("draft_id", 0)):
             return self._error(400, "Bad Request: draft_id must be non-zero")
-        return True
+        text = self._text(p)
+        return text if isinstance(text, web.Response) else True
 
     async def _m_editMessageText(self, p: dict[str, Any]) -> Any:
         text = self._text(p)

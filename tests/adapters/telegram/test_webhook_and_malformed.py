@@ -8,7 +8,10 @@ import logging
 import socket
 
 import aiohttp
+import pytest
+from pydantic import ValidationError
 
+from adapters.telegram.config import WEBHOOK_SECRET, TelegramConfig
 from adapters.telegram.connection import SECRET_HEADER
 from tests.adapters.telegram.fake_bot_api import message_json
 
@@ -39,6 +42,50 @@ async def test_webhook_accepts_secret_and_refuses_without(bot_factory, api):
         await api.wait_for(lambda: api.texts(902) == ["forged"])
         await asyncio.sleep(0.2)
         assert api.texts(902) == ["forged"], "the refused requests were not processed"
+
+
+async def post_forged(url: str, chat_id: int, headers: dict[str, str]) -> int:
+    """POST a made-up update to our endpoint; returns the HTTP status."""
+    forged = json.dumps({"update_id": 6000 + chat_id, "message": message_json(chat_id, "forged")})
+    headers = {"Content-Type": "application/json", **headers}
+    async with aiohttp.ClientSession() as session, session.post(url, data=forged, headers=headers) as resp:
+        return resp.status
+
+
+@pytest.mark.parametrize("configured", ["", None], ids=["empty-env-var", "omitted"])
+async def test_webhook_without_configured_secret_generates_one_and_refuses_unauthenticated(
+    bot_factory, api, caplog, configured
+):
+    caplog.set_level(logging.INFO, logger="adapters.telegram")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/tg-hook"
+    webhook = {"listen": "127.0.0.1", "port": port, "path": "/tg-hook", "url": url}
+    if configured is not None:
+        webhook["secret"] = configured  # what ``secret: ${TELEGRAM_WEBHOOK_SECRET}`` gives with the variable unset
+    async with bot_factory(mode="webhook", webhook=webhook):
+        generated = api.webhook_secret
+        assert len(generated) >= 32 and WEBHOOK_SECRET.fullmatch(generated), "a strong secret went to setWebhook"
+        assert "generated a random secret" in caplog.text and generated not in caplog.text
+        api.inject_message(921, "pushed by telegram")  # the fake pushes with the header it was given
+        await api.wait_for(lambda: api.texts(921) == ["pushed by telegram"])
+        assert await post_forged(url, 922, {}) == 403
+        assert await post_forged(url, 922, {SECRET_HEADER: ""}) == 403
+        assert await post_forged(url, 922, {SECRET_HEADER: "wrong"}) == 403
+        assert await post_forged(url, 922, {SECRET_HEADER: "wr\u00f6ng"}) == 403  # non-ASCII must not crash the check
+        await asyncio.sleep(0.3)
+        assert api.texts(922) == [], "unauthenticated updates were not processed"
+
+
+@pytest.mark.parametrize("bad", ["has space", "semi;colon", "x" * 257, "ünïcode"])
+def test_webhook_secret_outside_telegrams_alphabet_fails_config_validation(bad):
+    config = {"token": "1:x", "mode": "webhook", "webhook": {"url": "https://bot.example.org/tg", "secret": bad}}
+    with pytest.raises(ValidationError) as caught:
+        TelegramConfig.model_validate(config)
+    message = str(caught.value)
+    assert "telegram.webhook.secret must be 1-256 characters of A-Z, a-z, 0-9" in message
+    assert bad not in message, "the refused secret is not echoed into logs"
+    ok = TelegramConfig.model_validate({**config, "webhook": {**config["webhook"], "secret": "A-z_09" * 40}})
+    assert ok.webhook.secret is not None
 
 
 async def test_malformed_updates_are_skipped_and_the_bot_keeps_running(bot_factory, api, caplog):
