@@ -162,7 +162,7 @@ class App(Resource):
             self._started.append(self.speech)
         results = await asyncio.gather(*(bot.start() for bot in self.bots), return_exceptions=True)
         self._started.extend(self.bots)
-        for bot, result in zip(self.bots, results, strict=True):
+        for result in results:
             if isinstance(result, BaseException):
                 raise result
 

@@ -20,7 +20,7 @@ async def engine_report(service: VoiceService) -> list[str]:
     lines = [f"voice: ffmpeg {service.ffmpeg}"]
     for engine in service.engines:
         why = engine.unavailable_reason()
-        lines.append(f"voice: engine {engine.name}: {'ready' if why is None else why}")
+        lines.append(f"voice: engine {engine.name}: {'started; probing its voices' if why is None else why}")
         for info in engine.voices():
             if not info.available:
                 lines.append(f"voice:   {info.name} ({info.language}): unavailable - {info.description}")

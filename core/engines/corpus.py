@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,7 @@ def pairs_from_file(path: Path, language: str) -> list[Pair]:
         if not isinstance(conversation, list):
             continue
         lines = [_as_text(x) for x in conversation]
-        for prompt, response in zip(lines, lines[1:]):
+        for prompt, response in itertools.pairwise(lines):
             if prompt and response:
                 out.append(Pair(prompt, response, language, topic))
     return out

@@ -7,6 +7,7 @@ single characters plus character bigrams, since Chinese has no spaces.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
 
@@ -42,7 +43,7 @@ def match_tokens(text: str, drop_stopwords: bool = True) -> list[str]:
         if any(is_cjk(c) for c in tok):
             chars = [c for c in tok if is_cjk(c) or c.isalnum()]
             out.extend(chars)
-            out.extend(a + b for a, b in zip(chars, chars[1:]))
+            out.extend(a + b for a, b in itertools.pairwise(chars))
             continue
         if not _word.search(tok):
             continue

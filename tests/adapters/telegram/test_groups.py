@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.adapters.telegram.fake_bot_api import BOT_ID, BOT_USER, message_json
+from tests.adapters.telegram.fake_bot_api import BOT_USER, message_json
 
 GROUP = -1001234
 
@@ -33,7 +33,6 @@ async def test_group_silent_unless_addressed(bot_factory, api):
 
 async def test_group_command_with_our_name_is_normalized(bot_factory, api):
     seen = []
-    from core.engine import DialogueEngine
 
     async with bot_factory() as h:
         original = h.bus.publish
