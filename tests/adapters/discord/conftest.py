@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import pathlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,8 +21,6 @@ from core.pipeline.settings import PipelineSettings
 from core.speech import Speech
 from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
 from tests.adapters.discord.fake_discord import FakeDiscord, user
-from voice.config import VoiceConfig
-from voice.service import VoiceService, build_speech
 
 GUILD = 111
 GENERAL = 201
@@ -87,15 +84,3 @@ async def fake() -> AsyncIterator[FakeDiscord]:
     await server.stop()
     Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
 
-
-@pytest.fixture
-async def speech(tmp_path: pathlib.Path) -> AsyncIterator[VoiceService]:
-    """The real voice layer (Piper, voice "joe", offline), started.
-
-    Piper's model loads once per process (``voice.engines.piper`` caches it), so after the
-    first test a fresh service per test costs milliseconds and keeps each test on its own
-    event loop and its own cache.
-    """
-    service = build_speech(VoiceConfig(), cache_dir=tmp_path / "voice-cache")
-    async with service:
-        yield service

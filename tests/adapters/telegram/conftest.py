@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import pathlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,8 +22,6 @@ from core.speech import Speech
 from core.stores.base import DedupeStore
 from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
 from tests.adapters.telegram.fake_bot_api import TOKEN, FakeBotApi
-from voice.config import VoiceConfig
-from voice.service import VoiceService, build_speech
 
 FAST_LIMITS = {"per_chat": 100, "per_group": 1000, "overall": 1000}
 FAST_RETRY = {"backoff_base_s": 0.05, "backoff_max_s": 0.2}
@@ -71,18 +68,6 @@ class Harness:
     pipeline: Pipeline
     adapter: TelegramAdapter
 
-
-@pytest.fixture
-async def speech(tmp_path: pathlib.Path) -> AsyncIterator[VoiceService]:
-    """The real voice layer (Piper, voice "joe", offline), started.
-
-    Piper's model loads once per process (``voice.engines.piper`` caches it), so after the
-    first test a fresh service per test costs milliseconds and keeps each test on its own
-    event loop and its own cache.
-    """
-    service = build_speech(VoiceConfig(), cache_dir=tmp_path / "voice-cache")
-    async with service:
-        yield service
 
 
 @pytest.fixture

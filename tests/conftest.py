@@ -1,0 +1,24 @@
+"""Fixtures shared by the whole test suite."""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from voice.config import VoiceConfig
+from voice.service import VoiceService, build_speech
+
+
+@pytest.fixture
+async def speech(tmp_path: pathlib.Path) -> AsyncIterator[VoiceService]:
+    """The real voice layer (Piper, voice "joe", offline), started.
+
+    Piper's model loads once per process (``voice.engines.piper`` caches it), so after the
+    first test a fresh service per test costs milliseconds and keeps each test on its own
+    event loop and its own cache.
+    """
+    service = build_speech(VoiceConfig(), cache_dir=tmp_path / "voice-cache")
+    async with service:
+        yield service
