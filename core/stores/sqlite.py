@@ -9,6 +9,7 @@ import asyncio
 import json
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -89,17 +90,25 @@ class SqliteDatabase(Resource):
 
 
 class SqliteConversationStore(ConversationStore):
-    """History in the ``turns`` table, trimmed to the bound on every append."""
+    """History in the ``turns`` table, trimmed to the bound on every append.
 
-    def __init__(self, db: SqliteDatabase, max_turns: int = 20) -> None:
+    Recent histories are also kept in a bounded in-process cache (write-through), so
+    reading a chat's history costs no database round trip once the chat is warm. This
+    store assumes it is the only writer of its file (the single-process default).
+    """
+
+    def __init__(self, db: SqliteDatabase, max_turns: int = 20, cached_chats: int = 10_000) -> None:
         super().__init__(max_turns)
         self.db = db
+        self.cached_chats = cached_chats
+        self._cache: OrderedDict[str, list[Turn]] = OrderedDict()
 
     async def start(self) -> None:
         await self.db.start()
 
     async def stop(self) -> None:
         await self.db.stop()
+        self._cache.clear()
 
     async def append(self, chat_key: str, *turns: Turn) -> None:
         def write() -> None:
@@ -117,41 +126,72 @@ class SqliteConversationStore(ConversationStore):
                 )
 
         await self.db.run(write)
+        cached = self._cache.get(chat_key)
+        if cached is not None:
+            cached.extend(turns)
+            del cached[: -self.max_turns]
+            self._cache.move_to_end(chat_key)
 
     async def recent(self, chat_key: str, limit: int | None = None) -> list[Turn]:
         n = min(limit or self.max_turns, self.max_turns)
+        cached = self._cache.get(chat_key)
+        if cached is None:
 
-        def read() -> list[Turn]:
-            rows = self.db.conn.execute(
-                "SELECT role, text, at, author FROM turns WHERE chat_key = ? ORDER BY id DESC LIMIT ?",
-                (chat_key, n),
-            ).fetchall()
-            return [Turn(role=r[0], text=r[1], at=r[2], author=r[3]) for r in reversed(rows)]
+            def read() -> list[Turn]:
+                rows = self.db.conn.execute(
+                    "SELECT role, text, at, author FROM turns WHERE chat_key = ? ORDER BY id DESC LIMIT ?",
+                    (chat_key, self.max_turns),
+                ).fetchall()
+                return [Turn(role=r[0], text=r[1], at=r[2], author=r[3]) for r in reversed(rows)]
 
-        return await self.db.run(read)
+            cached = await self.db.run(read)
+            self._cache[chat_key] = cached
+            if len(self._cache) > self.cached_chats:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(chat_key)
+        return list(cached[-n:])
 
     async def clear(self, chat_key: str) -> None:
+        self._cache.pop(chat_key, None)
         await self.db.run(lambda: self.db.conn.execute("DELETE FROM turns WHERE chat_key = ?", (chat_key,)))
 
 
 class SqliteSettingsStore(SettingsStore):
-    """Settings as JSON in the ``settings`` table."""
+    """Settings as JSON in the ``settings`` table, with a bounded write-through cache
+    (this store assumes it is the only writer of its file)."""
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: SqliteDatabase, cached_scopes: int = 20_000) -> None:
         self.db = db
+        self.cached_scopes = cached_scopes
+        self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     async def start(self) -> None:
         await self.db.start()
 
     async def stop(self) -> None:
         await self.db.stop()
+        self._cache.clear()
+
+    def _remember(self, scope: str, value: dict[str, Any]) -> None:
+        self._cache[scope] = value
+        self._cache.move_to_end(scope)
+        if len(self._cache) > self.cached_scopes:
+            self._cache.popitem(last=False)
 
     async def get(self, scope: str) -> dict[str, Any]:
+        cached = self._cache.get(scope)
+        if cached is not None:
+            self._cache.move_to_end(scope)
+            return dict(cached)
+
         def read() -> dict[str, Any]:
             row = self.db.conn.execute("SELECT value FROM settings WHERE scope = ?", (scope,)).fetchone()
             return json.loads(row[0]) if row else {}
 
-        return await self.db.run(read)
+        value = await self.db.run(read)
+        self._remember(scope, value)
+        return dict(value)
 
     async def update(self, scope: str, values: Mapping[str, Any]) -> dict[str, Any]:
         def write() -> dict[str, Any]:
@@ -167,7 +207,9 @@ class SqliteSettingsStore(SettingsStore):
                 )
             return merged
 
-        return await self.db.run(write)
+        merged = await self.db.run(write)
+        self._remember(scope, merged)
+        return dict(merged)
 
 
 class SqliteDedupeStore(DedupeStore):

@@ -53,3 +53,21 @@ async def test_shared_database_stays_open_until_last_user_stops(tmp_path: Path) 
     await conv.stop()
     await settings.update("s", {"k": 1})
     await settings.stop()
+
+
+async def test_cached_history_matches_database_after_appends_and_clear(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    store = SqliteConversationStore(SqliteDatabase(path), max_turns=3, cached_chats=2)
+    async with store:
+        for chat in ("a", "b", "c"):  # "a" falls out of the cache
+            await store.recent(chat)
+            await store.append(chat, Turn("user", f"{chat}1"), Turn("bot", f"{chat}2"))
+        await store.append("c", Turn("user", "c3"), Turn("bot", "c4"))
+        assert [t.text for t in await store.recent("c")] == ["c2", "c3", "c4"]
+        assert [t.text for t in await store.recent("a")] == ["a1", "a2"]
+        await store.clear("b")
+        assert await store.recent("b") == []
+    fresh = SqliteConversationStore(SqliteDatabase(path), max_turns=3)
+    async with fresh:
+        assert [t.text for t in await fresh.recent("c")] == ["c2", "c3", "c4"]
+        assert await fresh.recent("b") == []
