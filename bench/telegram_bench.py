@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from telegram import Update  # noqa: E402
 from telegram.ext import Application, ContextTypes, MessageHandler, filters  # noqa: E402
 
 from adapters.telegram.adapter import TelegramAdapter  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from adapters.telegram.config import TelegramConfig  # noqa: E402
 from core.bus import InProcessBus  # noqa: E402
 from core.engine import Persona  # noqa: E402
@@ -133,12 +133,8 @@ async def _run(api: FakeBotApi, bot: Any, tag: str, burst: int, chats: int, pace
             await asyncio.sleep(1 / rate)
         await api.wait_for(lambda: len(_replies(api, mark)) >= paced, timeout=120)
         got = _replies(api, mark)
-        lat = sorted((got[t] - sent[t]) * 1000 for t in sent)
-        return {
-            "throughput": throughput,
-            "p50": statistics.median(lat),
-            "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
-        }
+        lat = [(got[t] - sent[t]) * 1000 for t in sent]
+        return {"throughput": throughput, "p50": percentile(lat, 50), "p99": percentile(lat, 99)}
     finally:
         await bot.stop()
 

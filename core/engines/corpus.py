@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,9 +73,20 @@ def pairs_from_file(path: Path, language: str) -> list[Pair]:
     return out
 
 
-def load_corpus(languages: list[str], root: Path | None = None) -> list[Pair]:
-    """All pairs for the given language codes (``en``, ``zh``, ...)."""
-    base = root or corpus_root()
+def load_corpus(languages: Sequence[str], root: Path | None = None) -> list[Pair]:
+    """All pairs for the given language codes (``en``, ``zh``, ...).
+
+    Parsed once per process and language set: several bots with a retrieval engine share the work.
+    """
+    with _load_lock:  # bots start concurrently: the second waits for the first parse instead of repeating it
+        return list(_load_corpus(tuple(languages), root or corpus_root()))
+
+
+_load_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=8)
+def _load_corpus(languages: tuple[str, ...], base: Path) -> tuple[Pair, ...]:
     pairs: list[Pair] = []
     for code in languages:
         folder = base / CORPUS_LANGUAGES.get(code, code)
@@ -81,4 +95,4 @@ def load_corpus(languages: list[str], root: Path | None = None) -> list[Pair]:
             continue
         for path in sorted(folder.glob("*.yml")):
             pairs.extend(pairs_from_file(path, code))
-    return pairs
+    return tuple(pairs)

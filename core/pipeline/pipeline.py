@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from core.bus import Bus, Delivery
 from core.lifecycle import Resource
@@ -25,35 +26,27 @@ def default_middlewares(router: CommandRouter | None = None) -> list[Middleware]
 
 
 class ChatSerializer:
-    """FIFO locks per chat, so one chat's messages are handled in arrival order."""
+    """FIFO locks per chat, so one chat's messages are handled in arrival order.
+
+    A chat's lock exists only while a message of that chat is held or waiting.
+    """
 
     def __init__(self) -> None:
         self._locks: dict[str, asyncio.Lock] = {}
-        self._waiters: dict[str, int] = {}
+        self._users: dict[str, int] = {}
 
-    def hold(self, key: str) -> _Held:
-        """An async context manager that holds ``key``'s lock."""
-        return _Held(self, key)
-
-
-class _Held:
-    def __init__(self, serializer: ChatSerializer, key: str) -> None:
-        self.s = serializer
-        self.key = key
-
-    async def __aenter__(self) -> None:
-        s = self.s
-        lock = s._locks.setdefault(self.key, asyncio.Lock())
-        s._waiters[self.key] = s._waiters.get(self.key, 0) + 1
-        await lock.acquire()
-
-    async def __aexit__(self, *exc: object) -> None:
-        s = self.s
-        s._locks[self.key].release()
-        s._waiters[self.key] -= 1
-        if not s._waiters[self.key]:
-            del s._waiters[self.key]
-            del s._locks[self.key]
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        """Hold ``key``'s lock for the duration of the ``async with`` block."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
 
 
 class Pipeline(Resource):

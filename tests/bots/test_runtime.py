@@ -48,5 +48,5 @@ async def test_console_chat_end_to_end_and_history_survives_restart(tmp_path: Pa
         await app.bots[0].pipeline.idle()
         history = await app.stores.conversations.recent("console:console")
         await app.stop()
-        assert f"b> echo: hello {round_}" in out.getvalue() or f"echo: hello {round_}" in out.getvalue()
+        assert f"Bot> echo: hello {round_}\n" in out.getvalue()
     assert [t.text for t in history] == ["hello first", "echo: hello first", "hello second", "echo: hello second"]
