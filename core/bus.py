@@ -19,17 +19,29 @@ from core.lifecycle import Resource
 from core.model import IncomingMessage, OutgoingEvent
 
 
-async def _no_ack() -> None:
+async def _no_wait() -> None:
     return None
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One incoming message handed to a worker, with its acknowledgement."""
+    """One incoming message handed to a worker.
+
+    Attributes:
+        message: the message.
+        ack: acknowledges it; the pipeline calls it once the reply has been handed back.
+        turn: waits until every earlier message of the same chat has been acknowledged, by
+            whichever worker held it (a distributed bus keeps replies of one chat in order this way).
+        redelivered: the message was handed out before to a worker that did not acknowledge it
+            (it died or stopped); the bus has checked that it was not answered.
+        delivery_id: the bus's own id of this delivery (a stream entry id), for logs.
+    """
 
     message: IncomingMessage
-    ack: Callable[[], Awaitable[None]] = field(default=_no_ack, compare=False, repr=False)
+    ack: Callable[[], Awaitable[None]] = field(default=_no_wait, compare=False, repr=False)
+    turn: Callable[[], Awaitable[None]] = field(default=_no_wait, compare=False, repr=False)
     redelivered: bool = False
+    delivery_id: str = ""
 
 
 class Bus(Resource, abc.ABC):

@@ -10,7 +10,9 @@ The tree::
     ├── SpeechError            text-to-speech failed (the text reply is still delivered)
     ├── StoreError             a memory or settings store failed
     └── BusError               the bus could not carry a message
-        └── BusClosed          the bus was stopped
+        ├── BusClosed          the bus was stopped
+        ├── BusUnavailable     the bus's server cannot be reached (the message was not accepted)
+        └── CodecError         a payload on the bus does not decode
 """
 
 from __future__ import annotations
@@ -50,3 +52,11 @@ class BusError(CoreError):
 
 class BusClosed(BusError):
     """The bus has been stopped."""
+
+
+class BusUnavailable(BusError):
+    """The bus's server (Redis) cannot be reached, so the message was not accepted."""
+
+
+class CodecError(BusError):
+    """A message or event on the bus does not decode."""

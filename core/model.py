@@ -186,12 +186,17 @@ def new_reply_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class ReplyTarget:
-    """Where an outgoing event goes: the adapter instance and the message answered."""
+    """Where an outgoing event goes: the adapter instance and the message answered.
+
+    ``received_at`` is the answered message's ``timestamp`` (wall clock), so the adapter
+    that delivers the reply can measure end-to-end latency, whichever process answered.
+    """
 
     destination: str
     chat: Chat
     in_reply_to: MessageRef | None = None
     addressed: Addressed = Addressed.NO
+    received_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

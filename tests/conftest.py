@@ -22,3 +22,14 @@ async def speech(tmp_path: pathlib.Path) -> AsyncIterator[VoiceService]:
     service = build_speech(VoiceConfig(), cache_dir=tmp_path / "voice-cache")
     async with service:
         yield service
+
+
+@pytest.fixture
+def redis_server(tmp_path: pathlib.Path):  # type: ignore[no-untyped-def]
+    """A private redis-server on a free port (never the machine's own), stopped after the test."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()

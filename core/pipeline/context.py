@@ -37,12 +37,16 @@ class Context:
     bus: Bus
     state: dict[str, Any] = field(default_factory=dict)
     answered: bool = False
+    #: handed out before to a worker that did not finish it (the bus checked it was not answered)
+    redelivered: bool = False
 
     @property
     def target(self) -> ReplyTarget:
         """Where replies to this message go."""
         m = self.message
-        return ReplyTarget(destination=m.origin, chat=m.chat, in_reply_to=m.ref, addressed=m.addressed)
+        return ReplyTarget(
+            destination=m.origin, chat=m.chat, in_reply_to=m.ref, addressed=m.addressed, received_at=m.timestamp
+        )
 
     async def reply(self, text: str, *, notice: bool = False) -> str:
         """Send a complete text reply; returns its reply id."""

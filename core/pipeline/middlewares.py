@@ -35,7 +35,13 @@ class Dedupe(Middleware):
     async def __call__(self, handler: Handler, ctx: Context) -> None:
         services = ctx.services
         key = f"{services.name}:{ctx.message.key}"
-        if not await services.dedupe.claim(key, services.config.dedupe_ttl_s):
+        claimed = await services.dedupe.claim(key, services.config.dedupe_ttl_s)
+        if not claimed and ctx.redelivered:
+            # The worker that claimed it died before answering (the bus checked that no reply
+            # went out), so this delivery takes the claim over.
+            log.info("message %s redelivered unanswered; answering it", ctx.message.key)
+            claimed = True
+        if not claimed:
             log.info("duplicate message %s ignored", ctx.message.key)
             ctx.state["skipped"] = "duplicate"
             return
@@ -83,7 +89,7 @@ class FloodControl(Middleware):
                 continue
             count = await counter.hit(key, limits.window_s)
             if count > limit:
-                window = int(time.monotonic() // limits.window_s)
+                window = int(time.time() // limits.window_s)  # wall clock: shared by every worker
                 first_excess = await ctx.services.dedupe.claim(f"{key}:notice:{window}", limits.window_s * 2)
                 log.info("flood control: %s over %d messages per %.0fs", key, limit, limits.window_s)
                 ctx.state["skipped"] = "flood"

@@ -108,11 +108,26 @@ class Pipeline(Resource):
 
     async def _handle(self, delivery: Delivery) -> None:
         message = delivery.message
-        ctx = Context(message, self.services, self.bus)
+        ctx = Context(message, self.services, self.bus, redelivered=delivery.redelivered)
         started = time.perf_counter()
         try:
             async with self._serializer.hold(message.chat_key):
-                await self.handler(ctx)
+                await delivery.turn()
+                await self._answer(ctx)
+                # Acknowledged inside the chat's lock: the next message of this chat, here or on
+                # another worker, starts only after this one's replies were handed back.
+                try:
+                    await delivery.ack()
+                except Exception:
+                    log.exception("ack of %s failed", message.key)
+        finally:
+            self._slots.release()
+            log.debug("%s handled in %.2f ms", message.key, (time.perf_counter() - started) * 1000)
+
+    async def _answer(self, ctx: Context) -> None:
+        message = ctx.message
+        try:
+            await self.handler(ctx)
             self.handled += 1
             if message.is_addressed and not ctx.answered:
                 await self.bus.send(ReplySkipped(ctx.target, str(ctx.state.get("skipped", "unanswered"))))
@@ -126,10 +141,3 @@ class Pipeline(Resource):
                     await ctx.reply(APOLOGY, notice=True)
                 except Exception:
                     log.exception("could not even apologize for %s", message.key)
-        finally:
-            self._slots.release()
-            log.debug("%s handled in %.2f ms", message.key, (time.perf_counter() - started) * 1000)
-        try:
-            await delivery.ack()
-        except Exception:
-            log.exception("ack of %s failed", message.key)

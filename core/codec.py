@@ -1,0 +1,224 @@
+"""Wire codec: incoming messages and outgoing events as bytes, for a bus between processes.
+
+A value becomes a JSON header plus zero or more binary blobs (voice clips,
+audio attachments), so audio is never base64-inflated: a Redis stream entry
+stores the header and each blob as separate fields. Decoding rebuilds the
+frozen dataclasses exactly; a payload that does not decode raises
+:class:`core.errors.CodecError` naming what is wrong.
+
+Attachments that are fetched lazily (a function, not bytes) cannot cross a
+process boundary: :func:`inline_attachments` reads them first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import fields, replace
+from typing import Any
+
+from core.errors import CodecError
+from core.model import (
+    Addressed,
+    Attachment,
+    AttachmentKind,
+    Author,
+    Chat,
+    ChatAction,
+    ChatKind,
+    IncomingMessage,
+    MessageRef,
+    OutgoingEvent,
+    ReplyDelta,
+    ReplyDone,
+    ReplySkipped,
+    ReplyTarget,
+    ReplyVoice,
+    VoiceClip,
+)
+
+log = logging.getLogger(__name__)
+
+Encoded = tuple[bytes, list[bytes]]
+"""A JSON header and the blobs it refers to by index."""
+
+_EVENTS: dict[str, type] = {cls.__name__: cls for cls in (ReplyDelta, ReplyDone, ReplyVoice, ChatAction, ReplySkipped)}
+
+
+def _chat(d: dict[str, Any]) -> Chat:
+    return Chat(str(d["id"]), ChatKind(d["kind"]), str(d.get("title", "")))
+
+
+def _ref(d: dict[str, Any] | None) -> MessageRef | None:
+    return None if d is None else MessageRef(str(d["platform"]), str(d["chat_id"]), str(d["message_id"]))
+
+
+def _ref_json(ref: MessageRef | None) -> dict[str, str] | None:
+    return None if ref is None else {"platform": ref.platform, "chat_id": ref.chat_id, "message_id": ref.message_id}
+
+
+def _chat_json(chat: Chat) -> dict[str, str]:
+    return {"id": chat.id, "kind": chat.kind.value, "title": chat.title}
+
+
+def _json_safe(value: Any) -> Any:
+    """The raw platform payload as JSON (anything else becomes its string form)."""
+    try:
+        return json.loads(json.dumps(value, default=str))
+    except (TypeError, ValueError):
+        return {}
+
+
+def encode_message(message: IncomingMessage) -> Encoded:
+    """Encode an incoming message; its attachments must hold their bytes (see :func:`inline_attachments`)."""
+    blobs: list[bytes] = []
+    attachments = []
+    for att in message.attachments:
+        if att.data is None:
+            raise CodecError(f"attachment {att.file_name or att.kind.value!r} of {message.key} has no bytes; inline it first")
+        blobs.append(att.data)
+        attachments.append(
+            {
+                "kind": att.kind.value,
+                "mime_type": att.mime_type,
+                "blob": len(blobs) - 1,
+                "file_name": att.file_name,
+                "size": att.size,
+                "duration_s": att.duration_s,
+            }
+        )
+    header = {
+        "platform": message.platform,
+        "origin": message.origin,
+        "chat": _chat_json(message.chat),
+        "author": {"id": message.author.id, "display_name": message.author.display_name, "is_bot": message.author.is_bot},
+        "message_id": message.message_id,
+        "text": message.text,
+        "attachments": attachments,
+        "addressed": message.addressed.value,
+        "reply_to": _ref_json(message.reply_to),
+        "timestamp": message.timestamp,
+        "language": message.language,
+        "raw": _json_safe(dict(message.raw)),
+    }
+    return json.dumps(header, ensure_ascii=False).encode(), blobs
+
+
+def decode_message(header: bytes, blobs: list[bytes]) -> IncomingMessage:
+    """Rebuild an incoming message; raises CodecError on a malformed payload."""
+    try:
+        d = json.loads(header)
+        author = d["author"]
+        return IncomingMessage(
+            platform=str(d["platform"]),
+            origin=str(d["origin"]),
+            chat=_chat(d["chat"]),
+            author=Author(str(author["id"]), str(author["display_name"]), bool(author.get("is_bot", False))),
+            message_id=str(d["message_id"]),
+            text=str(d.get("text", "")),
+            attachments=tuple(
+                Attachment(
+                    AttachmentKind(a["kind"]),
+                    str(a["mime_type"]),
+                    data=blobs[int(a["blob"])],
+                    file_name=str(a.get("file_name", "")),
+                    size=a.get("size"),
+                    duration_s=a.get("duration_s"),
+                )
+                for a in d.get("attachments", ())
+            ),
+            addressed=Addressed(d.get("addressed", "no")),
+            reply_to=_ref(d.get("reply_to")),
+            timestamp=float(d["timestamp"]),
+            language=d.get("language"),
+            raw=d.get("raw") or {},
+        )
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise CodecError(f"malformed message payload: {type(exc).__name__}: {exc}") from None
+
+
+def encode_event(event: OutgoingEvent) -> Encoded:
+    """Encode an outgoing event."""
+    blobs: list[bytes] = []
+    body: dict[str, Any] = {}
+    for f in fields(event):
+        value = getattr(event, f.name)
+        if isinstance(value, ReplyTarget):
+            body[f.name] = {
+                "destination": value.destination,
+                "chat": _chat_json(value.chat),
+                "in_reply_to": _ref_json(value.in_reply_to),
+                "addressed": value.addressed.value,
+                "received_at": value.received_at,
+            }
+        elif isinstance(value, VoiceClip):
+            blobs.append(value.data)
+            body[f.name] = {
+                "blob": len(blobs) - 1,
+                "mime_type": value.mime_type,
+                "duration_s": value.duration_s,
+                "waveform": value.waveform.hex(),
+                "engine": value.engine,
+                "voice": value.voice,
+            }
+        else:
+            body[f.name] = value
+    header = {"type": type(event).__name__, "body": body}
+    return json.dumps(header, ensure_ascii=False).encode(), blobs
+
+
+def decode_event(header: bytes, blobs: list[bytes]) -> OutgoingEvent:
+    """Rebuild an outgoing event; raises CodecError on a malformed payload."""
+    try:
+        d = json.loads(header)
+        cls = _EVENTS[d["type"]]
+        body = dict(d["body"])
+        t = body["target"]
+        body["target"] = ReplyTarget(
+            str(t["destination"]),
+            _chat(t["chat"]),
+            _ref(t.get("in_reply_to")),
+            Addressed(t.get("addressed", "no")),
+            float(t.get("received_at", 0.0)),
+        )
+        if "clip" in body:
+            c = body["clip"]
+            body["clip"] = VoiceClip(
+                blobs[int(c["blob"])],
+                str(c["mime_type"]),
+                float(c["duration_s"]),
+                bytes.fromhex(c.get("waveform", "")),
+                str(c.get("engine", "")),
+                str(c.get("voice", "")),
+            )
+        return cls(**body)  # type: ignore[no-any-return]
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise CodecError(f"malformed event payload: {type(exc).__name__}: {exc}") from None
+
+
+async def inline_attachments(message: IncomingMessage, max_bytes: int) -> IncomingMessage:
+    """Read lazily fetched attachments into bytes so the message can cross processes.
+
+    An attachment that cannot be read, or is larger than ``max_bytes``, is left out with a
+    logged reason; the message itself always goes on.
+    """
+    if all(a.data is not None for a in message.attachments):
+        return message
+    kept: list[Attachment] = []
+    for att in message.attachments:
+        if att.data is not None:
+            kept.append(att)
+            continue
+        if att.size is not None and att.size > max_bytes:
+            log.warning("%s: attachment of %d bytes left out (limit %d)", message.key, att.size, max_bytes)
+            continue
+        try:
+            data = await att.read()
+        except Exception as exc:  # noqa: BLE001 - the text still goes on
+            log.warning("%s: could not fetch attachment %r: %s; left out", message.key, att.file_name, exc)
+            continue
+        if len(data) > max_bytes:
+            log.warning("%s: attachment of %d bytes left out (limit %d)", message.key, len(data), max_bytes)
+            continue
+        kept.append(replace(att, data=data, fetch=None, size=len(data)))
+    return replace(message, attachments=tuple(kept))

@@ -1,0 +1,1 @@
+"""Running one bot over several processes: the Redis Streams bus and the Redis stores."""

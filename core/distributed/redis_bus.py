@@ -1,0 +1,564 @@
+"""The Redis Streams bus: gateways and workers in separate processes, on separate machines.
+
+Keys, under one namespace per bot (``{ns}`` is e.g. ``bots:companion``)::
+
+    {ns}:in                  stream of incoming messages; consumer group ``workers``
+    {ns}:order:{chat}        list of the chat's unacknowledged entry ids, oldest first
+    {ns}:out:{destination}   stream of outgoing events for one adapter; consumer group ``gateway``
+    {ns}:answered:{message}  set (with a TTL) once a message's text reply was handed back
+
+Delivery is at-least-once with answers exactly once:
+
+* A gateway appends a message and its id to the chat's order list in one script.
+* Workers read through the consumer group. An entry is acknowledged (``XACK``,
+  ``XDEL``, and removed from the order list, in one script) only after its replies
+  were appended to the gateway's stream.
+* A worker refreshes the idle time of the entries it holds (a heartbeat), so only
+  entries of a worker that died or stopped grow idle; other workers take those
+  with ``XAUTOCLAIM`` after ``claim_idle_s``.
+* The text reply and the ``answered`` marker are written in one script, so a
+  redelivered entry whose reply already went out is acknowledged, not answered again.
+* Per-chat order: a worker starts an entry only when it is the head of its chat's
+  order list (see :meth:`RedisBus._turn`); the head is released by the ack, after
+  the replies were appended. Replies of one chat therefore leave in order whichever
+  worker handles them, and chats never wait for each other.
+
+While Redis is unreachable a gateway keeps incoming messages in a bounded outbox
+and appends them, in order, once it is back (beyond the bound, ``publish``
+raises :class:`BusUnavailable` so the adapter can say so). Workers retry every
+call with exponential backoff and never drop what they hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core import metrics
+from core.bus import Bus, Delivery
+from core.codec import decode_event, decode_message, encode_event, encode_message, inline_attachments
+from core.distributed.backoff import Backoff, Outage
+from core.errors import BusClosed, BusUnavailable, CodecError
+from core.model import IncomingMessage, OutgoingEvent, ReplyDone
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+_PUBLISH = """
+local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+redis.call('RPUSH', KEYS[2], id)
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return id
+"""
+_ACK = """
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('LREM', KEYS[2], 1, ARGV[2])
+return 1
+"""
+_SEND = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
+if KEYS[2] then redis.call('SET', KEYS[2], '1', 'PX', ARGV[2]) end
+return id
+"""
+
+
+def default_consumer_name() -> str:
+    """``host:pid``: unique per worker process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisBusSettings:
+    """Tuning of one bot's Redis bus.
+
+    Attributes:
+        url: ``redis://host:port/db``.
+        namespace: key prefix, one per bot.
+        consumer: this worker's name in the consumer group (default ``host:pid``).
+        claim_idle_s: an entry unacknowledged and untouched this long belongs to a dead worker.
+        read_count: entries read per call.
+        max_held: entries a worker holds at once (read and not acknowledged).
+        block_ms: how long a read waits for new entries.
+        answered_ttl_s: how long the ``answered`` markers (and order lists) live.
+        outbox_limit: messages a gateway keeps while Redis is unreachable.
+        out_maxlen: approximate bound of each outgoing stream.
+        max_attachment_bytes: larger attachments are left out of a message.
+    """
+
+    url: str = "redis://127.0.0.1:6379/0"
+    namespace: str = "bots"
+    consumer: str = ""
+    claim_idle_s: float = 30.0
+    read_count: int = 16
+    max_held: int = 64
+    block_ms: int = 1000
+    answered_ttl_s: float = 24 * 3600
+    outbox_limit: int = 10_000
+    out_maxlen: int = 100_000
+    max_attachment_bytes: int = 20 * 1024 * 1024
+
+
+def _fields(header: bytes, blobs: list[bytes]) -> list[bytes | str]:
+    out: list[bytes | str] = ["h", header]
+    for i, blob in enumerate(blobs):
+        out += [f"b{i}", blob]
+    return out
+
+
+def _unfields(raw: dict[bytes, bytes]) -> tuple[bytes, list[bytes]]:
+    header = raw.get(b"h")
+    if header is None:
+        raise CodecError("stream entry has no header field")
+    blobs = []
+    i = 0
+    while (blob := raw.get(f"b{i}".encode())) is not None:
+        blobs.append(blob)
+        i += 1
+    return header, blobs
+
+
+class RedisBus(Bus):
+    """A :class:`core.bus.Bus` on Redis Streams (see the module docstring for the protocol).
+
+    Args:
+        settings: where and how.
+        bot: the bot's name, for metrics and logs.
+    """
+
+    GROUP = "workers"
+    GATEWAY_GROUP = "gateway"
+    HANDED_BACK = "handed-back"
+
+    def __init__(self, settings: RedisBusSettings, bot: str = "") -> None:
+        self.settings = settings
+        self.bot = bot or settings.namespace
+        self.consumer = settings.consumer or default_consumer_name()
+        ns = settings.namespace
+        self.in_key = f"{ns}:in"
+        self._redis: aioredis.Redis | None = None
+        self._closing = asyncio.Event()
+        self._outage = Outage(log, f"redis ({self._safe_url()})")
+        self._outbox: deque[tuple[IncomingMessage, list[bytes | str], str]] = deque()
+        self._outbox_task: asyncio.Task[None] | None = None
+        self._held: dict[str, str] = {}  # entry id -> chat key
+        self._held_changed = asyncio.Event()
+        self._chat_done: dict[str, asyncio.Event] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._gauges: asyncio.Task[None] | None = None
+        self._outgoing_readers = 0
+        self._scripts: dict[str, Any] = {}
+        self._sweep_from: bytes | str = "0-0"
+        self.redelivered = 0
+
+    def _safe_url(self) -> str:
+        """The URL without its password, for logs."""
+        url = self.settings.url
+        if "@" in url:
+            scheme, _, rest = url.partition("://")
+            return f"{scheme}://***@{rest.split('@', 1)[1]}"
+        return url
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise BusClosed("bus is not started")
+        return self._redis
+
+    async def start(self) -> None:
+        if self._redis is not None:
+            return
+        self._closing.clear()
+        self._redis = aioredis.Redis.from_url(
+            self.settings.url,
+            socket_connect_timeout=2.0,
+            socket_timeout=self.settings.block_ms / 1000 + 5.0,
+            socket_keepalive=True,
+            health_check_interval=15,
+            retry_on_timeout=False,
+        )
+        self._scripts = {
+            "publish": self._redis.register_script(_PUBLISH),
+            "ack": self._redis.register_script(_ACK),
+            "send": self._redis.register_script(_SEND),
+        }
+        try:
+            await self._redis.ping()
+            self._outage.ok()
+        except _UNREACHABLE as exc:  # start anyway: every call retries, and the gateway buffers
+            self._outage.failed(exc, 0.0)
+        self._gauges = asyncio.create_task(self._watch_gauges(), name=f"{self.bot}-bus-gauges")
+
+    async def stop(self, drain_timeout_s: float = 10.0) -> None:
+        """Flush the gateway's outbox, let outgoing readers finish, hand back held entries, close."""
+        if self._redis is None:
+            return
+        self._closing.set()
+        if self._outbox_task is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._outbox_task), drain_timeout_s)
+            if self._outbox:
+                log.error("%s: %d incoming messages could not be handed to redis before stopping", self.bot, len(self._outbox))
+            self._outbox_task.cancel()
+        deadline = time.monotonic() + drain_timeout_s
+        while self._outgoing_readers and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for task in (self._heartbeat, self._gauges):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self._hand_back()
+        redis, self._redis = self._redis, None
+        await redis.aclose()
+
+    async def _hand_back(self) -> None:
+        """Give the entries this worker still holds to whoever sweeps next (graceful shutdown)."""
+        if not self._held:
+            return
+        ids = list(self._held)
+        try:
+            # Owned by a placeholder consumer and made old: the next XAUTOCLAIM anywhere takes them.
+            idle_ms = int(self.settings.claim_idle_s * 1000) * 10 + 1
+            await self.redis.xclaim(self.in_key, self.GROUP, self.HANDED_BACK, 0, ids, idle=idle_ms, justid=True)
+            log.info("%s: handed back %d unfinished messages to the other workers", self.bot, len(ids))
+        except _UNREACHABLE as exc:
+            log.warning("%s: could not hand back %d messages (%s); they are reclaimed after %.0fs idle", self.bot, len(ids), exc, self.settings.claim_idle_s)
+        self._held.clear()
+
+    # -- retrying ---------------------------------------------------------------------------
+
+    async def _retry(self, call: Callable[[], Awaitable[T]], *, until_closed: bool = True) -> T:
+        """Run ``call`` until it succeeds; on connection errors back off (bus stopping: BusClosed)."""
+        backoff = Backoff()
+        while True:
+            try:
+                result = await call()
+            except _UNREACHABLE as exc:
+                if until_closed and self._closing.is_set():
+                    raise BusClosed(f"bus stopped while redis was unreachable: {exc}") from None
+                delay = backoff.next()
+                self._outage.failed(exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            self._outage.ok()
+            return result
+
+    # -- gateway side: publish ----------------------------------------------------------------
+
+    async def publish(self, message: IncomingMessage) -> None:
+        if self._redis is None or self._closing.is_set():
+            raise BusClosed("bus is stopped")
+        message = await inline_attachments(message, self.settings.max_attachment_bytes)
+        header, blobs = encode_message(message)
+        fields = _fields(header, blobs)
+        order_key = self._order_key(message.chat_key)
+        metrics.MESSAGES_IN.labels(self.bot, message.platform).inc()
+        if not self._outbox:
+            try:
+                await self._append(fields, order_key)
+                self._outage.ok()
+                return
+            except _UNREACHABLE as exc:
+                self._outage.failed(exc, 0.0)
+        if len(self._outbox) >= self.settings.outbox_limit:
+            metrics.ERRORS.labels(self.bot, "outbox_full").inc()
+            raise BusUnavailable(
+                f"redis unreachable and {len(self._outbox)} messages already waiting; {message.key} not accepted"
+            )
+        self._outbox.append((message, fields, order_key))
+        metrics.OUTBOX.labels(self.bot).set(len(self._outbox))
+        if self._outbox_task is None or self._outbox_task.done():
+            self._outbox_task = asyncio.create_task(self._flush_outbox(), name=f"{self.bot}-outbox")
+
+    async def _append(self, fields: list[bytes | str], order_key: str) -> None:
+        ttl_ms = int(self.settings.answered_ttl_s * 1000)
+        await self._scripts["publish"](keys=[self.in_key, order_key], args=[ttl_ms, *fields])
+
+    async def _flush_outbox(self) -> None:
+        """Append buffered messages in order, backing off while redis is unreachable."""
+        backoff = Backoff()
+        while self._outbox:
+            message, fields, order_key = self._outbox[0]
+            try:
+                await self._append(fields, order_key)
+            except _UNREACHABLE as exc:
+                delay = backoff.next()
+                self._outage.failed(exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            self._outage.ok()
+            backoff.reset()
+            self._outbox.popleft()
+            metrics.OUTBOX.labels(self.bot).set(len(self._outbox))
+            log.debug("%s appended after the outage", message.key)
+
+    @property
+    def outbox_size(self) -> int:
+        """Messages waiting for redis to come back."""
+        return len(self._outbox)
+
+    # -- gateway side: outgoing ----------------------------------------------------------------
+
+    async def outgoing(self, destination: str) -> AsyncIterator[OutgoingEvent]:  # type: ignore[override]
+        key = self._out_key(destination)
+        self._outgoing_readers += 1
+        try:
+            await self._retry(lambda: self._ensure_group(key, self.GATEWAY_GROUP))
+            pending_first = True  # after a gateway restart, events read but not delivered come first
+            while True:
+                last = self._closing.is_set()
+                block = None if last else self.settings.block_ms
+                start_id = "0" if pending_first else ">"
+                try:
+                    batch = await self._retry(
+                        lambda: self.redis.xreadgroup(
+                            self.GATEWAY_GROUP, destination, {key: start_id}, count=64, block=block
+                        ),
+                        until_closed=True,
+                    )
+                except BusClosed:
+                    return
+                except ResponseError as exc:
+                    if "NOGROUP" in str(exc):  # redis came back empty
+                        await self._retry(lambda: self._ensure_group(key, self.GATEWAY_GROUP))
+                        continue
+                    raise
+                entries = batch[0][1] if batch else []
+                if pending_first and not entries:
+                    pending_first = False
+                    continue
+                for entry_id, raw in entries:
+                    if not raw:  # pending entry deleted meanwhile
+                        continue
+                    try:
+                        event = decode_event(*_unfields(raw))
+                    except CodecError as exc:
+                        log.error("%s: dropping undecodable outgoing entry %s: %s", destination, entry_id, exc)
+                        event = None
+                    if event is not None:
+                        yield event
+                    await self._retry(lambda eid=entry_id: self._ack_out(key, eid), until_closed=False)
+                if last and not entries:
+                    return
+        finally:
+            self._outgoing_readers -= 1
+
+    async def _ack_out(self, key: str, entry_id: bytes) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(key, self.GATEWAY_GROUP, entry_id)
+            pipe.xdel(key, entry_id)
+            await pipe.execute()
+
+    # -- worker side: send ----------------------------------------------------------------------
+
+    async def send(self, event: OutgoingEvent) -> None:
+        if self._redis is None:
+            raise BusClosed("bus is stopped")
+        header, blobs = encode_event(event)
+        keys = [self._out_key(event.target.destination)]
+        if isinstance(event, ReplyDone) and event.target.in_reply_to is not None:
+            ref = event.target.in_reply_to
+            keys.append(self._answered_key(f"{ref.platform}:{ref.chat_id}:{ref.message_id}"))
+        args = [self.settings.out_maxlen, int(self.settings.answered_ttl_s * 1000), *_fields(header, blobs)]
+        # Keep trying even while stopping: a worker holding a reply hands it back or dies trying.
+        await self._retry(lambda: self._scripts["send"](keys=keys, args=args), until_closed=False)
+
+    # -- worker side: deliveries -----------------------------------------------------------------
+
+    async def deliveries(self) -> AsyncIterator[Delivery]:  # type: ignore[override]
+        await self._retry(lambda: self._ensure_group(self.in_key, self.GROUP))
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.create_task(self._beat(), name=f"{self.bot}-bus-heartbeat")
+        sweep_every = max(0.05, self.settings.claim_idle_s / 4)
+        next_sweep = 0.0
+        while not self._closing.is_set():
+            now = time.monotonic()
+            entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+            reclaimed = False
+            try:
+                if now >= next_sweep:
+                    next_sweep = now + sweep_every
+                    entries = await self._retry(self._reclaim)
+                    reclaimed = bool(entries)
+                if not entries:
+                    room = self.settings.max_held - len(self._held)
+                    if room <= 0:
+                        self._held_changed.clear()
+                        with contextlib.suppress(asyncio.TimeoutError):
+                            await asyncio.wait_for(self._held_changed.wait(), sweep_every)
+                        continue
+                    block = max(1, min(self.settings.block_ms, int((next_sweep - time.monotonic()) * 1000)))
+                    batch = await self._retry(
+                        lambda: self.redis.xreadgroup(
+                            self.GROUP, self.consumer, {self.in_key: ">"}, count=min(room, self.settings.read_count), block=block
+                        )
+                    )
+                    entries = batch[0][1] if batch else []
+            except BusClosed:
+                return
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):  # redis came back without our data
+                    log.warning("%s: consumer group missing (redis restarted empty?); recreating it", self.bot)
+                    await self._retry(lambda: self._ensure_group(self.in_key, self.GROUP))
+                    continue
+                raise
+            for entry_id, raw in entries:
+                delivery = await self._to_delivery(entry_id, raw, reclaimed)
+                if delivery is not None:
+                    yield delivery
+
+    async def _reclaim(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """Entries idle longer than ``claim_idle_s`` (their worker died or stopped), now ours."""
+        idle_ms = int(self.settings.claim_idle_s * 1000)
+        room = max(1, self.settings.max_held - len(self._held))
+        result = await self.redis.xautoclaim(self.in_key, self.GROUP, self.consumer, idle_ms, self._sweep_from, count=room)
+        # The scan resumes where it stopped, so a long list of live entries cannot hide idle ones.
+        self._sweep_from = result[0] if result[0] not in (b"0-0", "0-0") else "0-0"
+        claimed = result[1]
+        for deleted in result[2] if len(result) > 2 else ():
+            log.warning("%s: pending entry %s was deleted before it was handled", self.bot, deleted)
+        return [(eid, raw) for eid, raw in claimed if raw]
+
+    async def _to_delivery(self, entry_id: bytes, raw: dict[bytes, bytes], reclaimed: bool) -> Delivery | None:
+        eid = entry_id.decode()
+        try:
+            message = decode_message(*_unfields(raw))
+        except CodecError as exc:
+            log.error("%s: dropping undecodable incoming entry %s: %s", self.bot, eid, exc)
+            metrics.ERRORS.labels(self.bot, "codec").inc()
+            await self._retry(lambda: self._ack_in(eid, None), until_closed=False)
+            return None
+        if reclaimed:
+            self.redelivered += 1
+            metrics.REDELIVERIES.labels(self.bot).inc()
+            answered = await self._retry(lambda: self.redis.exists(self._answered_key(message.key)))
+            if answered:
+                log.info("%s: redelivered %s was answered already; acknowledged without answering again", self.bot, message.key)
+                metrics.DUPLICATES_SKIPPED.labels(self.bot).inc()
+                await self._retry(lambda: self._ack_in(eid, message.chat_key), until_closed=False)
+                return None
+            log.info("%s: %s reclaimed from a worker that stopped or died", self.bot, message.key)
+        self._held[eid] = message.chat_key
+
+        async def ack() -> None:
+            await self._retry(lambda: self._ack_in(eid, message.chat_key), until_closed=False)
+
+        async def turn() -> None:
+            await self._turn(eid, message.chat_key)
+
+        return Delivery(message, ack=ack, turn=turn, redelivered=reclaimed, delivery_id=eid)
+
+    async def _ack_in(self, eid: str, chat_key: str | None) -> None:
+        order_key = self._order_key(chat_key) if chat_key else f"{self.settings.namespace}:order:?"
+        await self._scripts["ack"](keys=[self.in_key, order_key], args=[self.GROUP, eid])
+        if self._held.pop(eid, None) is not None:
+            self._held_changed.set()
+        if chat_key and (event := self._chat_done.get(chat_key)) is not None:
+            event.set()
+
+    async def _turn(self, eid: str, chat_key: str) -> None:
+        """Wait until ``eid`` heads its chat's order list (every earlier message was acknowledged)."""
+        order_key = self._order_key(chat_key)
+        delay = 0.002
+        while True:
+            head = await self._retry(lambda: self.redis.lindex(order_key, 0), until_closed=False)
+            if head is None or head.decode() == eid:
+                return
+            # A head whose entry is gone (deleted, or trimmed by hand) would block the chat forever.
+            exists = await self._retry(lambda: self.redis.xrange(self.in_key, head, head, count=1), until_closed=False)
+            if not exists:
+                log.warning("%s: dropping stale order entry %s of %s", self.bot, head.decode(), chat_key)
+                await self._retry(lambda: self.redis.lrem(order_key, 1, head), until_closed=False)
+                continue
+            event = self._chat_done.setdefault(chat_key, asyncio.Event())
+            event.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(event.wait(), delay)  # woken at once when we acked that chat here
+            delay = min(0.02, delay * 1.5)
+            if not any(ck == chat_key for ck in self._held.values()):
+                self._chat_done.pop(chat_key, None)
+
+    async def _beat(self) -> None:
+        """Keep the idle time of held entries low so no other worker takes them from a live one."""
+        every = max(0.05, self.settings.claim_idle_s / 3)
+        while True:
+            await asyncio.sleep(every)
+            if not self._held:
+                continue
+            try:
+                # Only entries still ours: one another worker took (we stalled too long) stays theirs.
+                owned = await self.redis.xpending_range(
+                    self.in_key, self.GROUP, "-", "+", max(len(self._held) * 2, 64), consumername=self.consumer
+                )
+                ids = [p["message_id"] for p in owned if p["message_id"].decode() in self._held]
+                if ids:
+                    await self.redis.xclaim(self.in_key, self.GROUP, self.consumer, 0, ids, justid=True)
+            except _UNREACHABLE as exc:
+                self._outage.failed(exc, every)
+            except ResponseError as exc:
+                log.warning("%s: heartbeat failed: %s", self.bot, exc)
+
+    # -- monitoring ---------------------------------------------------------------------------
+
+    async def backlog(self) -> dict[str, int]:
+        """``lag`` (entries no worker has read) and ``pending`` (read, not acknowledged)."""
+        groups = await self.redis.xinfo_groups(self.in_key)
+        for group in groups:
+            name = group.get("name")
+            if name in (self.GROUP, self.GROUP.encode()):
+                return {"lag": int(group.get("lag") or 0), "pending": int(group.get("pending") or 0)}
+        return {"lag": int(await self.redis.xlen(self.in_key)), "pending": 0}
+
+    async def ping(self) -> bool:
+        """True when redis answers now."""
+        try:
+            return bool(await self.redis.ping())
+        except (*_UNREACHABLE, BusClosed):
+            return False
+
+    async def _watch_gauges(self) -> None:
+        while True:
+            await asyncio.sleep(2.0)
+            try:
+                backlog = await self.backlog()
+            except (*_UNREACHABLE, ResponseError):
+                continue
+            metrics.STREAM_LAG.labels(self.bot).set(backlog["lag"])
+            metrics.PENDING.labels(self.bot).set(backlog["pending"])
+
+    # -- keys and groups ----------------------------------------------------------------------------
+
+    def _order_key(self, chat_key: str) -> str:
+        return f"{self.settings.namespace}:order:{chat_key}"
+
+    def _out_key(self, destination: str) -> str:
+        return f"{self.settings.namespace}:out:{destination}"
+
+    def _answered_key(self, message_key: str) -> str:
+        return f"{self.settings.namespace}:answered:{message_key}"
+
+    async def _ensure_group(self, key: str, group: str) -> None:
+        try:
+            await self.redis.xgroup_create(key, group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise

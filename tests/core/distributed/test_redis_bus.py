@@ -1,0 +1,266 @@
+"""The Redis Streams bus against a real, private redis-server: delivery, order, reclaim, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import pytest
+
+from core.bus import Delivery
+from core.distributed.redis_bus import RedisBus, RedisBusSettings
+from core.distributed.redis_stores import RedisConnection, RedisDedupeStore
+from core.engine import Conversation, DialogueEngine, Persona
+from core.engines.chain import EngineChain
+from core.model import OutgoingEvent, ReplyDone, ReplyTarget, ReplyVoice, VoiceClip
+from core.pipeline.context import BotServices, Context
+from core.pipeline.pipeline import Pipeline
+from core.pipeline.settings import FloodLimits, PipelineSettings
+from core.stores.memory import MemoryConversationStore, MemoryRateCounter, MemorySettingsStore
+from tests.harness import message
+from tests.redis_server import RedisServer
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class Numbered(DialogueEngine):
+    """Answers ``reply to <text>`` after a random short pause, so workers interleave."""
+
+    name = "numbered"
+
+    def __init__(self, max_delay_s: float = 0.005) -> None:
+        self.max_delay_s = max_delay_s
+        self.calls = 0
+
+    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
+        self.calls += 1
+        await asyncio.sleep(random.uniform(0, self.max_delay_s))
+        yield f"reply to {conversation.text}"
+
+
+def settings(server: RedisServer, **changes: object) -> RedisBusSettings:
+    base = dict(url=server.url, namespace="t:bot", claim_idle_s=0.5, block_ms=100)
+    base.update(changes)
+    return RedisBusSettings(**base)  # type: ignore[arg-type]
+
+
+def services(engine: DialogueEngine, dedupe: RedisDedupeStore) -> BotServices:
+    config = PipelineSettings(flood=FloodLimits(0, 0, 1))
+    return BotServices(
+        name="bot",
+        persona=Persona("T", "t", "hi"),
+        engine=EngineChain([engine], 10, 10),
+        conversations=MemoryConversationStore(),
+        settings=MemorySettingsStore(),
+        dedupe=dedupe,
+        counter=MemoryRateCounter(),
+        config=config,
+    )
+
+
+@asynccontextmanager
+async def worker(server: RedisServer, engine: DialogueEngine, name: str, **changes: object) -> AsyncIterator[Pipeline]:
+    bus = RedisBus(settings(server, consumer=name, **changes), bot="bot")
+    dedupe = RedisDedupeStore(RedisConnection(server.url, "t"))
+    await bus.start()
+    await dedupe.start()
+    pipeline = Pipeline(services(engine, dedupe), bus)
+    await pipeline.start()
+    try:
+        yield pipeline
+    finally:
+        await pipeline.stop()
+        await bus.stop()
+        await dedupe.stop()
+
+
+class Gateway:
+    """The gateway half: publishes and collects the events for destination ``test``."""
+
+    def __init__(self, server: RedisServer, **changes: object) -> None:
+        self.bus = RedisBus(settings(server, **changes), bot="bot")
+        self.events: list[OutgoingEvent] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Gateway:
+        await self.bus.start()
+        self._task = asyncio.create_task(self._collect())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.bus.stop()
+        if self._task:
+            self._task.cancel()
+
+    async def _collect(self) -> None:
+        async for event in self.bus.outgoing("test"):
+            self.events.append(event)
+
+    def done(self) -> list[ReplyDone]:
+        return [e for e in self.events if isinstance(e, ReplyDone)]
+
+    async def wait_done(self, n: int, timeout_s: float = 20.0) -> list[ReplyDone]:
+        async def until() -> None:
+            while len(self.done()) < n:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(until(), timeout_s)
+        await asyncio.sleep(0.2)  # anything extra (a duplicate) would arrive now
+        return self.done()
+
+
+def by_chat(replies: Sequence[ReplyDone]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in replies:
+        out.setdefault(r.target.chat.id, []).append(r.text)
+    return out
+
+
+async def test_round_trip_keeps_every_field(redis_server: RedisServer) -> None:
+    async with Gateway(redis_server) as gw, worker(redis_server, Numbered(0), "w1"):
+        m = message("hello there", chat="c1")
+        await gw.bus.publish(m)
+        [reply] = await gw.wait_done(1)
+    assert reply.text == "reply to hello there"
+    assert reply.target.chat == m.chat
+    assert reply.target.in_reply_to == m.ref
+    assert reply.target.destination == "test"
+
+
+async def test_voice_clip_crosses_the_bus_byte_for_byte(redis_server: RedisServer) -> None:
+    async with Gateway(redis_server) as gw:
+        worker_bus = RedisBus(settings(redis_server, consumer="w"), bot="bot")
+        await worker_bus.start()
+        m = message("hi")
+        clip = VoiceClip(bytes(range(256)) * 100, "audio/ogg", 1.25, b"\x00\x10\xff", "piper", "joe")
+        target = ReplyTarget("test", m.chat, m.ref, m.addressed)
+        await worker_bus.send(ReplyVoice("r1", target, clip, "hi"))
+        await worker_bus.stop()
+        for _ in range(200):
+            if gw.events:
+                break
+            await asyncio.sleep(0.01)
+    [event] = gw.events
+    assert isinstance(event, ReplyVoice)
+    assert event.clip == clip
+
+
+async def test_two_workers_answer_each_message_once_in_order_per_chat(redis_server: RedisServer) -> None:
+    e1, e2 = Numbered(), Numbered()
+    async with Gateway(redis_server) as gw, worker(redis_server, e1, "w1"), worker(redis_server, e2, "w2"):
+        sent: dict[str, list[str]] = {}
+        for i in range(10):
+            for c in range(10):
+                text = f"c{c}-{i}"
+                sent.setdefault(f"c{c}", []).append(f"reply to {text}")
+                await gw.bus.publish(message(text, chat=f"c{c}"))
+        replies = await gw.wait_done(100)
+    assert len(replies) == 100
+    assert by_chat(replies) == sent
+    assert e1.calls > 0 and e2.calls > 0, "both workers should have taken messages"
+
+
+async def _crash(bus: RedisBus) -> None:
+    """Simulates kill -9 of the worker that owns ``bus``: its tasks stop, nothing is handed back."""
+    for task in (bus._heartbeat, bus._gauges):
+        if task is not None:
+            task.cancel()
+    bus._held.clear()
+    await bus.redis.aclose()
+    bus._redis = None
+
+
+async def test_messages_held_by_a_dead_worker_are_reclaimed_and_answered_once(redis_server: RedisServer) -> None:
+    async with Gateway(redis_server) as gw:
+        dead = RedisBus(settings(redis_server, consumer="dead"), bot="bot")
+        await dead.start()
+        for i in range(5):
+            await gw.bus.publish(message(f"m{i}", chat="c1"))
+        taken: list[Delivery] = []
+        async for delivery in dead.deliveries():
+            taken.append(delivery)
+            if len(taken) == 5:
+                break
+        await _crash(dead)
+        survivor = Numbered(0)
+        async with worker(redis_server, survivor, "w2") as pipeline:
+            replies = await gw.wait_done(5)
+            assert pipeline.bus.redelivered == 5  # type: ignore[attr-defined]
+    assert [r.text for r in replies] == [f"reply to m{i}" for i in range(5)]
+
+
+async def test_redelivered_after_its_reply_was_sent_is_not_answered_twice(redis_server: RedisServer) -> None:
+    async with Gateway(redis_server) as gw:
+        dying = RedisBus(settings(redis_server, consumer="dying"), bot="bot")
+        await dying.start()
+        dedupe = RedisDedupeStore(RedisConnection(redis_server.url, "t"))
+        await dedupe.start()
+        pipeline = Pipeline(services(Numbered(0), dedupe), dying)
+        await gw.bus.publish(message("once", chat="c1"))
+        async for delivery in dying.deliveries():
+            # The worker handles it fully, then dies before the acknowledgement.
+            await pipeline._answer(Context(delivery.message, pipeline.services, dying))
+            break
+        await _crash(dying)
+        survivor = Numbered(0)
+        async with worker(redis_server, survivor, "w2") as p2:
+            await gw.wait_done(1)
+            for _ in range(100):  # wait for the reclaim sweep to have seen it
+                if p2.bus.redelivered:  # type: ignore[attr-defined]
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
+            backlog = await p2.bus.backlog()  # type: ignore[attr-defined]
+        await dedupe.stop()
+    assert [r.text for r in gw.done()] == ["reply to once"]
+    assert survivor.calls == 0
+    assert backlog["pending"] == 0
+
+
+async def test_graceful_stop_hands_back_unstarted_messages_at_once(redis_server: RedisServer) -> None:
+    async with Gateway(redis_server) as gw:
+        leaving = RedisBus(settings(redis_server, consumer="leaving", claim_idle_s=30), bot="bot")
+        await leaving.start()
+        for i in range(3):
+            await gw.bus.publish(message(f"m{i}", chat="c1"))
+        n = 0
+        async for _ in leaving.deliveries():
+            n += 1
+            if n == 3:
+                break
+        await leaving.stop()  # SIGTERM path: hands back what it holds
+        started = asyncio.get_running_loop().time()
+        async with worker(redis_server, Numbered(0), "w2", claim_idle_s=30):
+            replies = await gw.wait_done(3)
+        took = asyncio.get_running_loop().time() - started
+    assert [r.text for r in replies] == ["reply to m0", "reply to m1", "reply to m2"]
+    assert took < 5, "handed-back messages must not wait for the 30 s idle time"
+
+
+async def test_redis_restart_mid_run_loses_nothing(redis_server: RedisServer) -> None:
+    async with Gateway(redis_server) as gw, worker(redis_server, Numbered(0), "w1"):
+        for i in range(5):
+            await gw.bus.publish(message(f"before{i}", chat="c1"))
+        await gw.wait_done(5)
+        redis_server.stop()
+        for i in range(5):  # published while redis is down: kept by the gateway
+            await gw.bus.publish(message(f"during{i}", chat="c1"))
+        assert gw.bus.outbox_size == 5
+        await asyncio.sleep(0.5)
+        redis_server.start()
+        replies = await gw.wait_done(10, timeout_s=30)
+    assert [r.text for r in replies] == [f"reply to before{i}" for i in range(5)] + [f"reply to during{i}" for i in range(5)]
+
+
+async def test_gateway_refuses_clearly_when_its_outbox_is_full(redis_server: RedisServer) -> None:
+    from core.errors import BusUnavailable
+
+    async with Gateway(redis_server, outbox_limit=2) as gw:
+        redis_server.stop()
+        await gw.bus.publish(message("a"))
+        await gw.bus.publish(message("b"))
+        with pytest.raises(BusUnavailable, match="not accepted"):
+            await gw.bus.publish(message("c"))
+        redis_server.start()
