@@ -18,35 +18,42 @@ def _has_token(token: SecretStr | None) -> bool:
     return bool(token and token.get_secret_value().strip())
 
 
-def build_adapters(bot: BotConfig, bus: Bus, speech: Speech | None, *, console: bool = False) -> list[Adapter]:
-    """The adapters of ``bot``. With ``console=True`` only a console adapter is built."""
+def build_adapters(
+    bot: BotConfig, bus: Bus, speech: Speech | None, *, console: bool = False, instance: str = ""
+) -> list[Adapter]:
+    """The adapters of ``bot``. With ``console=True`` only a console adapter is built.
+
+    ``instance`` (a gateway process's name) suffixes every adapter id (``companion.discord@g1``),
+    so the replies to what this process received come back to this process.
+    """
     cfg = bot.adapters
+    at = f"@{instance}" if instance else ""
     adapters: list[Adapter] = []
     if console:
         from adapters.console.adapter import ConsoleAdapter
         from adapters.console.config import ConsoleConfig
 
-        return [ConsoleAdapter(f"{bot.name}.console", bus, cfg.console or ConsoleConfig(enabled=True), bot.persona.name)]
+        return [ConsoleAdapter(f"{bot.name}.console{at}", bus, cfg.console or ConsoleConfig(enabled=True), bot.persona.name)]
     if cfg.web is not None and cfg.web.enabled:
         from adapters.web.adapter import WebAdapter
 
-        adapters.append(WebAdapter(f"{bot.name}.web", bus, cfg.web, title=cfg.web.title or bot.persona.name))
+        adapters.append(WebAdapter(f"{bot.name}.web{at}", bus, cfg.web, title=cfg.web.title or bot.persona.name))
     if cfg.console is not None and cfg.console.enabled:
         from adapters.console.adapter import ConsoleAdapter
 
-        adapters.append(ConsoleAdapter(f"{bot.name}.console", bus, cfg.console, bot.persona.name))
+        adapters.append(ConsoleAdapter(f"{bot.name}.console{at}", bus, cfg.console, bot.persona.name))
     if cfg.telegram is not None:
         if _has_token(cfg.telegram.token):
             from adapters.telegram.adapter import TelegramAdapter
 
-            adapters.append(TelegramAdapter(f"{bot.name}.telegram", bus, cfg.telegram))
+            adapters.append(TelegramAdapter(f"{bot.name}.telegram{at}", bus, cfg.telegram))
         else:
             log.info("bot %s: telegram adapter disabled: no token (%s)", bot.name, bot.token_hint("telegram"))
     if cfg.discord is not None:
         if _has_token(cfg.discord.token):
             from adapters.discord.adapter import DiscordAdapter
 
-            adapters.append(DiscordAdapter(f"{bot.name}.discord", bus, cfg.discord, speech))
+            adapters.append(DiscordAdapter(f"{bot.name}.discord{at}", bus, cfg.discord, speech))
         else:
             log.info("bot %s: discord adapter disabled: no token (%s)", bot.name, bot.token_hint("discord"))
     if not adapters:

@@ -26,12 +26,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="config file (default: config.yaml)")
     parser.add_argument("--log-level", default=None, help="override logging.level (DEBUG, INFO, ...)")
+    # the same two options are accepted after the command too: run.py worker --config prod.yaml
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help="config file (default: config.yaml)")
+    common.add_argument("--log-level", default=argparse.SUPPRESS, help="override logging.level")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="run the bots in the config (the default)")
-    chat = sub.add_parser("chat", help="talk to a bot in the terminal")
+    run = sub.add_parser("run", parents=[common], help="run the bots in the config, adapters and pipeline in one process (the default)")
+    run.add_argument("--metrics-port", type=int, default=None, help="serve /metrics and /healthz on this port (0: any free port)")
+    gateway = sub.add_parser("gateway", parents=[common], help="run only the adapters, publishing to the redis bus (scale-out)")
+    gateway.add_argument("--name", default="", help="this gateway's name; suffixes its adapter ids so replies return here")
+    gateway.add_argument("--shards", default=None, help="Discord shard ids this gateway runs, e.g. 0,1 (needs shard_count)")
+    gateway.add_argument("--metrics-port", type=int, default=None, help="serve /metrics and /healthz on this port")
+    worker = sub.add_parser("worker", parents=[common], help="run only the pipeline, engines and voice, reading the redis bus (scale-out)")
+    worker.add_argument("--name", default="", help="consumer name in the redis group (default: host:pid)")
+    worker.add_argument("--metrics-port", type=int, default=None, help="serve /metrics and /healthz on this port")
+    chat = sub.add_parser("chat", parents=[common], help="talk to a bot in the terminal")
     chat.add_argument("--bot", default=None, help="bot name (default: the first bot)")
-    sub.add_parser("check", help="validate the config and report what is installed and usable")
-    say = sub.add_parser("say", help="synthesize text to a voice note")
+    sub.add_parser("check", parents=[common], help="validate the config and report what is installed and usable")
+    say = sub.add_parser("say", parents=[common], help="synthesize text to a voice note")
     say.add_argument("text")
     say.add_argument("--out", default="reply.ogg", help="output file (OGG/Opus)")
     say.add_argument("--voice", default=None, help="voice name (see check or /voices)")
@@ -74,7 +86,22 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_say(config, args.text, Path(args.out), args.voice))
     if command == "chat":
         return asyncio.run(_chat(config, base, args.bot))
-    return asyncio.run(_run(config, base))
+    role = command if command in {"gateway", "worker"} else "all"
+    try:
+        shards = _shard_list(getattr(args, "shards", None))
+    except ValueError as exc:
+        print(f"--shards: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(config, base, role, getattr(args, "name", ""), shards, getattr(args, "metrics_port", None)))
+
+
+def _shard_list(value: str | None) -> list[int] | None:
+    if not value:
+        return None
+    try:
+        return [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"expected comma-separated shard ids like 0,1; got {value!r}") from None
 
 
 async def _wait_for_signal() -> None:
@@ -88,10 +115,24 @@ async def _wait_for_signal() -> None:
     await stop.wait()
 
 
-async def _run(config: AppConfig, base: Path) -> int:
+async def _run(
+    config: AppConfig,
+    base: Path,
+    role: str = "all",
+    name: str = "",
+    shards: list[int] | None = None,
+    metrics_port: int | None = None,
+) -> int:
     from bots.runtime import App
 
-    app = App(config, base)
+    if metrics_port is not None:
+        config.observability.enabled = True
+        config.observability.port = metrics_port
+    try:
+        app = App(config, base, role=role, instance=name, shard_ids=shards)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        print(f"config error:\n{exc}", file=sys.stderr)
+        return 2
     try:
         await app.start()
     except Exception as exc:
@@ -99,6 +140,8 @@ async def _run(config: AppConfig, base: Path) -> int:
         await app.stop()
         return 1
     for bot in app.bots:
+        if bot.pipeline is not None and role == "worker":
+            print(f"{bot.name}: worker {app.instance_name} reading the redis bus", flush=True)
         for supervisor in bot.supervisors:
             adapter = supervisor.adapter
             url = getattr(adapter, "url", None) if supervisor.running else None
@@ -108,6 +151,8 @@ async def _run(config: AppConfig, base: Path) -> int:
                 print(f"{bot.name}: web chat at {url}", flush=True)
             else:
                 print(f"{bot.name}: {adapter.platform} connected", flush=True)
+    if app.observability is not None:
+        print(f"metrics at {app.observability.url}metrics, health at {app.observability.url}healthz", flush=True)
     print("Press Ctrl+C to stop.", flush=True)
     try:
         await _wait_for_signal()

@@ -117,16 +117,43 @@ class BotConfig(_Strict):
 
 
 class StorageConfig(_Strict):
-    """Where memory, settings and dedupe keys live."""
+    """Where memory, settings, flood counters and dedupe keys live.
 
-    kind: Literal["sqlite", "memory"] = "sqlite"
+    ``sqlite`` (the single-process default) survives restarts; ``redis`` is shared by every
+    worker (required when several workers run); ``memory`` is lost on exit.
+    """
+
+    kind: Literal["sqlite", "memory", "redis"] = "sqlite"
     path: str = "data/bots.sqlite3"
+    url: str | None = Field(default=None, description="redis URL; default: the bus's")
+    namespace: str = "bots"
 
 
 class BusConfig(_Strict):
-    """The bus between adapters and the pipeline."""
+    """The bus between adapters (gateways) and the pipeline (workers).
 
-    kind: Literal["inprocess"] = "inprocess"
+    ``inprocess``: one process does everything. ``redis``: Redis Streams, so gateways
+    (``python run.py gateway``) and workers (``python run.py worker``) can run as separate
+    processes on separate machines.
+    """
+
+    kind: Literal["inprocess", "redis"] = "inprocess"
+    url: str = "redis://127.0.0.1:6379/0"
+    namespace: str = Field(default="bots", pattern=r"^[A-Za-z0-9_.:-]+$")
+    claim_idle_s: float = Field(default=30.0, gt=0, description="a message held this long by a silent worker is reclaimed")
+    read_count: int = Field(default=16, ge=1, le=1000)
+    max_held: int = Field(default=64, ge=1, le=10_000)
+    outbox_limit: int = Field(default=10_000, ge=0, description="messages a gateway keeps while redis is down")
+    max_attachment_mb: float = Field(default=20.0, gt=0)
+    answered_ttl_s: float = Field(default=86_400.0, gt=0)
+
+
+class ObservabilityConfig(_Strict):
+    """Prometheus ``/metrics`` and ``/healthz`` on every process (``--metrics-port`` overrides the port)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
 
 
 class LoggingConfig(_Strict):
@@ -142,6 +169,7 @@ class AppConfig(_Strict):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     bus: BusConfig = Field(default_factory=BusConfig)
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
     bots: list[BotConfig] = Field(min_length=1)
 

@@ -40,7 +40,7 @@ def resolve_existing(path: str, base: Path) -> Path:
 def build_engine(config: EngineConfig, base: Path) -> DialogueEngine:
     """One engine from its config section."""
     if isinstance(config, EchoEngineConfig):
-        return EchoEngine(config.prefix, config.pieces)
+        return EchoEngine(config.prefix, config.pieces, config.delay_s)
     if isinstance(config, RetrievalEngineConfig):
         return RetrievalEngine(config.languages, [resolve_existing(p, base) for p in config.extra_files], config.min_confidence)
     if isinstance(config, FaqEngineConfig):

@@ -3,7 +3,8 @@
 The tree::
 
     BotsError
-    └── ConfigError    config.yaml is missing, unreadable or invalid (file, key path, reason)
+    ├── ConfigError          config.yaml is missing, unreadable or invalid (file, key path, reason)
+    └── ObservabilityError   the metrics/health server cannot listen (the address is taken, a bad host)
 """
 
 from __future__ import annotations
@@ -15,3 +16,7 @@ class BotsError(Exception):
 
 class ConfigError(BotsError):
     """The configuration cannot be used; the message names the file, key path and problem."""
+
+
+class ObservabilityError(BotsError):
+    """The observability server cannot start; the message names the address and the reason."""

@@ -6,10 +6,15 @@ import asyncio
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import ValidationError
 
 from bots.adapters import build_adapters
-from bots.config import AppConfig, BotConfig, StorageConfig
+from bots.config import AppConfig, BotConfig, BusConfig, StorageConfig
 from bots.engines import build_chain, resolve
+from bots.errors import ConfigError
 from bots.supervisor import AdapterSupervisor
 from core.adapter import Adapter
 from core.bus import Bus, InProcessBus
@@ -29,6 +34,9 @@ from core.stores.memory import (
 )
 from core.stores.sqlite import SqliteConversationStore, SqliteDatabase, SqliteDedupeStore, SqliteSettingsStore
 
+if TYPE_CHECKING:
+    from bots.observability import ObservabilityServer
+
 log = logging.getLogger(__name__)
 
 
@@ -43,8 +51,25 @@ class Stores:
     resources: list[Resource] = field(default_factory=list)
 
 
-def build_stores(config: StorageConfig, base: Path, max_turns: int) -> Stores:
-    """SQLite (default: survives restarts) or in-memory stores."""
+def build_stores(config: StorageConfig, base: Path, max_turns: int, bus: BusConfig | None = None) -> Stores:
+    """SQLite (default: survives restarts), Redis (shared by every worker) or in-memory stores."""
+    if config.kind == "redis":
+        from core.distributed.redis_stores import (
+            RedisConnection,
+            RedisConversationStore,
+            RedisDedupeStore,
+            RedisRateCounter,
+            RedisSettingsStore,
+        )
+
+        connection = RedisConnection(config.url or (bus.url if bus else "redis://127.0.0.1:6379/0"), config.namespace)
+        redis_stores = (
+            RedisConversationStore(connection, max_turns),
+            RedisSettingsStore(connection),
+            RedisDedupeStore(connection),
+            RedisRateCounter(connection),
+        )
+        return Stores(*redis_stores, resources=list(redis_stores))
     if config.kind == "memory":
         return Stores(MemoryConversationStore(max_turns), MemorySettingsStore(), MemoryDedupeStore(), MemoryRateCounter())
     db = SqliteDatabase(resolve(config.path, base))
@@ -76,15 +101,19 @@ def pipeline_settings(bot: BotConfig) -> PipelineSettings:
 
 
 class BotRuntime(Resource):
-    """One running bot: its engine chain, bus, pipeline and supervised adapters."""
+    """One running bot: its bus, and its pipeline (with the engine chain) and/or its supervised adapters.
 
-    def __init__(self, config: BotConfig, services: BotServices, bus: Bus, adapters: list[Adapter]) -> None:
+    All-in-one runs both halves; a gateway process runs only the adapters (``services`` is None),
+    a worker process only the pipeline (no adapters).
+    """
+
+    def __init__(self, config: BotConfig, services: BotServices | None, bus: Bus, adapters: list[Adapter]) -> None:
         self.config = config
         self.services = services
         self.bus = bus
         self.adapters = adapters
         self.supervisors = [AdapterSupervisor(a) for a in adapters]
-        self.pipeline = Pipeline(services, bus)
+        self.pipeline = Pipeline(services, bus) if services is not None else None
         self._started: list[Resource] = []
 
     @property
@@ -94,7 +123,10 @@ class BotRuntime(Resource):
     async def start(self) -> None:
         """Start the engines, bus and pipeline; then every adapter (an adapter that cannot connect is
         retried in the background and does not stop the others)."""
-        for resource in (self.services.engine, self.bus, self.pipeline):
+        halves: tuple[Resource, ...] = (self.bus,)
+        if self.services is not None and self.pipeline is not None:
+            halves = (self.services.engine, self.bus, self.pipeline)
+        for resource in halves:
             await resource.start()
             self._started.append(resource)
         await asyncio.gather(*(s.start() for s in self.supervisors))
@@ -102,7 +134,7 @@ class BotRuntime(Resource):
 
     async def stop(self) -> None:
         """Graceful: finish the messages in flight, deliver every reply already produced, then close."""
-        if self.pipeline in self._started:
+        if self.pipeline is not None and self.pipeline in self._started:
             await self.pipeline.stop()
             self._started.remove(self.pipeline)
         if self.bus in self._started:
@@ -118,43 +150,135 @@ class BotRuntime(Resource):
                 log.exception("bot %s: stopping %s failed", self.name, type(resource).__name__)
 
 
-class App(Resource):
-    """All bots of one config file, with their shared stores and voice."""
+Role = Literal["all", "gateway", "worker"]
 
-    def __init__(self, config: AppConfig, base: Path, *, console_only: str | None = None, with_voice: bool = True) -> None:
+
+class App(Resource):
+    """All bots of one config file, with their shared stores and voice, in one process role.
+
+    Args:
+        role: ``all`` (adapters and pipeline in this process, the default), ``gateway`` (adapters
+            only) or ``worker`` (pipeline, engines and voice only); the last two need a redis bus.
+        instance: this process's name: a worker's consumer name (default ``host:pid``), or a
+            gateway's, which then suffixes its adapters' ids so replies come back to it.
+        shard_ids: the Discord shards this gateway runs (with ``shard_count`` from the config).
+    """
+
+    def __init__(
+        self,
+        config: AppConfig,
+        base: Path,
+        *,
+        console_only: str | None = None,
+        with_voice: bool = True,
+        role: Role = "all",
+        instance: str = "",
+        shard_ids: list[int] | None = None,
+    ) -> None:
+        if role != "all" and config.bus.kind != "redis":
+            raise ConfigError(
+                f"python run.py {role} needs a shared bus: set `bus: {{kind: redis, url: redis://HOST:6379/0}}` in the config"
+            )
+        if role == "worker" and config.storage.kind != "redis":
+            log.warning(
+                "storage kind %r is private to this worker: several workers will not share memory, settings "
+                "or dedupe keys; set `storage: {kind: redis}`",
+                config.storage.kind,
+            )
         self.config = config
         self.base = base
+        self.role = role
+        self.instance = instance
         max_turns = max(b.pipeline.history_turns for b in config.bots)
-        self.stores = build_stores(config.storage, base, max_turns)
-        self.speech: Speech | None = build_voice(config, base) if with_voice else None
+        self.stores = build_stores(config.storage, base, max_turns, config.bus) if role != "gateway" else None
+        wants_voice = with_voice and (role != "gateway" or any(_speaks_in_voice_channels(b) for b in config.bots))
+        self.speech: Speech | None = build_voice(config, base) if wants_voice else None
         self.bots: list[BotRuntime] = []
         for bot in config.bots:
             if console_only and bot.name != console_only:
                 continue
+            if shard_ids is not None:
+                _set_shards(bot, shard_ids)
             self.bots.append(self._build_bot(bot, console=console_only is not None))
+        self.observability: ObservabilityServer | None = None
+        obs = config.observability
+        if obs.enabled and console_only is None:
+            from bots.observability import ObservabilityServer
+
+            self.observability = ObservabilityServer(obs.host, obs.port, role, self._health_checks())
         self._started: list[Resource] = []
 
-    def _build_bot(self, bot: BotConfig, console: bool) -> BotRuntime:
-        bus = InProcessBus()
-        engine: EngineChain = build_chain(bot, self.base)
-        p = bot.persona
-        services = BotServices(
-            name=bot.name,
-            persona=Persona(p.name, p.description, p.greeting, p.language),
-            engine=engine,
-            conversations=self.stores.conversations,
-            settings=self.stores.settings,
-            dedupe=self.stores.dedupe,
-            counter=self.stores.counter,
-            speech=self.speech,
-            # the terminal chat is the operator alone: flood control would only drop pasted lines
-            config=replace(pipeline_settings(bot), flood=FloodLimits(0, 0, 1)) if console else pipeline_settings(bot),
+    @property
+    def instance_name(self) -> str:
+        """This process's name: the worker's consumer name in the redis group."""
+        for bot in self.bots:
+            consumer = getattr(bot.bus, "consumer", None)
+            if consumer:
+                return str(consumer)
+        return self.instance or "all-in-one"
+
+    def _health_checks(self) -> dict[str, Callable[[], Awaitable[bool]]]:
+        """What ``/healthz`` checks: each bus answers, each pipeline runs, each adapter is connected."""
+        checks: dict[str, Callable[[], Awaitable[bool]]] = {}
+        for bot in self.bots:
+            ping = getattr(bot.bus, "ping", None)
+            if ping is not None:
+                checks[f"{bot.name}.bus"] = ping
+            if bot.pipeline is not None:
+                checks[f"{bot.name}.pipeline"] = _now(bot.pipeline.running)
+            for supervisor in bot.supervisors:
+                checks[supervisor.adapter.adapter_id] = _now(lambda s=supervisor: s.running)
+        return checks
+
+    def _build_bus(self, bot: BotConfig) -> Bus:
+        b = self.config.bus
+        if b.kind == "inprocess":
+            return InProcessBus()
+        from core.distributed.redis_bus import RedisBus, RedisBusSettings
+
+        settings = RedisBusSettings(
+            url=b.url,
+            namespace=f"{b.namespace}:{bot.name}",
+            consumer=self.instance if self.role == "worker" else "",
+            claim_idle_s=b.claim_idle_s,
+            read_count=b.read_count,
+            max_held=b.max_held,
+            outbox_limit=b.outbox_limit,
+            answered_ttl_s=b.answered_ttl_s,
+            max_attachment_bytes=int(b.max_attachment_mb * 1024 * 1024),
         )
-        adapters = build_adapters(bot, bus, self.speech, console=console)
+        return RedisBus(settings, bot=bot.name)
+
+    def _build_bot(self, bot: BotConfig, console: bool) -> BotRuntime:
+        bus = self._build_bus(bot)
+        services: BotServices | None = None
+        if self.role != "gateway":
+            assert self.stores is not None
+            engine: EngineChain = build_chain(bot, self.base)
+            p = bot.persona
+            services = BotServices(
+                name=bot.name,
+                persona=Persona(p.name, p.description, p.greeting, p.language),
+                engine=engine,
+                conversations=self.stores.conversations,
+                settings=self.stores.settings,
+                dedupe=self.stores.dedupe,
+                counter=self.stores.counter,
+                speech=self.speech,
+                # the terminal chat is the operator alone: flood control would only drop pasted lines
+                config=replace(pipeline_settings(bot), flood=FloodLimits(0, 0, 1)) if console else pipeline_settings(bot),
+            )
+        adapters: list[Adapter] = []
+        if self.role != "worker":
+            suffix = self.instance if self.role == "gateway" else ""
+            adapters = build_adapters(bot, bus, self.speech, console=console, instance=suffix)
         return BotRuntime(bot, services, bus, adapters)
 
     async def start(self) -> None:
-        for store in self.stores.resources:
+        if self.observability is not None:
+            await self.observability.start()
+            self._started.append(self.observability)
+        for store in self.stores.resources if self.stores else ():
             await store.start()
             self._started.append(store)
         if self.speech is not None:
@@ -173,6 +297,31 @@ class App(Resource):
                 await resource.stop()
             except Exception:
                 log.exception("stopping %s failed", type(resource).__name__)
+
+
+def _now(probe: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return probe()
+
+    return check
+
+
+def _speaks_in_voice_channels(bot: BotConfig) -> bool:
+    d = bot.adapters.discord
+    return d is not None and d.voice.enabled
+
+
+def _set_shards(bot: BotConfig, shard_ids: list[int]) -> None:
+    """Give this gateway's Discord adapter its share of the shards (validated like the config)."""
+    from adapters.discord.config import DiscordConfig
+
+    d = bot.adapters.discord
+    if d is None:
+        return
+    try:
+        bot.adapters.discord = DiscordConfig.model_validate({**d.model_dump(), "shard_ids": shard_ids})
+    except ValidationError as exc:
+        raise ConfigError(f"--shards for bot {bot.name}: {exc.errors()[0]['msg']}") from None
 
 
 def build_voice(config: AppConfig, base: Path) -> Speech | None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+import time
 
+from core import metrics
 from core.bus import Bus
 from core.lifecycle import Resource
-from core.model import OutgoingEvent
+from core.logcontext import key_of, message_context
+from core.model import OutgoingEvent, ReplyDone
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +69,27 @@ class Adapter(Resource, abc.ABC):
             await asyncio.wait({self._pump}, timeout=timeout_s)
 
     async def _run_outgoing(self) -> None:
+        # Adapter ids are "<bot>.<platform>" (subclasses such as Telegram's own a ``self.bot``).
+        bot = self.adapter_id.split(".", 1)[0]
         async for event in self.bus.outgoing(self.adapter_id):
-            try:
-                await self.deliver(event)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s: could not deliver %s", self.adapter_id, type(event).__name__)
+            with message_context(key_of(event.target.in_reply_to)):
+                await self._deliver_measured(event, bot)
+
+    async def _deliver_measured(self, event: OutgoingEvent, bot: str) -> None:
+        """Deliver ``event`` behind the error boundary, recording the send stage, counts and latency."""
+        kind = type(event).__name__
+        started = time.perf_counter()
+        try:
+            await self.deliver(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            metrics.ERRORS.labels(bot, "send").inc()
+            log.exception("%s: could not deliver %s", self.adapter_id, kind)
+        else:
+            metrics.MESSAGES_OUT.labels(bot, self.platform, kind).inc()
+            received_at = event.target.received_at
+            if isinstance(event, ReplyDone) and received_at > 0:
+                # Wall clocks of two processes: clamp a small skew rather than record a negative latency.
+                metrics.END_TO_END.labels(bot, self.platform).observe(max(0.0, time.time() - received_at))
+        metrics.STAGE.labels(bot, "send").observe(time.perf_counter() - started)

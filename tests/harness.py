@@ -7,6 +7,8 @@ import itertools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
+from prometheus_client import REGISTRY
+
 from core.bus import InProcessBus
 from core.engine import Conversation, DialogueEngine, Persona
 from core.engines.chain import EngineChain
@@ -141,3 +143,11 @@ class Harness:
 def with_settings(**changes: object) -> PipelineSettings:
     """PipelineSettings with some fields changed."""
     return replace(PipelineSettings(), **changes)  # type: ignore[arg-type]
+
+
+def metric(name: str, **labels: str) -> float:
+    """The current value of one sample of the default Prometheus registry (0 when it was never recorded).
+
+    The registry is global to the test process: compare a value before and after, never to a constant.
+    """
+    return REGISTRY.get_sample_value(name, labels) or 0.0

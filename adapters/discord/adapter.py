@@ -94,8 +94,10 @@ class DiscordAdapter(Adapter):
     def _make_client(self) -> discord.Client:
         c = self.config
         options = {"intents": intents_for(c), "guild_ready_timeout": c.guild_ready_timeout_s}
-        if c.shard_count is not None:
-            client: discord.Client = discord.AutoShardedClient(shard_count=c.shard_count or None, **options)
+        if c.shard_ids is not None:
+            client: discord.Client = discord.AutoShardedClient(shard_count=c.shard_count, shard_ids=c.shard_ids, **options)
+        elif c.shard_count is not None:
+            client = discord.AutoShardedClient(shard_count=c.shard_count or None, **options)
         else:
             client = discord.Client(**options)
         client.event(self.on_message)  # type: ignore[arg-type]
@@ -130,7 +132,7 @@ class DiscordAdapter(Adapter):
         self.client = client = self._make_client()
         self.tree = build_tree(client, self)
         await self._login(client, token)
-        if self.config.sync_commands:
+        if self.config.syncs_commands:
             await sync_commands(self.tree, self.config.dev_guild_ids)
         self._runner = asyncio.create_task(client.connect(reconnect=True), name=f"{self.adapter_id}-gateway")
         self._runner.add_done_callback(self._gateway_ended)

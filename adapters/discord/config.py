@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 class DiscordVoiceConfig(BaseModel):
@@ -49,6 +51,8 @@ class DiscordConfig(BaseModel):
         message_content: ask for the privileged message-content intent (needed to read
             messages that do not mention the bot).
         shard_count: ``None`` for one connection; ``0`` for automatic sharding; a number for that many shards.
+        shard_ids: the shards this process runs (several gateway processes split ``shard_count``
+            between them; ``python run.py gateway --shards 0,1`` sets it). ``None``: all of them.
         answer_channels: channel ids answered in full (no mention needed); threads inherit their parent's.
         ignore_bots: ignore messages from other bots.
         sync_commands: sync the slash commands at start.
@@ -65,6 +69,7 @@ class DiscordConfig(BaseModel):
     gateway_url: str | None = None
     message_content: bool = True
     shard_count: int | None = Field(default=None, ge=0)
+    shard_ids: list[int] | None = None
     answer_channels: list[str] = Field(default_factory=list)
     ignore_bots: bool = True
     sync_commands: bool = True
@@ -72,3 +77,18 @@ class DiscordConfig(BaseModel):
     stream_edit_interval_s: float = Field(default=1.0, ge=0.2)
     guild_ready_timeout_s: float = Field(default=2.0, ge=0)
     voice: DiscordVoiceConfig = Field(default_factory=DiscordVoiceConfig)
+
+    @model_validator(mode="after")
+    def _shards(self) -> Self:
+        if self.shard_ids is not None:
+            if not self.shard_count:
+                raise ValueError("shard_ids needs shard_count: the total number of shards over every gateway")
+            bad = [i for i in self.shard_ids if not 0 <= i < self.shard_count]
+            if bad or not self.shard_ids or len(set(self.shard_ids)) != len(self.shard_ids):
+                raise ValueError(f"shard_ids must be distinct ids in 0..{self.shard_count - 1}; got {self.shard_ids}")
+        return self
+
+    @property
+    def syncs_commands(self) -> bool:
+        """Slash commands are synced by one process only: the one running shard 0 (or the only one)."""
+        return self.sync_commands and (self.shard_ids is None or 0 in self.shard_ids)

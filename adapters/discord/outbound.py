@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -37,7 +38,11 @@ class Lanes(Generic[T]):
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = asyncio.Queue()
-            self._workers[key] = asyncio.create_task(self._work(key, queue), name=f"discord-lane-{key}")
+            # A fresh context: the lane outlives the message whose delivery started it, so it must
+            # not inherit that message's log id.
+            self._workers[key] = asyncio.create_task(
+                self._work(key, queue), name=f"discord-lane-{key}", context=contextvars.Context()
+            )
         queue.put_nowait(item)
 
     async def _work(self, key: str, queue: asyncio.Queue[T]) -> None:

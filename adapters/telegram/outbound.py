@@ -9,6 +9,7 @@ are coalesced: deltas that arrive faster than the throttle update one draft
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import logging
 import time
@@ -27,6 +28,7 @@ from adapters.telegram.errors import (
 )
 from adapters.telegram.formatting import preview, split_text, to_html
 from adapters.telegram.sender import Sender
+from core.logcontext import key_of, message_context
 from core.model import (
     ChatAction,
     ChatKind,
@@ -289,7 +291,11 @@ class Outboxes:
         queue = self._queues.setdefault(chat_id, asyncio.Queue())
         queue.put_nowait(event)
         if chat_id not in self._workers:
-            self._workers[chat_id] = asyncio.create_task(self._work(chat_id, queue), name=f"telegram-chat-{chat_id}")
+            # A fresh context: the worker outlives the message whose delivery started it, so it must
+            # not inherit that message's log id (each event sets its own below).
+            self._workers[chat_id] = asyncio.create_task(
+                self._work(chat_id, queue), name=f"telegram-chat-{chat_id}", context=contextvars.Context()
+            )
 
     @property
     def pending(self) -> int:
@@ -317,7 +323,8 @@ class Outboxes:
                             continue
                         if isinstance(pending, ReplySkipped) and _same_message(event.target, pending.target):
                             continue  # no reply is coming: don't show "typing" for it
-                    await replier.handle(event)
+                    with message_context(key_of(event.target.in_reply_to)):
+                        await replier.handle(event)
                     continue
                 due = replier.next_flush(chat_id, time.monotonic())
                 if due is None:

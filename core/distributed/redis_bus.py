@@ -396,9 +396,10 @@ class RedisBus(Bus):
             reclaimed = False
             try:
                 if now >= next_sweep:
-                    next_sweep = now + sweep_every
                     entries = await self._retry(self._reclaim)
                     reclaimed = bool(entries)
+                    # more may be waiting: sweep again at once while the sweep comes back full
+                    next_sweep = now if self._sweep_from not in ("0-0", b"0-0") else now + sweep_every
                 if not entries:
                     room = self.settings.max_held - len(self._held)
                     if room <= 0:
@@ -429,8 +430,10 @@ class RedisBus(Bus):
     async def _reclaim(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
         """Entries idle longer than ``claim_idle_s`` (their worker died or stopped), now ours."""
         idle_ms = int(self.settings.claim_idle_s * 1000)
-        room = max(1, self.settings.max_held - len(self._held))
-        result = await self.redis.xautoclaim(self.in_key, self.GROUP, self.consumer, idle_ms, self._sweep_from, count=room)
+        # Not bounded by max_held: held messages may be waiting for exactly these (older ones of their chats).
+        result = await self.redis.xautoclaim(
+            self.in_key, self.GROUP, self.consumer, idle_ms, self._sweep_from, count=self.settings.read_count
+        )
         # The scan resumes where it stopped, so a long list of live entries cannot hide idle ones.
         self._sweep_from = result[0] if result[0] not in (b"0-0", "0-0") else "0-0"
         claimed = result[1]

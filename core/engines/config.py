@@ -17,6 +17,7 @@ class EchoEngineConfig(_EngineConfig):
     kind: Literal["echo"]
     prefix: str = ""
     pieces: int = Field(default=1, ge=1, le=100)
+    delay_s: float = Field(default=0.0, ge=0, le=60, description="pause before answering: stands in for a slow model in load tests")
 
 
 class RetrievalEngineConfig(_EngineConfig):

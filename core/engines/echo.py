@@ -1,7 +1,12 @@
-"""The echo engine: answers instantly with the user's own words. For benchmarks and smoke tests."""
+"""The echo engine: answers with the user's own words, instantly or after a set pause.
+
+For benchmarks and smoke tests: ``delay_s`` stands in for a model's latency (it sleeps,
+so it costs no CPU; the generative engine is the CPU-bound case).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from core.engine import Conversation, DialogueEngine
@@ -12,11 +17,14 @@ class EchoEngine(DialogueEngine):
 
     name = "echo"
 
-    def __init__(self, prefix: str = "", pieces: int = 1) -> None:
+    def __init__(self, prefix: str = "", pieces: int = 1, delay_s: float = 0.0) -> None:
         self.prefix = prefix
         self.pieces = max(1, pieces)
+        self.delay_s = delay_s
 
     async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         text = f"{self.prefix}{conversation.text}"
         if self.pieces == 1 or len(text) < self.pieces:
             yield text

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
+from core import metrics
 from core.engine import Conversation
-from core.errors import EngineError, NoAnswer, SpeechError
+from core.errors import EngineError, EngineTimeout, NoAnswer, SpeechError
 from core.language import guess_language
-from core.model import ReplyDelta, ReplyDone, ReplyVoice, Turn, new_reply_id
+from core.model import ReplyDelta, ReplyDone, ReplyVoice, Turn, VoiceClip, new_reply_id
 from core.pipeline.context import Context
 from core.pipeline.voiceprefs import resolve as voice_settings
 from core.speech import VoiceSettings
@@ -56,6 +58,8 @@ async def answer(ctx: Context) -> None:
     held: str | None = None  # the first piece waits for a second before we call it a stream
     seq = 0
     failure = ""
+    bot = services.name
+    started = time.perf_counter()
     try:
         stream = services.engine.reply(conversation)
         async for piece in _timed(stream, services.config.engine_timeout_s):
@@ -74,14 +78,18 @@ async def answer(ctx: Context) -> None:
     except NoAnswer as exc:
         log.info("no engine could answer %s: %s", message.key, exc)
         failure = "no-answer"
+        metrics.ERRORS.labels(bot, "no_answer").inc()
     except (TimeoutError, EngineError) as exc:
         log.error("engine failed on %s: %s", message.key, exc, exc_info=True)
         failure = "error"
+        metrics.ERRORS.labels(bot, "engine_timeout" if isinstance(exc, (TimeoutError, EngineTimeout)) else "engine").inc()
     except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("engine crashed on %s", message.key)
         failure = "error"
+        metrics.ERRORS.labels(bot, "engine").inc()
+    metrics.STAGE.labels(bot, "engine").observe(time.perf_counter() - started)
 
     text = "".join(parts).strip()
     notice = False
@@ -108,14 +116,19 @@ async def speak(ctx: Context, reply_id: str, text: str, settings: VoiceSettings)
     """Send a voice note of ``text``; on failure log the reason (the text was already sent)."""
     assert ctx.services.speech is not None
     await ctx.action("record_voice")
+    bot = ctx.services.name
+    started = time.perf_counter()
+    clip: VoiceClip | None = None
     try:
         clip = await asyncio.wait_for(
             ctx.services.speech.voice_note(text, settings), ctx.services.config.voice_timeout_s
         )
     except TimeoutError:
         log.warning("voice note for %s timed out after %.0fs; text only", ctx.message.key, ctx.services.config.voice_timeout_s)
-        return
     except SpeechError as exc:
         log.warning("voice note for %s failed: %s; text only", ctx.message.key, exc)
+    metrics.STAGE.labels(bot, "tts").observe(time.perf_counter() - started)
+    if clip is None:
+        metrics.ERRORS.labels(bot, "tts").inc()
         return
     await ctx.bus.send(ReplyVoice(reply_id, ctx.target, clip, text))

@@ -8,8 +8,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 
+from core import metrics
 from core.bus import Bus, Delivery
 from core.lifecycle import Resource
+from core.logcontext import message_context
 from core.model import ReplySkipped
 from core.pipeline.commands import CommandRouter
 from core.pipeline.context import BotServices, Context
@@ -101,6 +103,10 @@ class Pipeline(Resource):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def running(self) -> bool:
+        """True while the pipeline takes messages from the bus."""
+        return self._runner is not None and not self._runner.done()
+
     async def idle(self) -> None:
         """Wait until no message is in flight (tests and benchmarks)."""
         while self._tasks:
@@ -110,34 +116,46 @@ class Pipeline(Resource):
         message = delivery.message
         ctx = Context(message, self.services, self.bus, redelivered=delivery.redelivered)
         started = time.perf_counter()
-        try:
-            async with self._serializer.hold(message.chat_key):
+        # This task's own context: every log line written while handling the message
+        # (middlewares, engines, speech, the ack) carries its key.
+        with message_context(message.key):
+            try:
+                # The chat's turn first, then its local lock: an older message of the chat that
+                # reaches this worker later (reclaimed from a dead worker) must be able to pass.
                 await delivery.turn()
-                await self._answer(ctx)
-                # Acknowledged inside the chat's lock: the next message of this chat, here or on
-                # another worker, starts only after this one's replies were handed back.
-                try:
-                    await delivery.ack()
-                except Exception:
-                    log.exception("ack of %s failed", message.key)
-        finally:
-            self._slots.release()
-            log.debug("%s handled in %.2f ms", message.key, (time.perf_counter() - started) * 1000)
+                async with self._serializer.hold(message.chat_key):
+                    await self._answer(ctx)
+                    # Acknowledged inside the chat's lock: the next message of this chat, here or on
+                    # another worker, starts only after this one's replies were handed back.
+                    try:
+                        await delivery.ack()
+                    except Exception:
+                        log.exception("ack of %s failed", message.key)
+            finally:
+                self._slots.release()
+                log.debug("%s handled in %.2f ms", message.key, (time.perf_counter() - started) * 1000)
 
     async def _answer(self, ctx: Context) -> None:
         message = ctx.message
+        bot = self.services.name
+        started = time.perf_counter()
         try:
             await self.handler(ctx)
             self.handled += 1
             if message.is_addressed and not ctx.answered:
                 await self.bus.send(ReplySkipped(ctx.target, str(ctx.state.get("skipped", "unanswered"))))
+            metrics.HANDLED.labels(bot, "answered" if ctx.answered else "skipped").inc()
         except asyncio.CancelledError:
             raise
         except Exception:
             self.failed += 1
+            metrics.HANDLED.labels(bot, "failed").inc()
+            metrics.ERRORS.labels(bot, "handler").inc()
             log.exception("handling %s failed", message.key)
             if not ctx.answered and message.is_addressed:
                 try:
                     await ctx.reply(APOLOGY, notice=True)
                 except Exception:
                     log.exception("could not even apologize for %s", message.key)
+        # Not observed for a cancelled message (shutdown): its time says nothing about the handler.
+        metrics.STAGE.labels(bot, "handle").observe(time.perf_counter() - started)

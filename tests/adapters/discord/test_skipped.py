@@ -31,7 +31,7 @@ async def test_flood_dropped_slash_command_gets_ephemeral_note_not_endless_think
     window_s = 3600.0  # fixed windows: a boundary inside this test is practically impossible
     bot = await start_bot(fake, pipeline=PipelineSettings(flood=FloodLimits(per_user=1, per_chat=0, window_s=window_s)))
     try:
-        window = int(time.monotonic() // window_s)
+        window = int(time.time() // window_s)  # the flood notice window is wall-clock (shared by workers)
         for w in (window, window + 1):  # the one flood notice was already given: the next excess is dropped silently
             await bot.pipeline.services.dedupe.claim(f"t:flood:user:discord:{ALICE['id']}:notice:{w}", 2 * window_s)
         caplog.set_level(logging.WARNING)

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
+from core import logcontext
+from core.engine import Conversation
 from core.errors import NoAnswer
 from core.model import Addressed, ChatKind, ReplyDelta, ReplySkipped
 from core.stores.memory import MemoryDedupeStore
+from core.pipeline.context import Context
 from core.pipeline.dialogue import APOLOGY, CUT_SHORT, NO_ANSWER
+from core.pipeline.middleware import Handler, Middleware
+from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import FloodLimits
-from tests.harness import Harness, ScriptedEngine, message, with_settings
+from tests.harness import Harness, ScriptedEngine, message, metric, with_settings
 
 
 async def test_single_piece_answer_is_not_streamed() -> None:
@@ -127,3 +133,63 @@ async def test_deliberately_unanswered_messages_are_reported_as_skipped() -> Non
     skipped = [e.reason for e in h.events if isinstance(e, ReplySkipped)]
     assert skipped == ["duplicate", "flood"]
     assert h.texts()[0] == "ok" and "faster than I can keep up" in h.texts()[1]
+
+
+async def test_handled_messages_are_counted_and_timed() -> None:
+    before = metric("bot_messages_handled_total", bot="testbot", outcome="answered")
+    handled = metric("bot_stage_seconds_count", bot="testbot", stage="handle")
+    async with Harness([ScriptedEngine(["fine"])]) as h:
+        await h.send(message("one"), message("two", chat="c2"))
+    assert h.texts() == ["fine", "fine"]
+    assert metric("bot_messages_handled_total", bot="testbot", outcome="answered") == before + 2
+    assert metric("bot_stage_seconds_count", bot="testbot", stage="handle") == handled + 2
+
+
+async def test_duplicate_is_counted_as_skipped() -> None:
+    skipped = metric("bot_messages_handled_total", bot="testbot", outcome="skipped")
+    async with Harness([ScriptedEngine(["once"])]) as h:
+        await h.send(message("hi", message_id="dup-metric"))
+        await h.send(message("hi", message_id="dup-metric"))
+    assert h.texts() == ["once"]
+    assert metric("bot_messages_handled_total", bot="testbot", outcome="skipped") == skipped + 1
+
+
+class Explodes(Middleware):
+    """A middleware with a bug."""
+
+    async def __call__(self, handler: Handler, ctx: Context) -> None:
+        raise RuntimeError("middleware bug")
+
+
+async def test_handler_crash_is_counted_as_failed_and_as_an_error() -> None:
+    failed = metric("bot_messages_handled_total", bot="testbot", outcome="failed")
+    errors = metric("bot_errors_total", bot="testbot", kind="handler")
+    h = Harness([ScriptedEngine(["never"])])
+    h.pipeline = Pipeline(h.services, h.bus, middlewares=[Explodes()])
+    async with h:
+        await h.send(message("boom"))
+    assert h.texts() == [APOLOGY]
+    assert metric("bot_messages_handled_total", bot="testbot", outcome="failed") == failed + 1
+    assert metric("bot_errors_total", bot="testbot", kind="handler") == errors + 1
+
+
+class KeyRecordingEngine(ScriptedEngine):
+    """Remembers the log context's message key each time it is asked."""
+
+    def __init__(self) -> None:
+        super().__init__(["ok"], delay_s=0.01)
+        self.keys: list[str] = []
+
+    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
+        self.keys.append(logcontext.current())
+        async for piece in super().reply(conversation):
+            yield piece
+
+
+async def test_engine_runs_with_its_message_key_in_the_log_context() -> None:
+    engine = KeyRecordingEngine()
+    first, second = message("a", chat="k1"), message("b", chat="k2")
+    async with Harness([engine]) as h:
+        await h.send(first, second)
+    assert sorted(engine.keys) == sorted([first.key, second.key])
+    assert logcontext.current() == ""
