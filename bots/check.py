@@ -32,6 +32,25 @@ def _version(name: str) -> str:
         return "not installed"
 
 
+async def _check_redis(url: str) -> int:
+    """Ping redis; 0 when it answers, 1 (a problem) when not."""
+    import redis.asyncio as aioredis
+
+    safe = url.split("@", 1)[-1] if "@" in url else url
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=2.0)
+    try:
+        started = time.perf_counter()
+        await client.ping()
+        info = await client.info("server")
+        print(f"redis: {safe} ok (version {info.get('redis_version', '?')}, {(time.perf_counter() - started) * 1000:.1f} ms)")
+        return 0
+    except Exception as exc:  # noqa: BLE001 - report, don't crash
+        print(f"redis: {safe} UNREACHABLE: {exc}")
+        return 1
+    finally:
+        await client.aclose()
+
+
 async def check(config: AppConfig, base: Path) -> int:
     """Print a report; exit code 0 when every bot has a working engine and an adapter that will start."""
     problems = 0
@@ -40,6 +59,9 @@ async def check(config: AppConfig, base: Path) -> int:
     for name in PACKAGES:
         print(f"  {name:22} {_version(name)}")
     print(f"storage: {config.storage.kind}" + (f" at {base / config.storage.path}" if config.storage.kind == "sqlite" else ""))
+    if config.bus.kind == "redis" or config.storage.kind == "redis":
+        problems += await _check_redis(config.storage.url or config.bus.url if config.storage.kind == "redis" else config.bus.url)
+    print(f"bus: {config.bus.kind}")
     for bot in config.bots:
         print(f"bot {bot.name} ({bot.persona.name}):")
         working = 0

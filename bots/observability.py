@@ -64,7 +64,7 @@ class ObservabilityServer(Resource):
 
     @property
     def url(self) -> str:
-        """``http://host:port`` of the running server.
+        """``http://host:port/`` of the running server (append ``metrics`` or ``healthz``).
 
         Raises:
             RuntimeError: the server is not started.
@@ -73,7 +73,7 @@ class ObservabilityServer(Resource):
             raise RuntimeError("the observability server is not started")
         host, port = self._bound
         shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{port}"
+        return f"http://{shown}:{port}/"
 
     async def start(self) -> None:
         """Listen and serve.

@@ -233,7 +233,7 @@ class App(Resource):
     def _build_bus(self, bot: BotConfig) -> Bus:
         b = self.config.bus
         if b.kind == "inprocess":
-            return InProcessBus()
+            return InProcessBus(bot.name)
         from core.distributed.redis_bus import RedisBus, RedisBusSettings
 
         settings = RedisBusSettings(

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+from core import metrics
 from core.errors import BusClosed
 from core.lifecycle import Resource
 from core.model import IncomingMessage, OutgoingEvent
@@ -70,7 +71,8 @@ _CLOSE = object()
 class InProcessBus(Bus):
     """The default bus: unbounded asyncio queues inside one process."""
 
-    def __init__(self) -> None:
+    def __init__(self, bot: str = "") -> None:
+        self.bot = bot
         self._incoming: asyncio.Queue[object] = asyncio.Queue()
         self._outgoing: defaultdict[str, asyncio.Queue[object]] = defaultdict(asyncio.Queue)
         self._closed = False
@@ -88,6 +90,7 @@ class InProcessBus(Bus):
         if self._closed:
             raise BusClosed("bus is stopped")
         self._incoming.put_nowait(message)
+        metrics.MESSAGES_IN.labels(self.bot, message.platform).inc()
 
     async def deliveries(self) -> AsyncIterator[Delivery]:  # type: ignore[override]
         while True:

@@ -70,3 +70,34 @@ def test_say_with_unknown_voice_lists_voices(tmp_path: Path, capsys: pytest.Capt
     err = capsys.readouterr().err
     assert "no voice named 'nosuch'" in err and "joe" in err
     assert not (tmp_path / "a.ogg").exists()
+
+
+def _redis_config(tmp_path: Path, url: str) -> Path:
+    cfg = tmp_path / "scale.yaml"
+    cfg.write_text(
+        f"bus: {{kind: redis, url: '{url}'}}\nstorage: {{kind: redis}}\nvoice: {{enabled: false}}\n"
+        "bots:\n  - name: x\n    engines: [{kind: echo}]\n    adapters: {web: {port: 0}}\n"
+    )
+    return cfg
+
+
+def test_worker_and_gateway_without_a_redis_bus_exit_2_saying_what_to_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("voice: {enabled: false}\nbots:\n  - name: x\n    engines: [{kind: echo}]\n")
+    for role in ("worker", "gateway"):
+        assert main([role, "--config", str(cfg)]) == 2
+        assert "needs a shared bus: set `bus: {kind: redis" in capsys.readouterr().err
+
+
+def test_gateway_shards_are_validated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["gateway", "--config", str(_redis_config(tmp_path, "redis://127.0.0.1:1/0")), "--shards", "0,x"]) == 2
+    assert "expected comma-separated shard ids" in capsys.readouterr().err
+
+
+def test_check_reports_redis_reachable_or_not(tmp_path: Path, capsys: pytest.CaptureFixture[str], redis_server) -> None:  # type: ignore[no-untyped-def]
+    assert main(["check", "--config", str(_redis_config(tmp_path, redis_server.url))]) == 0
+    out = capsys.readouterr().out
+    assert "ok (version" in out and "bus: redis" in out
+    redis_server.stop()
+    assert main(["check", "--config", str(_redis_config(tmp_path, redis_server.url))]) == 1
+    assert "UNREACHABLE" in capsys.readouterr().out

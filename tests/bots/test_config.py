@@ -82,3 +82,28 @@ def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         parse_config(["a"])
+
+
+def test_redis_bus_and_storage_parse_with_env_url() -> None:
+    from bots.config import parse_config
+
+    raw = {
+        "bus": {"kind": "redis", "url": "${REDIS_URL}", "claim_idle_s": 5},
+        "storage": {"kind": "redis"},
+        "bots": [{"name": "x", "engines": [{"kind": "echo"}]}],
+    }
+    config = parse_config(raw, env={"REDIS_URL": "redis://cache:6379/2"})
+    assert config.bus.url == "redis://cache:6379/2" and config.bus.claim_idle_s == 5
+    assert config.storage.kind == "redis" and config.storage.url is None
+
+
+def test_discord_shard_ids_need_a_shard_count_and_must_fit_it() -> None:
+    from adapters.discord.config import DiscordConfig
+    from pydantic import ValidationError
+
+    assert DiscordConfig(shard_count=4, shard_ids=[2, 3]).syncs_commands is False
+    assert DiscordConfig(shard_count=4, shard_ids=[0, 1]).syncs_commands is True
+    with pytest.raises(ValidationError, match="needs shard_count"):
+        DiscordConfig(shard_ids=[0])
+    with pytest.raises(ValidationError, match="distinct ids in 0..3"):
+        DiscordConfig(shard_count=4, shard_ids=[4])

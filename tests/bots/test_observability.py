@@ -50,7 +50,7 @@ async def server() -> AsyncIterator[ObservabilityServer]:
 async def test_metrics_serves_the_default_registry_in_prometheus_format(server: ObservabilityServer) -> None:
     metrics.ERRORS.labels("obs-test", "probe").inc()
     metrics.STAGE.labels("obs-test", "engine").observe(0.2)
-    status, content_type, body = await get(f"{server.url}/metrics")
+    status, content_type, body = await get(f"{server.url}metrics")
     assert status == 200
     assert content_type.startswith("text/plain") and "version=" in content_type
     assert 'bot_errors_total{bot="obs-test",kind="probe"}' in body
@@ -59,8 +59,8 @@ async def test_metrics_serves_the_default_registry_in_prometheus_format(server: 
 
 
 async def test_healthz_is_ok_when_every_check_passes(server: ObservabilityServer) -> None:
-    assert server.port > 0 and server.url == f"http://127.0.0.1:{server.port}"
-    status, body = await get_json(f"{server.url}/healthz")
+    assert server.port > 0 and server.url == f"http://127.0.0.1:{server.port}/"
+    status, body = await get_json(f"{server.url}healthz")
     assert status == 200
     assert body == {"status": "ok", "role": "worker", "checks": {"bus": True, "store": True}}
 
@@ -69,7 +69,7 @@ async def test_healthz_is_degraded_when_a_check_fails_raises_or_hangs() -> None:
     checks = {"bus": returns(True), "store": returns(False), "engine": raises, "speech": hangs}
     async with ObservabilityServer("127.0.0.1", 0, "gateway", checks, check_timeout_s=0.2) as srv:
         started = time.monotonic()
-        status, body = await get_json(f"{srv.url}/healthz")
+        status, body = await get_json(f"{srv.url}healthz")
         elapsed = time.monotonic() - started
     assert status == 503
     assert body == {
@@ -107,5 +107,5 @@ async def test_start_and_stop_are_idempotent_and_free_the_port() -> None:
     with pytest.raises(RuntimeError):
         _ = srv.url
     async with ObservabilityServer("127.0.0.1", port, "all", {}) as again:
-        status, body = await get_json(f"{again.url}/healthz")
+        status, body = await get_json(f"{again.url}healthz")
     assert (status, body["status"]) == (200, "ok")

@@ -11,7 +11,7 @@ import pytest
 
 from core.bus import Delivery
 from core.distributed.redis_bus import RedisBus, RedisBusSettings
-from core.distributed.redis_stores import RedisConnection, RedisDedupeStore
+from core.distributed.redis_stores import RedisConnection, RedisConversationStore, RedisDedupeStore, RedisSettingsStore
 from core.engine import Conversation, DialogueEngine, Persona
 from core.engines.chain import EngineChain
 from core.model import OutgoingEvent, ReplyDone, ReplyTarget, ReplyVoice, VoiceClip
@@ -46,14 +46,15 @@ def settings(server: RedisServer, **changes: object) -> RedisBusSettings:
     return RedisBusSettings(**base)  # type: ignore[arg-type]
 
 
-def services(engine: DialogueEngine, dedupe: RedisDedupeStore) -> BotServices:
+def services(engine: DialogueEngine, dedupe: RedisDedupeStore, shared: RedisConnection | None = None) -> BotServices:
+    """A worker's services; with ``shared``, its memory and settings live in redis too."""
     config = PipelineSettings(flood=FloodLimits(0, 0, 1))
     return BotServices(
         name="bot",
         persona=Persona("T", "t", "hi"),
         engine=EngineChain([engine], 10, 10),
-        conversations=MemoryConversationStore(),
-        settings=MemorySettingsStore(),
+        conversations=RedisConversationStore(shared) if shared else MemoryConversationStore(),
+        settings=RedisSettingsStore(shared) if shared else MemorySettingsStore(),
         dedupe=dedupe,
         counter=MemoryRateCounter(),
         config=config,
@@ -61,19 +62,26 @@ def services(engine: DialogueEngine, dedupe: RedisDedupeStore) -> BotServices:
 
 
 @asynccontextmanager
-async def worker(server: RedisServer, engine: DialogueEngine, name: str, **changes: object) -> AsyncIterator[Pipeline]:
+async def worker(
+    server: RedisServer, engine: DialogueEngine, name: str, shared_state: bool = False, **changes: object
+) -> AsyncIterator[Pipeline]:
+    """A worker with its own connections (as a separate process would have)."""
     bus = RedisBus(settings(server, consumer=name, **changes), bot="bot")
-    dedupe = RedisDedupeStore(RedisConnection(server.url, "t"))
+    connection = RedisConnection(server.url, "t")
+    dedupe = RedisDedupeStore(connection)
+    svc = services(engine, dedupe, connection if shared_state else None)
     await bus.start()
-    await dedupe.start()
-    pipeline = Pipeline(services(engine, dedupe), bus)
+    for store in (dedupe, svc.conversations, svc.settings):
+        await store.start()
+    pipeline = Pipeline(svc, bus)
     await pipeline.start()
     try:
         yield pipeline
     finally:
         await pipeline.stop()
         await bus.stop()
-        await dedupe.stop()
+        for store in (dedupe, svc.conversations, svc.settings):
+            await store.stop()
 
 
 class Gateway:
@@ -265,3 +273,28 @@ async def test_gateway_refuses_clearly_when_its_outbox_is_full(redis_server: Red
         with pytest.raises(BusUnavailable, match="not accepted"):
             await gw.bus.publish(message("c"))
         redis_server.start()
+
+
+class Remembering(DialogueEngine):
+    """Says what it heard and the previous user turn from memory."""
+
+    name = "remembering"
+
+    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
+        before = [t.text for t in conversation.turns if t.role == "user"]
+        yield f"heard {conversation.text}; before: {before[-1] if before else '-'}"
+
+
+async def test_memory_and_settings_written_by_one_worker_are_seen_by_the_other(redis_server: RedisServer) -> None:
+    async with Gateway(redis_server) as gw:
+        async with worker(redis_server, Remembering(), "w1", shared_state=True):
+            await gw.bus.publish(message("my name is Ann", chat="c1", user="ann"))
+            await gw.bus.publish(message("/voice rate 1.5", chat="c1", user="ann"))
+            await gw.wait_done(2)
+        # w1 is gone; w2 has never seen this chat, yet knows both
+        async with worker(redis_server, Remembering(), "w2", shared_state=True):
+            await gw.bus.publish(message("who am I?", chat="c1", user="ann"))
+            await gw.bus.publish(message("/voice", chat="c1", user="ann"))
+            replies = await gw.wait_done(4)
+    assert replies[2].text == "heard who am I?; before: my name is Ann"
+    assert "rate 1.5" in replies[3].text

@@ -1,0 +1,92 @@
+"""Redis stores against a private redis-server: the same state seen from every worker's connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from core.distributed.redis_stores import (
+    RedisConnection,
+    RedisConversationStore,
+    RedisDedupeStore,
+    RedisRateCounter,
+    RedisSettingsStore,
+)
+from core.errors import StoreError
+from core.model import Turn
+from tests.redis_server import RedisServer
+
+
+@pytest.fixture
+async def two(redis_server: RedisServer) -> AsyncIterator[tuple[RedisConnection, RedisConnection]]:
+    """Two independent connections, as two worker processes would have."""
+    a, b = RedisConnection(redis_server.url, "t"), RedisConnection(redis_server.url, "t")
+    await a.acquire()
+    await b.acquire()
+    yield a, b
+    await a.release()
+    await b.release()
+
+
+async def test_history_written_by_one_worker_is_read_by_the_other_and_bounded(two: tuple[RedisConnection, RedisConnection]) -> None:
+    w1, w2 = RedisConversationStore(two[0], max_turns=3), RedisConversationStore(two[1], max_turns=3)
+    await w1.append("web:c1", Turn("user", "hi", 1.0, "Ann"), Turn("bot", "hello", 2.0, "Bot"))
+    await w2.append("web:c1", Turn("user", "how are you", 3.0, "Ann"), Turn("bot", "fine", 4.0, "Bot"))
+    assert [t.text for t in await w1.recent("web:c1")] == ["hello", "how are you", "fine"]
+    assert (await w2.recent("web:c1", 1))[0] == Turn("bot", "fine", 4.0, "Bot")
+    await w2.clear("web:c1")
+    assert await w1.recent("web:c1") == []
+
+
+async def test_settings_merge_and_are_shared(two: tuple[RedisConnection, RedisConnection]) -> None:
+    s1, s2 = RedisSettingsStore(two[0]), RedisSettingsStore(two[1])
+    assert await s1.get("chat:web:c1") == {}
+    await s1.update("chat:web:c1", {"voice": True, "rate": 1.25})
+    assert await s2.update("chat:web:c1", {"voice_name": "joe"}) == {"voice": True, "rate": 1.25, "voice_name": "joe"}
+    assert await s1.get("chat:web:c1") == {"voice": True, "rate": 1.25, "voice_name": "joe"}
+
+
+async def test_dedupe_claim_is_won_once_across_workers_and_expires(two: tuple[RedisConnection, RedisConnection]) -> None:
+    d1, d2 = RedisDedupeStore(two[0]), RedisDedupeStore(two[1])
+    results = await asyncio.gather(*(d.claim("web:c1:m1", 0.3) for d in (d1, d2, d1, d2)))
+    assert sorted(results) == [False, False, False, True]
+    await asyncio.sleep(0.4)
+    assert await d2.claim("web:c1:m1", 60)
+    await d2.release("web:c1:m1")
+    assert await d1.claim("web:c1:m1", 60)
+
+
+async def test_flood_counter_counts_across_workers(two: tuple[RedisConnection, RedisConnection]) -> None:
+    c1, c2 = RedisRateCounter(two[0]), RedisRateCounter(two[1])
+    counts = [await c.hit("flood:user:web:u1", 3600) for c in (c1, c2, c1, c2)]
+    assert counts == [1, 2, 3, 4]
+    assert await c2.hit("flood:user:web:u2", 3600) == 1
+
+
+async def test_an_unreachable_redis_gives_a_store_error_after_its_retry_budget(redis_server: RedisServer) -> None:
+    conn = RedisConnection(redis_server.url, "t", retry_for_s=0.5)
+    store = RedisSettingsStore(conn)
+    await store.start()
+    try:
+        redis_server.stop()
+        with pytest.raises(StoreError, match="redis unreachable"):
+            await store.get("chat:x")
+    finally:
+        await store.stop()
+
+
+async def test_a_short_outage_is_ridden_out_by_retrying(redis_server: RedisServer) -> None:
+    conn = RedisConnection(redis_server.url, "t", retry_for_s=20)
+    store = RedisSettingsStore(conn)
+    await store.start()
+    try:
+        await store.update("s", {"a": 1})
+        redis_server.stop()
+        pending = asyncio.create_task(store.get("s"))
+        await asyncio.sleep(0.5)
+        redis_server.start()  # the append-only file brings the data back
+        assert await asyncio.wait_for(pending, 15) == {"a": 1}
+    finally:
+        await store.stop()

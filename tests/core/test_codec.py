@@ -1,0 +1,122 @@
+"""The wire codec: every message and event survives encode/decode exactly; bad payloads fail clearly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.codec import decode_event, decode_message, encode_event, encode_message, inline_attachments
+from core.errors import CodecError
+from core.model import (
+    Addressed,
+    Attachment,
+    AttachmentKind,
+    Author,
+    Chat,
+    ChatAction,
+    ChatKind,
+    IncomingMessage,
+    MessageRef,
+    ReplyDelta,
+    ReplyDone,
+    ReplySkipped,
+    ReplyTarget,
+    ReplyVoice,
+    VoiceClip,
+)
+
+CHAT = Chat("-100123", ChatKind.GROUP, "Team 💬")
+TARGET = ReplyTarget("bot.telegram@g1", CHAT, MessageRef("telegram", "-100123", "42"), Addressed.MENTION, 1700000000.5)
+
+
+def full_message() -> IncomingMessage:
+    return IncomingMessage(
+        platform="telegram",
+        origin="bot.telegram@g1",
+        chat=CHAT,
+        author=Author("7", "Zoë <script>", is_bot=False),
+        message_id="42",
+        text="héllo 世界 \x00 \u202e",
+        attachments=(Attachment(AttachmentKind.AUDIO, "audio/ogg", data=b"OggS\x00\xff" * 100, file_name="v.ogg", size=600, duration_s=1.5),),
+        addressed=Addressed.MENTION,
+        reply_to=MessageRef("telegram", "-100123", "41"),
+        timestamp=1700000000.25,
+        language="en",
+        raw={"update_id": 9, "nested": {"list": [1, 2]}},
+    )
+
+
+def test_message_round_trip_is_exact() -> None:
+    m = full_message()
+    header, blobs = encode_message(m)
+    assert blobs == [m.attachments[0].data]
+    assert b"OggS" not in header  # audio travels as a blob, not inside the JSON
+    back = decode_message(header, blobs)
+    assert back == m
+    assert back.raw == m.raw
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        ReplyDelta("r1", TARGET, 3, "piece"),
+        ReplyDone("r1", TARGET, "done ✓", streamed=True, notice=False),
+        ReplyVoice("r1", TARGET, VoiceClip(b"\x00\x01" * 5000, "audio/ogg", 2.5, bytes([0, 128, 255]), "piper", "joe"), "text"),
+        ChatAction(TARGET, "record_voice"),
+        ReplySkipped(TARGET, "duplicate"),
+    ],
+)
+def test_every_event_round_trips(event: object) -> None:
+    assert decode_event(*encode_event(event)) == event  # type: ignore[arg-type]
+
+
+def test_unserializable_raw_payload_becomes_strings_not_an_error() -> None:
+    m = IncomingMessage("web", "o", CHAT, Author("1", "a"), "1", raw={"obj": object(), "b": b"x"})
+    back = decode_message(*encode_message(m))
+    assert isinstance(back.raw["obj"], str)
+
+
+def test_lazy_attachment_must_be_inlined_first() -> None:
+    async def fetch() -> bytes:
+        return b"audio"
+
+    m = IncomingMessage("web", "o", CHAT, Author("1", "a"), "1", attachments=(Attachment(AttachmentKind.AUDIO, "audio/ogg", fetch=fetch),))
+    with pytest.raises(CodecError, match="inline it first"):
+        encode_message(m)
+
+
+async def test_inline_attachments_fetches_and_leaves_out_what_fails_or_is_too_big() -> None:
+    async def ok() -> bytes:
+        return b"a" * 10
+
+    async def broken() -> bytes:
+        raise ConnectionError("platform down")
+
+    async def big() -> bytes:
+        return b"b" * 100
+
+    atts = tuple(Attachment(AttachmentKind.AUDIO, "audio/ogg", fetch=f, file_name=n) for f, n in ((ok, "ok"), (broken, "broken"), (big, "big")))
+    m = IncomingMessage("web", "o", CHAT, Author("1", "a"), "1", text="keep me", attachments=atts)
+    inlined = await inline_attachments(m, max_bytes=50)
+    assert [a.file_name for a in inlined.attachments] == ["ok"]
+    assert inlined.attachments[0].data == b"a" * 10 and inlined.text == "keep me"
+    assert decode_message(*encode_message(inlined)) == inlined
+
+
+@pytest.mark.parametrize(
+    "header,blobs,what",
+    [
+        (b"not json", [], "malformed message"),
+        (json.dumps({"platform": "x"}).encode(), [], "KeyError"),
+        (encode_message(full_message())[0], [], "IndexError"),  # the blob is missing
+    ],
+)
+def test_malformed_messages_raise_codec_error(header: bytes, blobs: list[bytes], what: str) -> None:
+    with pytest.raises(CodecError, match=what):
+        decode_message(header, blobs)
+
+
+def test_unknown_event_type_raises_codec_error() -> None:
+    with pytest.raises(CodecError, match="KeyError"):
+        decode_event(json.dumps({"type": "Nope", "body": {}}).encode(), [])
