@@ -54,6 +54,7 @@ class FakeDiscord:
         self.guilds: list[dict[str, Any]] = []
         self.users: dict[int, dict[str, Any]] = {}
         self.identifies = 0
+        self.identify_payloads: list[dict[str, Any]] = []
         self.resumes = 0
         self.session_id = "sess-1"
         self._log: list[dict[str, Any]] = []  # dispatches of the session, for RESUME
@@ -141,9 +142,10 @@ class FakeDiscord:
                 await ws.send_str(json.dumps({"op": 11, "d": None, "s": None, "t": None}))
             elif op == 2:
                 self.identifies += 1
+                self.identify_payloads.append(payload["d"])
                 self._log.clear()
                 self._seq = 0
-                await self._ready()
+                await self._ready(payload["d"].get("shard"))
             elif op == 6:
                 self.resumes += 1
                 since = payload["d"]["seq"] or 0
@@ -154,12 +156,15 @@ class FakeDiscord:
             self._ws = None
         return ws
 
-    async def _ready(self) -> None:
-        await self._dispatch("READY", {
+    async def _ready(self, shard: list[int] | None = None) -> None:
+        ready: dict[str, Any] = {
             "v": 10, "user": user(BOT_ID, "voicebot", True), "session_id": self.session_id,
             "resume_gateway_url": self.gateway_url, "guilds": [{"id": g["id"], "unavailable": True} for g in self.guilds],
             "application": {"id": str(APP_ID), "flags": 0}, "private_channels": [], "relationships": [],
-        })
+        }
+        if shard is not None:  # Discord echoes the shard of the IDENTIFY in READY
+            ready["shard"] = shard
+        await self._dispatch("READY", ready)
         for guild in self.guilds:
             await self._dispatch("GUILD_CREATE", guild)
 
