@@ -138,7 +138,9 @@ class Replier:
             stream = self.streams[event.reply_id] = _Stream(int(target.chat.id), target.chat.kind is ChatKind.PRIVATE, target)
         stream.text += event.text
         stream.touched = time.monotonic()
-        if time.monotonic() - stream.last_push >= self._interval(stream):
+        # Only when the preview changed: past Telegram's length limit the preview stays the same,
+        # and editing a message to its own text is refused ("message is not modified").
+        if stream.dirty and time.monotonic() - stream.last_push >= self._interval(stream):
             await self._push(stream)
 
     async def _push(self, stream: _Stream) -> None:

@@ -82,7 +82,8 @@ async def answer(ctx: Context) -> None:
     except (TimeoutError, EngineError) as exc:
         log.error("engine failed on %s: %s", message.key, exc, exc_info=True)
         failure = "error"
-        metrics.ERRORS.labels(bot, "engine_timeout" if isinstance(exc, (TimeoutError, EngineTimeout)) else "engine").inc()
+        timed_out = isinstance(exc, (TimeoutError, EngineTimeout))
+        metrics.ERRORS.labels(bot, "engine_timeout" if timed_out else "engine").inc()
     except asyncio.CancelledError:
         raise
     except Exception:

@@ -175,6 +175,17 @@ class Chats:
     async def send(self, session: str, message_id: str, text: str) -> None:
         await self._sockets[session].send_json({"type": "message", "id": message_id, "text": text})
 
+    async def send_rounds(self, first: int, last: int) -> None:
+        """Messages ``first`` to ``last - 1`` in every chat, round by round (chats interleaved)."""
+        for i in range(first, last):
+            for s in self.sessions:
+                await self.send(s, f"m{i}", text_for(s, i))
+
+    async def wait_at_least(self, n: int, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.total() < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
     def total(self) -> int:
         return sum(len(v) for v in self.replies.values())
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bots.scaleout import Chats, Cluster, expected, text_for
+from tests.bots.scaleout import Chats, Cluster, expected
 from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -25,9 +25,7 @@ async def test_gateway_and_two_workers_answer_200_messages_once_in_order(tmp_pat
         cluster.worker("w1")
         cluster.worker("w2")
         async with Chats(cluster.ws_url, 20) as chats:
-            for i in range(10):
-                for s in chats.sessions:
-                    await chats.send(s, f"m{i}", text_for(s, i))
+            await chats.send_rounds(0, 10)
             await chats.wait_total(200, 60)
             got = dict(chats.replies)
     finally:
@@ -45,12 +43,8 @@ async def test_kill_9_of_a_worker_holding_messages_loses_none_and_repeats_none(t
         victim = cluster.worker("w1")
         cluster.worker("w2")
         async with Chats(cluster.ws_url, 10) as chats:
-            for i in range(12):
-                for s in chats.sessions:
-                    await chats.send(s, f"m{i}", text_for(s, i))
-            deadline = time.monotonic() + 30
-            while chats.total() < 15 and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
+            await chats.send_rounds(0, 12)
+            await chats.wait_at_least(15)
             victim.kill()  # it holds read-but-unacknowledged messages now
             killed_at = chats.total()
             await chats.wait_total(120, 60)
@@ -70,14 +64,10 @@ async def test_redis_restart_mid_run_messages_during_the_outage_are_answered_aft
         cluster.gateway()
         cluster.worker("w1")
         async with Chats(cluster.ws_url, 4) as chats:
-            for i in range(5):
-                for s in chats.sessions:
-                    await chats.send(s, f"m{i}", text_for(s, i))
+            await chats.send_rounds(0, 5)
             await chats.wait_total(20, 30)
             redis_server.stop()
-            for i in range(5, 10):  # sent while redis is down: the gateway keeps them
-                for s in chats.sessions:
-                    await chats.send(s, f"m{i}", text_for(s, i))
+            await chats.send_rounds(5, 10)  # sent while redis is down: the gateway keeps them
             await asyncio.sleep(1.0)
             assert chats.total() == 20
             redis_server.start()
@@ -99,11 +89,8 @@ async def test_sigterm_stops_a_worker_gracefully_and_the_other_finishes_its_mess
         leaving = cluster.worker("w1")
         cluster.worker("w2")
         async with Chats(cluster.ws_url, 8) as chats:
-            for i in range(8):
-                for s in chats.sessions:
-                    await chats.send(s, f"m{i}", text_for(s, i))
-            while chats.total() < 10:
-                await asyncio.sleep(0.01)
+            await chats.send_rounds(0, 8)
+            await chats.wait_at_least(10)
             assert leaving.terminate() == 0
             started = time.monotonic()
             await chats.wait_total(64, 25)  # far less than the 30 s reclaim idle time

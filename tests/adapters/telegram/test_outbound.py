@@ -15,7 +15,8 @@ class RecordingReplier(Replier):
     """Sends nothing; records the log context's message key for each event."""
 
     def __init__(self) -> None:
-        super().__init__(None, None, TelegramConfig.model_validate({"token": "123456:TEST-token"}))  # type: ignore[arg-type]
+        config = TelegramConfig.model_validate({"token": "123456:TEST-token"})
+        super().__init__(None, None, config)  # type: ignore[arg-type]
         self.keys: list[str] = []
 
     async def handle(self, event: OutgoingEvent) -> None:

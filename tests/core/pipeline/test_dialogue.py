@@ -67,7 +67,8 @@ async def test_engine_failures_are_counted_by_kind() -> None:
 
 async def test_voice_note_is_timed_as_the_tts_stage() -> None:
     count, failed = stage_count("tts"), errors("tts")
-    async with Harness([ScriptedEngine(["spoken"])], speech=FakeSpeech(), settings=with_settings(voice_by_default=True)) as h:
+    voice_on = with_settings(voice_by_default=True)
+    async with Harness([ScriptedEngine(["spoken"])], speech=FakeSpeech(), settings=voice_on) as h:
         await h.send(message("talk"))
     assert any(isinstance(e, ReplyVoice) for e in h.events)
     assert stage_count("tts") == count + 1
@@ -77,7 +78,8 @@ async def test_voice_note_is_timed_as_the_tts_stage() -> None:
 async def test_voice_note_failure_and_timeout_count_as_tts_errors() -> None:
     count, failed = stage_count("tts"), errors("tts")
     voice_on = with_settings(voice_by_default=True, voice_timeout_s=0.1)
-    async with Harness([ScriptedEngine(["a"])], speech=FakeSpeech(error=SpeechError("no voice")), settings=voice_on) as h:
+    failing = FakeSpeech(error=SpeechError("no voice"))
+    async with Harness([ScriptedEngine(["a"])], speech=failing, settings=voice_on) as h:
         await h.send(message("one"))
     async with Harness([ScriptedEngine(["b"])], speech=FakeSpeech(hang=True), settings=voice_on) as h2:
         await h2.send(message("two"))
