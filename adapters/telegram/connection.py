@@ -21,6 +21,7 @@ from telegram import error as tg
 
 from adapters.telegram.config import WebhookConfig
 from adapters.telegram.errors import TelegramConfigError, map_error
+from core.errors import BusError
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +88,22 @@ class Poller:
                 continue
             for update in updates:
                 update_id = update.get("update_id") if isinstance(update, dict) else None
-                if isinstance(update_id, int):
-                    self.offset = max(self.offset or 0, update_id + 1)
-                else:
+                if not isinstance(update_id, int):
                     log.warning("telegram: update without update_id skipped: %.200r", update)
                     continue
-                await self.handle(update)
+                try:
+                    await self.handle(update)
+                except BusError as exc:
+                    # Not accepted (the bus's server is down and the gateway's outbox is full): keep the
+                    # offset here so Telegram hands this update and the rest of the batch over again.
+                    failures += 1
+                    delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random() / 2)
+                    log.error("telegram: update %s not accepted (%s); fetching it again in %.1fs", update_id, exc, delay)
+                    await asyncio.sleep(delay)
+                    break
+                except Exception:
+                    log.exception("telegram: update %s could not be handled; skipped", update_id)
+                self.offset = max(self.offset or 0, update_id + 1)
 
 
 def webhook_secret(config: WebhookConfig) -> str:
@@ -160,5 +171,10 @@ class WebhookServer:
         if not isinstance(update, dict):
             log.warning("telegram webhook: update is not an object; skipped")
             return web.Response(status=400, text="bad request")
-        await self.handle(update)
+        try:
+            await self.handle(update)
+        except BusError as exc:
+            # Telegram retries a webhook delivery that does not get a 2xx, so nothing is lost.
+            log.error("telegram webhook: update %s not accepted (%s); answering 503 so Telegram retries", update.get("update_id"), exc)
+            return web.Response(status=503, text="unavailable")
         return web.Response(status=200, text="ok")

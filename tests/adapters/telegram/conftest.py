@@ -86,9 +86,10 @@ def bot_factory(api: FakeBotApi) -> Callable[..., Any]:
         speech: Speech | None = None,
         voice_by_default: bool = False,
         dedupe: DedupeStore | None = None,
+        bus: InProcessBus | None = None,
         **config: Any,
     ) -> AsyncIterator[Harness]:
-        bus = InProcessBus()
+        bus = bus or InProcessBus()
         await bus.start()
         services = BotServices(
             "tg",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 
 import aiohttp
 import pytest
@@ -14,12 +13,7 @@ from pydantic import ValidationError
 from adapters.telegram.config import WEBHOOK_SECRET, TelegramConfig
 from adapters.telegram.connection import SECRET_HEADER
 from tests.adapters.telegram.fake_bot_api import message_json
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.redis_server import free_port
 
 
 async def test_webhook_accepts_secret_and_refuses_without(bot_factory, api):
