@@ -10,6 +10,7 @@ from dataclasses import replace
 from prometheus_client import REGISTRY
 
 from core.bus import InProcessBus
+from core.errors import BusUnavailable
 from core.engine import Conversation, DialogueEngine, Persona
 from core.engines.chain import EngineChain
 from core.model import Addressed, Author, Chat, ChatKind, IncomingMessage, OutgoingEvent, ReplyDone
@@ -138,6 +139,21 @@ class Harness:
     def texts(self) -> list[str]:
         """The texts of the complete replies so far."""
         return [e.text for e in self.done()]
+
+
+class RefusingBus(InProcessBus):
+    """Refuses the first ``refusals`` messages, as the Redis bus does when it cannot accept one."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__("test")
+        self.refusals = refusals
+        self.refused = 0
+
+    async def publish(self, message: IncomingMessage) -> None:
+        if self.refused < self.refusals:
+            self.refused += 1
+            raise BusUnavailable("redis unreachable and 10000 messages already waiting")
+        await super().publish(message)
 
 
 def with_settings(**changes: object) -> PipelineSettings:

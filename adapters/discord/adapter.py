@@ -22,6 +22,7 @@ from adapters.discord.voice import VoiceManager
 from adapters.discord.voice_message import FILE_NAME, send_voice_message
 from core.adapter import Adapter
 from core.bus import Bus
+from core.errors import BusError
 from core.model import (
     Addressed,
     Author,
@@ -60,6 +61,9 @@ def intents_for(config: DiscordConfig) -> discord.Intents:
     intents.voice_states = True
     intents.message_content = config.message_content
     return intents
+
+
+UNAVAILABLE = "Sorry, I can't take messages right now. Please send that again in a minute."
 
 
 class DiscordAdapter(Adapter):
@@ -203,7 +207,16 @@ class DiscordAdapter(Adapter):
             self._chat_guild[incoming.chat.id] = message.guild.id
             self._read_aloud(message, incoming)
         if incoming.is_addressed:
-            await self.bus.publish(incoming)
+            try:
+                await self.bus.publish(incoming)
+            except BusError as exc:
+                # Discord does not deliver a gateway event twice: say so in the channel rather than drop it.
+                log.error("discord: message %s not accepted (%s); told the user to resend", incoming.key, exc)
+                try:
+                    await message.channel.send(UNAVAILABLE, allowed_mentions=NO_MENTIONS)
+                except discord.HTTPException as send_exc:
+                    log.warning("discord: could not send the unavailable notice: %s", send_exc)
+                return
             self.published += 1
 
     def _read_aloud(self, message: discord.Message, incoming: IncomingMessage) -> None:
@@ -237,7 +250,7 @@ class DiscordAdapter(Adapter):
             self._chat_guild[channel_id] = interaction.guild_id
         kind = ChatKind.PRIVATE if interaction.guild_id is None else ChatKind.GROUP
         user = interaction.user
-        await self.bus.publish(
+        publish = self.bus.publish(
             IncomingMessage(
                 platform=PLATFORM,
                 origin=self.adapter_id,
@@ -249,6 +262,13 @@ class DiscordAdapter(Adapter):
                 raw={"interaction_id": str(interaction.id), "guild_id": str(interaction.guild_id or "")},
             )
         )
+        try:
+            await publish
+        except BusError as exc:
+            log.error("discord: slash command %s not accepted (%s); told the user to retry", interaction.id, exc)
+            self._interactions.pop(str(interaction.id), None)
+            await self._end_deferred(interaction, UNAVAILABLE)
+            return
         self.published += 1
 
     def _remember(self, interaction: discord.Interaction) -> None:
@@ -366,6 +386,15 @@ class DiscordAdapter(Adapter):
             if i == 0:
                 send = self._first_sender(event.target.chat.id, None)  # only the first carries the reference
 
+    @staticmethod
+    async def _end_deferred(interaction: discord.Interaction, note: str) -> None:
+        """Replace a deferred command's public "thinking…" with an ephemeral note (see _send_skipped)."""
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException as exc:
+            log.info("discord: could not remove the thinking message: %s", exc)
+        await interaction.followup.send(note, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
     async def _send_skipped(self, event: ReplySkipped, interaction: discord.Interaction | None) -> None:
         """End what was started for a message that gets no reply.
 
@@ -379,12 +408,7 @@ class DiscordAdapter(Adapter):
         if interaction is not None:
             assert ref is not None
             self._interactions.pop(ref.message_id, None)
-            try:
-                await interaction.delete_original_response()
-            except discord.HTTPException as exc:
-                log.info("discord: could not remove the thinking message: %s", exc)
-            note = SKIP_NOTES.get(event.reason, SKIP_NOTE_DEFAULT)
-            await interaction.followup.send(note, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            await self._end_deferred(interaction, SKIP_NOTES.get(event.reason, SKIP_NOTE_DEFAULT))
             return
         for reply_id in [r for r, s in self._streams.items() if ref is not None and s.answers == ref]:
             stream = self._streams.pop(reply_id)

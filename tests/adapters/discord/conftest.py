@@ -45,10 +45,11 @@ class Bot:
 
 
 async def build_bot(fake: FakeDiscord, *, engine: Any = None, speech: Speech | None = None,
-                    voice_by_default: bool = False, pipeline: PipelineSettings | None = None, **config: Any) -> Bot:
+                    voice_by_default: bool = False, pipeline: PipelineSettings | None = None,
+                    bus: InProcessBus | None = None, **config: Any) -> Bot:
     """Start bus and pipeline and build the adapter (not started)."""
     logging.getLogger("discord").setLevel(logging.WARNING)
-    bus = InProcessBus()
+    bus = bus or InProcessBus()
     await bus.start()
     services = BotServices("t", Persona(), engine or EchoEngine(), MemoryConversationStore(), MemorySettingsStore(),
                            MemoryDedupeStore(), MemoryRateCounter(), speech=speech,

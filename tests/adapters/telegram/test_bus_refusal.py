@@ -2,25 +2,8 @@
 
 from __future__ import annotations
 
-from core.bus import InProcessBus
-from core.errors import BusUnavailable
-from core.model import IncomingMessage
+from tests.harness import RefusingBus
 from tests.redis_server import free_port
-
-
-class RefusingBus(InProcessBus):
-    """Refuses the first ``refusals`` messages, as the Redis bus does when it cannot accept one."""
-
-    def __init__(self, refusals: int) -> None:
-        super().__init__("tg")
-        self.refusals = refusals
-        self.refused = 0
-
-    async def publish(self, message: IncomingMessage) -> None:
-        if self.refused < self.refusals:
-            self.refused += 1
-            raise BusUnavailable("redis unreachable and 10000 messages already waiting")
-        await super().publish(message)
 
 
 async def test_polling_refetches_an_update_the_bus_refused_and_answers_it_once(bot_factory, api, caplog):
