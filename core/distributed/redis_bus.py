@@ -476,7 +476,9 @@ class RedisBus(Bus):
         if self._held.pop(eid, None) is not None:
             self._held_changed.set()
         if chat_key and (event := self._chat_done.get(chat_key)) is not None:
-            event.set()
+            event.set()  # wakes a held message of the same chat at once
+            if chat_key not in self._held.values():
+                del self._chat_done[chat_key]
 
     async def _turn(self, eid: str, chat_key: str) -> None:
         """Wait until ``eid`` heads its chat's order list (every earlier message was acknowledged)."""
@@ -497,8 +499,6 @@ class RedisBus(Bus):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(event.wait(), delay)  # woken at once when we acked that chat here
             delay = min(0.02, delay * 1.5)
-            if not any(ck == chat_key for ck in self._held.values()):
-                self._chat_done.pop(chat_key, None)
 
     async def _beat(self) -> None:
         """Keep the idle time of held entries low so no other worker takes them from a live one."""
