@@ -36,6 +36,7 @@ class Delivery:
         redelivered: the message was handed out before to a worker that did not acknowledge it
             (it died or stopped); the bus has checked that it was not answered.
         delivery_id: the bus's own id of this delivery (a stream entry id), for logs.
+        attempts: how many times the message has been handed out, this time included.
     """
 
     message: IncomingMessage
@@ -43,6 +44,7 @@ class Delivery:
     turn: Callable[[], Awaitable[None]] = field(default=_no_wait, compare=False, repr=False)
     redelivered: bool = False
     delivery_id: str = ""
+    attempts: int = 1
 
 
 class Bus(Resource, abc.ABC):

@@ -237,8 +237,15 @@ class RedisBus(Bus):
         ids = list(self._held)
         try:
             # Owned by a placeholder consumer and made old: the next XAUTOCLAIM anywhere takes them.
+            # The delivery count goes back one, so a handed-back message is not taken for a poison one.
             idle_ms = int(self.settings.claim_idle_s * 1000) * 10 + 1
-            await self.redis.xclaim(self.in_key, self.GROUP, self.HANDED_BACK, 0, ids, idle=idle_ms, justid=True)
+            owned = await self.redis.xpending_range(self.in_key, self.GROUP, "-", "+", len(ids) * 2 + 64, consumername=self.consumer)
+            counts = {row["message_id"].decode(): int(row["times_delivered"]) for row in owned}
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for eid in ids:
+                    retries = max(0, counts.get(eid, 1) - 1)
+                    pipe.xclaim(self.in_key, self.GROUP, self.HANDED_BACK, 0, [eid], idle=idle_ms, retrycount=retries, justid=True)
+                await pipe.execute()
             log.info("%s: handed back %d unfinished messages to the other workers", self.bot, len(ids))
         except _UNREACHABLE as exc:
             log.warning("%s: could not hand back %d messages (%s); they are reclaimed after %.0fs idle", self.bot, len(ids), exc, self.settings.claim_idle_s)
@@ -460,6 +467,7 @@ class RedisBus(Bus):
                 await self._retry(lambda: self._ack_in(eid, message.chat_key), until_closed=False)
                 return None
             log.info("%s: %s reclaimed from a worker that stopped or died", self.bot, message.key)
+        attempts = await self._retry(lambda: self._attempts(eid)) if reclaimed else 1
         self._held[eid] = message.chat_key
 
         async def ack() -> None:
@@ -468,7 +476,12 @@ class RedisBus(Bus):
         async def turn() -> None:
             await self._turn(eid, message.chat_key)
 
-        return Delivery(message, ack=ack, turn=turn, redelivered=reclaimed, delivery_id=eid)
+        return Delivery(message, ack=ack, turn=turn, redelivered=reclaimed, delivery_id=eid, attempts=attempts)
+
+    async def _attempts(self, eid: str) -> int:
+        """How many times the entry has been handed out (XAUTOCLAIM counts each claim)."""
+        rows = await self.redis.xpending_range(self.in_key, self.GROUP, eid, eid, 1)
+        return int(rows[0]["times_delivered"]) if rows else 1
 
     async def _ack_in(self, eid: str, chat_key: str | None) -> None:
         order_key = self._order_key(chat_key) if chat_key else f"{self.settings.namespace}:order:?"

@@ -124,7 +124,10 @@ class Pipeline(Resource):
                 # reaches this worker later (reclaimed from a dead worker) must be able to pass.
                 await delivery.turn()
                 async with self._serializer.hold(message.chat_key):
-                    await self._answer(ctx)
+                    if delivery.attempts > self.services.config.max_deliveries:
+                        await self._give_up(ctx, delivery.attempts)
+                    else:
+                        await self._answer(ctx)
                     # Acknowledged inside the chat's lock: the next message of this chat, here or on
                     # another worker, starts only after this one's replies were handed back.
                     try:
@@ -134,6 +137,19 @@ class Pipeline(Resource):
             finally:
                 self._slots.release()
                 log.debug("%s handled in %.2f ms", message.key, (time.perf_counter() - started) * 1000)
+
+    async def _give_up(self, ctx: Context, attempts: int) -> None:
+        """A message every earlier worker died on: apologize instead of handling it once more."""
+        self.failed += 1
+        metrics.HANDLED.labels(self.services.name, "failed").inc()
+        metrics.ERRORS.labels(self.services.name, "poison").inc()
+        log.error(
+            "%s was handed out %d times and each worker stopped before answering; not handling it again",
+            ctx.message.key,
+            attempts - 1,
+        )
+        if ctx.message.is_addressed:
+            await ctx.reply(APOLOGY, notice=True)
 
     async def _answer(self, ctx: Context) -> None:
         message = ctx.message

@@ -38,5 +38,8 @@ class PipelineSettings:
     voice_by_default: bool = False
     default_voice: str = ""
     voice_timeout_s: float = 30.0
+    #: a message handed out this many times already (each worker that took it died) is not handled
+    #: again: it gets an apology, so one poison message cannot kill every worker in turn
+    max_deliveries: int = 3
     flood: FloodLimits = field(default_factory=FloodLimits)
     access: AccessRules = field(default_factory=AccessRules)

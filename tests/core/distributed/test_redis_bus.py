@@ -298,3 +298,38 @@ async def test_memory_and_settings_written_by_one_worker_are_seen_by_the_other(r
             replies = await gw.wait_done(4)
     assert replies[2].text == "heard who am I?; before: my name is Ann"
     assert "rate 1.5" in replies[3].text
+
+
+async def test_a_message_every_worker_died_on_gets_an_apology_instead_of_another_attempt(redis_server: RedisServer) -> None:
+    from core.pipeline.dialogue import APOLOGY
+
+    async with Gateway(redis_server) as gw:
+        await gw.bus.publish(message("poison", chat="c1"))
+        for n in range(3):  # three workers take it and die (kill -9) before answering
+            dying = RedisBus(settings(redis_server, consumer=f"dying{n}", claim_idle_s=0.2), bot="bot")
+            await dying.start()
+            async for delivery in dying.deliveries():
+                assert delivery.attempts == n + 1
+                break
+            await _crash(dying)
+            await asyncio.sleep(0.3)
+        engine = Numbered(0)
+        async with worker(redis_server, engine, "w4", claim_idle_s=0.2):
+            [reply] = await gw.wait_done(1)
+    assert reply.text == APOLOGY and reply.notice
+    assert engine.calls == 0
+
+
+async def test_handing_back_does_not_count_as_a_failed_attempt(redis_server: RedisServer) -> None:
+    async with Gateway(redis_server) as gw:
+        await gw.bus.publish(message("hello", chat="c1"))
+        for n in range(4):  # four graceful restarts while holding it
+            leaving = RedisBus(settings(redis_server, consumer=f"leaving{n}"), bot="bot")
+            await leaving.start()
+            async for delivery in leaving.deliveries():
+                assert delivery.attempts <= 2
+                break
+            await leaving.stop()
+        async with worker(redis_server, Numbered(0), "w5"):
+            [reply] = await gw.wait_done(1)
+    assert reply.text == "reply to hello"
