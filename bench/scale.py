@@ -1,0 +1,557 @@
+"""Scale-out benchmark (issue 7): the in-process bus against the Redis bus with 1, 2 and 4 workers.
+
+Run: ``python bench/scale.py [--messages N] [--chats C] [--json]``
+
+``N`` (default 2000) is the number of timed messages of each busy case with the
+instant engine; the generative model, ~100x slower per reply, gets ``N // 4``, and
+the one-message-at-a-time cases ``N // 4`` (instant) and ``N // 40`` (generative).
+
+Every case runs the real pipeline with the same engine config:
+
+* ``inprocess``: one process, ``InProcessBus`` + ``Pipeline`` (as in bench/pipeline.py),
+  with in-memory stores and, to isolate the bus from the stores, with the Redis stores.
+* ``redis``: 1, 2 or 4 ``python run.py worker`` processes reading a private
+  ``redis-server`` (its own port, no persistence); this process is the gateway: it
+  publishes with :class:`RedisBus` and reads the replies from ``outgoing()``.
+
+Engines: ``echo`` (instant) and the shipped ``generative`` model with ``threads: 1``
+per process (also in-process), so N workers can use N cores. Load is a closed loop:
+each of ``C`` chats (default 128) sends its next message when its previous one is
+answered, so ``C`` messages are always in flight (1 chat: pure added latency).
+Latency is from ``publish()`` to the ``ReplyDone`` read from the outgoing stream.
+Each configuration is warmed up (one message per chat, at least 50) before timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import itertools
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.stats import peak_rss_mb, percentile  # noqa: E402
+from bots.config import BotConfig, StorageConfig  # noqa: E402
+from bots.engines import build_chain  # noqa: E402
+from bots.runtime import Stores, build_stores, pipeline_settings  # noqa: E402
+from core.bus import Bus, InProcessBus  # noqa: E402
+from core.distributed.redis_bus import RedisBus, RedisBusSettings  # noqa: E402
+from core.engine import Persona  # noqa: E402
+from core.model import Addressed, Author, Chat, ChatKind, IncomingMessage, ReplyDone, ReplySkipped  # noqa: E402
+from core.pipeline.context import BotServices  # noqa: E402
+from core.pipeline.pipeline import Pipeline  # noqa: E402
+
+BOT = "scale"
+DESTINATION = "bench.gateway"  # the ``origin`` of what we publish: replies come back to this stream
+PROMPTS = ["hello", "how are you?", "what is your name", "tell me a joke", "do you like music", "what do you do for fun"]
+ENGINES: dict[str, dict[str, Any]] = {
+    "echo": {"kind": "echo"},
+    "generative": {"kind": "generative", "threads": 1, "seed": 7},  # seeded: the same replies, so the same work, in every case
+}
+READY = "reading the redis bus"
+WORKER_START_TIMEOUT_S = 180.0
+CASE_TIMEOUT_S = 300.0
+
+
+@dataclass
+class Result:
+    """One timed load against one configuration."""
+
+    engine: str
+    bus: str
+    workers: int  # 0: in-process
+    chats: int
+    messages: int
+    seconds: float
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+    skipped: int = 0
+    #: CPU used during the timed run, in cores (CPU seconds / wall seconds): this process, the workers, redis
+    cpu_gateway: float = 0.0
+    cpu_workers: float = 0.0
+    cpu_redis: float = 0.0
+    #: CPU the rest of the machine used meanwhile (other programs, the kernel, steal), in cores
+    cpu_other: float = 0.0
+
+    def row(self) -> str:
+        workers = str(self.workers) if self.workers else "-"
+        cpu = f"{self.cpu_gateway:4.2f}/{self.cpu_workers:4.2f}/{self.cpu_redis:4.2f}/{self.cpu_other:4.2f}"
+        return (
+            f"{self.engine:10} {self.bus:18} {workers:>7} {self.chats:>5} {self.messages:>6} "
+            f"{self.rate:9,.0f} {self.p50_ms:9.2f} {self.p99_ms:9.2f} {self.mean_ms:9.2f}  {cpu}"
+        )
+
+
+HEADER = (
+    f"{'engine':10} {'bus':18} {'workers':>7} {'chats':>5} {'msgs':>6} {'msg/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'mean ms':>9}"
+    "  cores gw/wk/redis/other"
+)
+
+
+# -- a private redis-server --------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PrivateRedis:
+    """Our own ``redis-server`` on a free port, without persistence (never the machine's 6379)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise SystemExit("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+             "--save", "", "--appendonly", "no", "--protected-mode", "no", "--logfile", str(self.directory / "redis.log")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(64).startswith(b"+PONG"):
+                    return
+            time.sleep(0.02)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def flushall(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(b"FLUSHALL\r\n")
+            if not s.recv(64).startswith(b"+OK"):
+                raise RuntimeError("FLUSHALL failed")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(10)
+        self.process = None
+
+
+# -- worker processes --------------------------------------------------------------------------
+
+
+def bot_section(engine: str) -> dict[str, Any]:
+    """The bot of every configuration: one engine, flood control off, no adapters."""
+    return {"name": BOT, "engines": [ENGINES[engine]], "pipeline": {"flood": {"per_user": 0, "per_chat": 0}}}
+
+
+def write_config(path: Path, redis_url: str, namespace: str, engine: str) -> Path:
+    config = {
+        "logging": {"level": "INFO"},
+        "bus": {"kind": "redis", "url": redis_url, "namespace": namespace},
+        "storage": {"kind": "redis", "namespace": namespace},
+        "voice": {"enabled": False},
+        "bots": [bot_section(engine)],
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Worker:
+    """One ``python run.py worker`` process, its output in a log file."""
+
+    name: str
+    config: Path
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def spawn(self) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with self.log_path.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, str(ROOT / "run.py"), "worker", "--config", str(self.config), "--name", self.name],
+                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env,
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text("utf-8", errors="replace") if self.log_path.exists() else ""
+
+    async def ready(self, timeout_s: float) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout_s
+        while READY not in self.log():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker {self.name} not ready after {timeout_s:.0f}s:\n{self.log()[-3000:]}")
+            await asyncio.sleep(0.05)
+
+    def terminate(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM (graceful: finishes what it holds), SIGKILL only if it hangs."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            print(f"worker {self.name} ignored SIGTERM for {timeout_s:.0f}s; killed", file=sys.stderr)
+            self.process.kill()
+            self.process.wait(5)
+
+
+async def start_workers(count: int, config: Path, directory: Path) -> list[Worker]:
+    """Start ``count`` workers at once and wait until each reads the bus (model loaded)."""
+    workers = [Worker(f"w{i + 1}", config, directory / f"{config.stem}-w{i + 1}.log") for i in range(count)]
+    try:
+        for worker in workers:
+            worker.spawn()
+        await asyncio.gather(*(w.ready(WORKER_START_TIMEOUT_S) for w in workers))
+    except BaseException:
+        stop_workers(workers)
+        raise
+    return workers
+
+
+def stop_workers(workers: list[Worker]) -> None:
+    for worker in workers:
+        if worker.process is not None and worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGTERM)
+    for worker in workers:
+        worker.terminate()
+
+
+# -- the load ----------------------------------------------------------------------------------
+
+
+def make_message(i: int, chats: int, prefix: str) -> IncomingMessage:
+    chat = f"c{i % chats}"
+    return IncomingMessage(
+        "bench", DESTINATION, Chat(chat, ChatKind.PRIVATE), Author(f"u{i % chats}", "U"), f"{prefix}{i}",
+        PROMPTS[i % len(PROMPTS)], addressed=Addressed.PRIVATE, language="en",
+    )
+
+
+class ClosedLoop:
+    """Gateway side of one configuration: publishes, and reads the replies off ``outgoing``.
+
+    Each chat sends its next message when its previous one is answered (``ReplyDone``;
+    a ``ReplySkipped`` also ends a message, and is counted).
+    """
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self.sent: dict[str, float] = {}
+        self.latencies: list[float] = []
+        self.pending: dict[str, list[IncomingMessage]] = {}
+        self.remaining = 0
+        self.skipped = 0
+        self.done = asyncio.Event()
+        self.reader = asyncio.create_task(self._consume(), name="bench-outgoing")
+
+    async def _publish(self, message: IncomingMessage) -> None:
+        self.sent[message.message_id] = time.perf_counter()
+        await self.bus.publish(message)
+
+    async def _consume(self) -> None:
+        async for event in self.bus.outgoing(DESTINATION):
+            if not isinstance(event, (ReplyDone, ReplySkipped)) or event.target.in_reply_to is None:
+                continue
+            started = self.sent.pop(event.target.in_reply_to.message_id, None)
+            if started is None:
+                continue
+            self.latencies.append(time.perf_counter() - started)
+            self.skipped += isinstance(event, ReplySkipped)
+            self.remaining -= 1
+            queue = self.pending.get(event.target.chat.id)
+            if queue:
+                await self._publish(queue.pop())
+            if self.remaining == 0:
+                self.done.set()
+
+    async def run(self, chats: int, count: int, prefix: str) -> tuple[list[float], float, int]:
+        """Send ``count`` messages over ``chats`` chats; the latencies, seconds taken and skips."""
+        self.pending = {}
+        for i in reversed(range(count)):
+            self.pending.setdefault(f"c{i % chats}", []).append(make_message(i, chats, prefix))
+        self.latencies, self.remaining, self.skipped = [], count, 0
+        self.done.clear()
+        gc.collect()
+        started = time.perf_counter()
+        for queue in list(self.pending.values()):
+            await self._publish(queue.pop())
+        await asyncio.wait_for(self.done.wait(), CASE_TIMEOUT_S)
+        return self.latencies, time.perf_counter() - started, self.skipped
+
+    async def close(self) -> None:
+        """After the bus was stopped: the reader ends by itself."""
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(self.reader, 15)
+
+
+@dataclass(frozen=True)
+class Load:
+    chats: int
+    messages: int
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of a process (all its threads); this process when ``pid`` is None."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores; steal counted as busy)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    return (sum(fields[:8]) - idle - iowait) / os.sysconf("SC_CLK_TCK")  # up to steal; guest is inside user
+
+
+@dataclass(frozen=True)
+class Processes:
+    """Whose CPU time a run accounts: the workers and redis-server (this process always)."""
+
+    workers: tuple[int, ...] = ()
+    redis: int | None = None
+
+    def sample(self) -> tuple[float, float, float, float]:
+        """CPU seconds so far: this process, the workers, redis, the whole machine."""
+        redis = cpu_seconds(self.redis) if self.redis is not None else 0.0
+        return cpu_seconds(), sum(cpu_seconds(p) for p in self.workers), redis, machine_busy_seconds()
+
+
+async def measure(
+    loop: ClosedLoop, engine: str, bus: str, workers: int, loads: list[Load], tag: str, procs: Processes
+) -> list[Result]:
+    """Warm up, then time each load (one message per chat, at least 50, as warm-up)."""
+    results = []
+    for n, load in enumerate(loads):
+        await loop.run(load.chats, max(50, load.chats), f"{tag}w{n}-")
+        before = procs.sample()
+        latencies, seconds, skipped = await loop.run(load.chats, load.messages, f"{tag}m{n}-")
+        gw, wk, rd, busy = (round((b - a) / seconds, 2) for a, b in zip(before, procs.sample()))
+        ms = [v * 1000 for v in latencies]
+        result = Result(
+            engine, bus, workers, load.chats, load.messages, seconds, load.messages / seconds,
+            percentile(ms, 50), percentile(ms, 99), statistics.fmean(ms), skipped, gw, wk, rd,
+            max(0.0, round(busy - gw - wk - rd, 2)),
+        )
+        print(result.row(), flush=True, file=sys.stderr if QUIET else sys.stdout)
+        results.append(result)
+    return results
+
+
+QUIET = False  # with --json, the table goes to stderr
+
+
+# -- the configurations ------------------------------------------------------------------------
+
+
+def bot_config(engine: str) -> BotConfig:
+    return BotConfig.model_validate(bot_section(engine))
+
+
+async def run_inprocess(engine: str, stores_kind: str, loads: list[Load], redis: PrivateRedis, tag: str) -> list[Result]:
+    """One process: InProcessBus + Pipeline + the engine chain built from the same config as a worker's."""
+    redis.flushall()
+    bot = bot_config(engine)
+    storage = StorageConfig(kind=stores_kind, url=redis.url, namespace=f"{tag}:{BOT}")  # type: ignore[arg-type]
+    stores: Stores = build_stores(storage, ROOT, bot.pipeline.history_turns)
+    chain = build_chain(bot, ROOT)
+    services = BotServices(
+        BOT, Persona(), chain, stores.conversations, stores.settings, stores.dedupe, stores.counter,
+        config=pipeline_settings(bot),
+    )
+    bus = InProcessBus()
+    pipeline = Pipeline(services, bus)
+    for r in stores.resources:
+        await r.start()
+    await chain.start()
+    await bus.start()
+    await pipeline.start()
+    loop = ClosedLoop(bus)
+    try:
+        return await measure(loop, engine, f"inprocess/{stores_kind}", 0, loads, tag, Processes(redis=redis.pid))
+    finally:
+        await pipeline.stop()
+        await bus.stop()
+        await loop.close()
+        await chain.stop()
+        for r in stores.resources:
+            await r.stop()
+
+
+async def run_redis(engine: str, workers: int, loads: list[Load], redis: PrivateRedis, directory: Path, tag: str) -> list[Result]:
+    """``workers`` worker processes; this process is the gateway."""
+    redis.flushall()
+    config = write_config(directory / f"{tag}.yaml", redis.url, tag, engine)
+    procs = await start_workers(workers, config, directory)
+    # the namespace App gives each bot: f"{bus.namespace}:{bot.name}"
+    bus = RedisBus(RedisBusSettings(url=redis.url, namespace=f"{tag}:{BOT}"), bot=BOT)
+    await bus.start()
+    loop = ClosedLoop(bus)
+    try:
+        pids = tuple(w.process.pid for w in procs if w.process is not None)
+        return await measure(loop, engine, "redis", workers, loads, tag, Processes(pids, redis.pid))
+    finally:
+        await bus.stop()
+        await loop.close()
+        stop_workers(procs)
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def find(results: list[Result], engine: str, bus: str, workers: int, chats: int) -> Result:
+    return next(r for r in results if (r.engine, r.bus, r.workers, r.chats) == (engine, bus, workers, chats))
+
+
+def per_message_ms(r: Result) -> float:
+    """CPU the workers spent per message, in ms."""
+    return r.cpu_workers * 1000 / r.rate
+
+
+def ratios(results: list[Result], chats: int) -> dict[str, float]:
+    """The figures issue 7 asks for, from this run's results."""
+    base = find(results, "echo", "inprocess/memory", 0, 1)
+    base_rs = find(results, "echo", "inprocess/redis", 0, 1)
+    one = find(results, "echo", "redis", 1, 1)
+    gen = {w: find(results, "generative", "redis", w, chats).rate for w in (1, 2, 4)}
+    echo = {w: find(results, "echo", "redis", w, chats).rate for w in (1, 2, 4)}
+    return {
+        "redis_added_p50_ms": one.p50_ms - base.p50_ms,
+        "redis_added_p99_ms": one.p99_ms - base.p99_ms,
+        "redis_bus_only_added_p50_ms": one.p50_ms - base_rs.p50_ms,
+        "redis_bus_only_added_p99_ms": one.p99_ms - base_rs.p99_ms,
+        "generative_speedup_2_over_1": gen[2] / gen[1],
+        "generative_speedup_4_over_1": gen[4] / gen[1],
+        "generative_1_worker_over_inprocess": gen[1] / find(results, "generative", "inprocess/memory", 0, chats).rate,
+        "generative_worker_cpu_ms_per_message_1": per_message_ms(find(results, "generative", "redis", 1, chats)),
+        "generative_worker_cpu_ms_per_message_2": per_message_ms(find(results, "generative", "redis", 2, chats)),
+        "generative_worker_cpu_ms_per_message_4": per_message_ms(find(results, "generative", "redis", 4, chats)),
+        "generative_gateway_cpu_ms_per_message_2": find(results, "generative", "redis", 2, chats).cpu_gateway * 1000
+        / find(results, "generative", "redis", 2, chats).rate,
+        "echo_speedup_2_over_1": echo[2] / echo[1],
+        "echo_speedup_4_over_1": echo[4] / echo[1],
+    }
+
+
+def report(r: dict[str, float]) -> str:
+    return "\n".join([
+        "added latency of the redis bus, 1 chat, echo (redis bus + redis stores, 1 worker, vs in-process with memory stores):",
+        f"  p50 +{r['redis_added_p50_ms']:.2f} ms   p99 +{r['redis_added_p99_ms']:.2f} ms",
+        "  of which the bus alone (vs in-process with the same redis stores):",
+        f"  p50 +{r['redis_bus_only_added_p50_ms']:.2f} ms   p99 +{r['redis_bus_only_added_p99_ms']:.2f} ms",
+        f"generative speed-up, 2 workers over 1: {r['generative_speedup_2_over_1']:.2f}x (target >= 1.8x on 2 cores)",
+        f"generative speed-up, 4 workers over 1: {r['generative_speedup_4_over_1']:.2f}x (2 cores: not expected above ~2x)",
+        f"generative, 1 redis worker vs in-process (both threads: 1): {r['generative_1_worker_over_inprocess']:.2f}x",
+        "generative, worker CPU per message with 1 / 2 / 4 workers: "
+        f"{r['generative_worker_cpu_ms_per_message_1']:.0f} / {r['generative_worker_cpu_ms_per_message_2']:.0f} / "
+        f"{r['generative_worker_cpu_ms_per_message_4']:.0f} ms; gateway (this process) CPU per message: "
+        f"{r['generative_gateway_cpu_ms_per_message_2']:.1f} ms",
+        f"echo speed-up, 2 / 4 workers over 1: {r['echo_speedup_2_over_1']:.2f}x / {r['echo_speedup_4_over_1']:.2f}x",
+    ])
+
+
+def children_peak_rss_mb() -> float:
+    """The largest peak resident memory of the child processes reaped so far (the workers), in MiB."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+async def run_all(messages: int, chats: int, directory: Path) -> list[Result]:
+    redis = PrivateRedis(directory)
+    redis.start()
+    tags = (f"bench{n}" for n in itertools.count())
+    quiet_echo = [Load(1, max(50, messages // 4))]
+    busy_echo = [Load(chats, messages)]
+    gen_busy = [Load(chats, max(100, messages // 4))]
+    gen_quiet = [Load(1, max(20, messages // 40))]
+    results: list[Result] = []
+    try:
+        results += await run_inprocess("echo", "memory", quiet_echo + busy_echo, redis, next(tags))
+        # the bus alone at low load: the same redis stores as the workers, in one process
+        results += await run_inprocess("echo", "redis", quiet_echo, redis, next(tags))
+        results += await run_redis("echo", 1, quiet_echo + busy_echo, redis, directory, next(tags))
+        for workers in (2, 4):
+            results += await run_redis("echo", workers, busy_echo, redis, directory, next(tags))
+        results += await run_inprocess("generative", "memory", gen_quiet + gen_busy, redis, next(tags))
+        results += await run_redis("generative", 1, gen_quiet + gen_busy, redis, directory, next(tags))
+        for workers in (2, 4):
+            results += await run_redis("generative", workers, gen_busy, redis, directory, next(tags))
+    finally:
+        redis.stop()
+    return results
+
+
+async def main() -> None:
+    global QUIET
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=2000, help="timed messages per busy echo case (default 2000)")
+    parser.add_argument("--chats", type=int, default=128, help="chats talking at once in the busy cases (default 128)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON (the table goes to stderr)")
+    args = parser.parse_args()
+    QUIET = args.json
+    out = sys.stderr if QUIET else sys.stdout
+    started = time.perf_counter()
+    print(
+        f"scale-out benchmark: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.chats} chats in the busy cases, "
+        f"generative with threads: 1 per process (in-process too)",
+        file=out,
+    )
+    print(HEADER, file=out, flush=True)
+    directory = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    try:
+        results = await run_all(args.messages, args.chats, directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    r = ratios(results, args.chats)
+    elapsed = time.perf_counter() - started
+    print(report(r), file=out)
+    print(f"peak RSS: gateway (this process) {peak_rss_mb():.0f} MiB, largest worker {children_peak_rss_mb():.0f} MiB; "
+          f"took {elapsed:.0f} s", file=out)
+    if args.json:
+        print(json.dumps({
+            "cpus": os.cpu_count(), "chats": args.chats, "seconds": elapsed,
+            "results": [asdict(x) for x in results], "ratios": r,
+        }, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
