@@ -65,6 +65,7 @@ class PipelineConfig(_Strict):
     max_input_chars: int = Field(default=4000, ge=1)
     engine_timeout_s: float = Field(default=20.0, gt=0)
     first_piece_timeout_s: float = Field(default=10.0, gt=0)
+    stream_interval_s: float = Field(default=0.05, ge=0, le=5)
     flood: FloodConfig = Field(default_factory=FloodConfig)
     access: AccessConfig = Field(default_factory=AccessConfig)
 

@@ -86,6 +86,7 @@ def pipeline_settings(bot: BotConfig) -> PipelineSettings:
         max_input_chars=p.max_input_chars,
         engine_timeout_s=p.engine_timeout_s,
         first_piece_timeout_s=p.first_piece_timeout_s,
+        stream_interval_s=p.stream_interval_s,
         voice_by_default=bot.voice.enabled_by_default,
         default_voice=bot.voice.voice,
         flood=FloodLimits(p.flood.per_user, p.flood.per_chat, p.flood.window_s),

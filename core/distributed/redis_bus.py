@@ -72,6 +72,11 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('LREM', KEYS[2], 1, ARGV[2])
 return 1
 """
+_ACK_OUT = """
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+return 1
+"""
 _SEND = """
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
 if KEYS[2] then redis.call('SET', KEYS[2], '1', 'PX', ARGV[2]) end
@@ -199,6 +204,7 @@ class RedisBus(Bus):
             "publish": self._redis.register_script(_PUBLISH),
             "ack": self._redis.register_script(_ACK),
             "send": self._redis.register_script(_SEND),
+            "ack_out": self._redis.register_script(_ACK_OUT),
         }
         try:
             await self._redis.ping()
@@ -328,6 +334,9 @@ class RedisBus(Bus):
     async def outgoing(self, destination: str) -> AsyncIterator[OutgoingEvent]:  # type: ignore[override]
         key = self._out_key(destination)
         self._outgoing_readers += 1
+        # Entries delivered and not acknowledged yet: the ack travels with the next read (one round
+        # trip per batch). A gateway that dies meanwhile delivers that batch again when it restarts.
+        delivered: list[bytes] = []
         try:
             await self._retry(lambda: self._ensure_group(key, self.GATEWAY_GROUP))
             pending_first = True  # after a gateway restart, events read but not delivered come first
@@ -337,43 +346,58 @@ class RedisBus(Bus):
                 start_id = "0" if pending_first else ">"
                 try:
                     batch = await self._retry(
-                        lambda: self.redis.xreadgroup(
-                            self.GATEWAY_GROUP, destination, {key: start_id}, count=64, block=block
-                        ),
-                        until_closed=True,
+                        lambda: self._read_out(key, destination, start_id, block, delivered), until_closed=True
                     )
                 except BusClosed:
                     return
                 except ResponseError as exc:
-                    if "NOGROUP" in str(exc):  # redis came back empty
+                    if "NOGROUP" in str(exc):  # redis came back empty: nothing left to acknowledge
+                        delivered = []
                         await self._retry(lambda: self._ensure_group(key, self.GATEWAY_GROUP))
                         continue
                     raise
+                delivered = []
                 entries = batch[0][1] if batch else []
                 if pending_first and not entries:
                     pending_first = False
                     continue
                 for entry_id, raw in entries:
+                    delivered.append(entry_id)
                     if not raw:  # pending entry deleted meanwhile
                         continue
                     try:
                         event = decode_event(*_unfields(raw))
                     except CodecError as exc:
                         log.error("%s: dropping undecodable outgoing entry %s: %s", destination, entry_id, exc)
-                        event = None
-                    if event is not None:
-                        yield event
-                    await self._retry(lambda eid=entry_id: self._ack_out(key, eid), until_closed=False)
+                        continue
+                    yield event
                 if last and not entries:
                     return
         finally:
             self._outgoing_readers -= 1
+            if delivered and self._redis is not None:
+                with contextlib.suppress(*_UNREACHABLE, ResponseError):
+                    await self._ack_out(key, delivered)
 
-    async def _ack_out(self, key: str, entry_id: bytes) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(key, self.GATEWAY_GROUP, entry_id)
-            pipe.xdel(key, entry_id)
-            await pipe.execute()
+    async def _read_out(
+        self, key: str, consumer: str, start_id: str, block: int | None, delivered: list[bytes]
+    ) -> Any:
+        """Acknowledge ``delivered`` (if any) and read the next batch, in one round trip."""
+        if not delivered:
+            return await self.redis.xreadgroup(self.GATEWAY_GROUP, consumer, {key: start_id}, count=64, block=block)
+        # evalsha by hand: a pipeline given the script object asks SCRIPT EXISTS first, a round trip more
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.evalsha(self._scripts["ack_out"].sha, 1, key, self.GATEWAY_GROUP, *delivered)
+            pipe.xreadgroup(self.GATEWAY_GROUP, consumer, {key: start_id}, count=64, block=block)
+            acked, batch = await pipe.execute(raise_on_error=False)
+        if isinstance(batch, Exception):
+            raise batch
+        if isinstance(acked, Exception):  # NOSCRIPT after a redis restart: the script object loads it
+            await self._ack_out(key, delivered)
+        return batch
+
+    async def _ack_out(self, key: str, entry_ids: list[bytes]) -> None:
+        await self._scripts["ack_out"](keys=[key], args=[self.GATEWAY_GROUP, *entry_ids])
 
     # -- worker side: send ----------------------------------------------------------------------
 

@@ -55,7 +55,12 @@ async def answer(ctx: Context) -> None:
     target = ctx.target
     reply_id = new_reply_id()
     parts: list[str] = []
-    held: str | None = None  # the first piece waits for a second before we call it a stream
+    # Pieces not sent yet. The first piece waits for a second before we call it a stream; after the
+    # first delta, pieces are coalesced to one delta per ``stream_interval_s`` (a model yielding a
+    # token every 2 ms would otherwise cost a bus event, and across processes a Redis round trip, each).
+    unsent: list[str] = []
+    interval = services.config.stream_interval_s
+    last_sent = 0.0
     seq = 0
     failure = ""
     bot = services.name
@@ -66,15 +71,13 @@ async def answer(ctx: Context) -> None:
             if not piece:
                 continue
             parts.append(piece)
-            if held is None and seq == 0 and len(parts) == 1:
-                held = piece
-                continue
-            if held is not None:
-                await ctx.bus.send(ReplyDelta(reply_id, target, seq, held))
+            unsent.append(piece)
+            now = time.perf_counter()
+            if len(parts) >= 2 and (seq == 0 or now - last_sent >= interval):
+                await ctx.bus.send(ReplyDelta(reply_id, target, seq, "".join(unsent)))
                 seq += 1
-                held = None
-            await ctx.bus.send(ReplyDelta(reply_id, target, seq, piece))
-            seq += 1
+                unsent.clear()
+                last_sent = now
     except NoAnswer as exc:
         log.info("no engine could answer %s: %s", message.key, exc)
         failure = "no-answer"
@@ -91,6 +94,9 @@ async def answer(ctx: Context) -> None:
         failure = "error"
         metrics.ERRORS.labels(bot, "engine").inc()
     metrics.STAGE.labels(bot, "engine").observe(time.perf_counter() - started)
+    if seq and unsent:  # the deltas of a streamed reply add up to its text (a voice channel speaks them)
+        await ctx.bus.send(ReplyDelta(reply_id, target, seq, "".join(unsent)))
+        seq += 1
 
     text = "".join(parts).strip()
     notice = False

@@ -34,6 +34,8 @@ class PipelineSettings:
     max_input_chars: int = 4000
     engine_timeout_s: float = 20.0
     first_piece_timeout_s: float = 10.0
+    #: after the first delta of a streamed reply, pieces are sent together at most this often
+    stream_interval_s: float = 0.05
     dedupe_ttl_s: float = 7 * 24 * 3600.0
     voice_by_default: bool = False
     default_voice: str = ""

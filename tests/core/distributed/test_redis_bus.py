@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import pytest
+import redis.asyncio as aioredis
 
 from core.bus import Delivery
 from core.distributed.redis_bus import RedisBus, RedisBusSettings
@@ -333,3 +334,61 @@ async def test_handing_back_does_not_count_as_a_failed_attempt(redis_server: Red
         async with worker(redis_server, Numbered(0), "w5"):
             [reply] = await gw.wait_done(1)
     assert reply.text == "reply to hello"
+
+
+async def _send_done(server: RedisServer, texts: Sequence[str]) -> None:
+    """A worker's replies for destination ``test``, sent straight on the bus."""
+    bus = RedisBus(settings(server, consumer="w"), bot="bot")
+    await bus.start()
+    m = message("hi")
+    target = ReplyTarget("test", m.chat, m.ref, m.addressed)
+    for i, text in enumerate(texts):
+        await bus.send(ReplyDone(f"r{i}", target, text))
+    await bus.stop()
+
+
+async def _events(gw: Gateway, n: int) -> None:
+    for _ in range(500):
+        if len(gw.events) >= n:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)  # the ack goes with the next read; anything extra would arrive now
+
+
+async def _out_pending(server: RedisServer) -> tuple[int, int]:
+    """(pending, length) of the gateway's outgoing stream for ``test``."""
+    client = aioredis.Redis.from_url(server.url)
+    try:
+        pending = await client.xpending("t:bot:out:test", RedisBus.GATEWAY_GROUP)
+        return int(pending["pending"]), int(await client.xlen("t:bot:out:test"))
+    finally:
+        await client.aclose()
+
+
+async def test_batch_acks_leave_nothing_to_deliver_again_after_a_gateway_restart(redis_server: RedisServer) -> None:
+    async with Gateway(redis_server) as gw:
+        await _send_done(redis_server, [f"t{i}" for i in range(5)])
+        await _events(gw, 5)
+    assert [e.text for e in gw.done()] == [f"t{i}" for i in range(5)]
+    assert await _out_pending(redis_server) == (0, 0)  # acknowledged and deleted, at the stop at the latest
+    async with Gateway(redis_server) as again:  # same consumer: reads its own pending list first
+        await asyncio.sleep(0.5)
+    assert again.events == []
+
+
+async def test_a_flushed_ack_script_neither_strands_nor_repeats_replies(redis_server: RedisServer) -> None:
+    """Regression: the ack rides in the read's pipeline; a NOSCRIPT there must not lose the read batch."""
+    async with Gateway(redis_server) as gw:
+        await _send_done(redis_server, ["a", "b"])
+        await _events(gw, 2)
+        client = aioredis.Redis.from_url(redis_server.url)
+        await client.script_flush()  # as after a redis restart
+        await client.aclose()
+        await _send_done(redis_server, ["c", "d"])
+        await _events(gw, 4)
+        await _send_done(redis_server, ["e"])
+        await _events(gw, 5)
+        during = await _out_pending(redis_server)
+    assert [e.text for e in gw.done()] == ["a", "b", "c", "d", "e"]
+    assert during[0] <= 1  # at most the last batch waits for the next read
+    assert await _out_pending(redis_server) == (0, 0)

@@ -27,15 +27,37 @@ async def test_single_piece_answer_is_not_streamed() -> None:
 
 
 async def test_streamed_pieces_arrive_in_order_then_done() -> None:
-    async with Harness([ScriptedEngine(["one ", "two ", "three"], delay_s=0.01)]) as h:
+    settings = with_settings(stream_interval_s=0.0)
+    async with Harness([ScriptedEngine(["one ", "two ", "three"], delay_s=0.01)], settings=settings) as h:
         await h.send(message("count"))
     deltas = [e for e in h.events if isinstance(e, ReplyDelta)]
-    assert [d.text for d in deltas] == ["one ", "two ", "three"]
-    assert [d.seq for d in deltas] == [0, 1, 2]
+    assert [d.text for d in deltas] == ["one two ", "three"]  # the first piece waits for a second
+    assert [d.seq for d in deltas] == [0, 1]
     done = h.done()[0]
     assert done.streamed and done.text == "one two three"
     assert {d.reply_id for d in deltas} == {done.reply_id}
     assert h.events.index(done) > h.events.index(deltas[-1])
+
+
+async def test_fast_pieces_are_coalesced_into_deltas_that_add_up_to_the_reply() -> None:
+    pieces = [f"w{i} " for i in range(40)]
+    async with Harness([ScriptedEngine(pieces)], settings=with_settings(stream_interval_s=5.0)) as h:
+        await h.send(message("talk"))
+    deltas = [e for e in h.events if isinstance(e, ReplyDelta)]
+    # the first delta goes out at the second piece; the rest came within the interval: one more at the end
+    assert [d.text for d in deltas] == ["w0 w1 ", "".join(pieces[2:])]
+    assert [d.seq for d in deltas] == [0, 1]
+    done = h.done()[0]
+    assert done.streamed and "".join(d.text for d in deltas).strip() == done.text
+    assert h.events.index(done) > h.events.index(deltas[-1])
+
+
+async def test_slow_pieces_each_get_a_delta_once_the_interval_has_passed() -> None:
+    engine = ScriptedEngine(["a ", "b ", "c ", "d"], delay_s=0.06)
+    async with Harness([engine], settings=with_settings(stream_interval_s=0.03)) as h:
+        await h.send(message("slowly"))
+    deltas = [e for e in h.events if isinstance(e, ReplyDelta)]
+    assert [d.text for d in deltas] == ["a b ", "c ", "d"]
 
 
 async def test_crashing_engine_gets_apology_and_bot_keeps_serving() -> None:
