@@ -109,7 +109,7 @@ class Result:
         cpu = f"{self.cpu_gateway:4.2f}/{self.cpu_workers:4.2f}/{self.cpu_redis:4.2f}/{self.cpu_other:4.2f}"
         return (
             f"{self.engine:12} {self.bus:18} {workers:>7} {self.chats:>5} {self.messages:>6} "
-            f"{self.rate:9,.0f} {self.p50_ms:9.2f} {self.p99_ms:9.2f} {self.mean_ms:9.2f}  {cpu}"
+            f"{self.rate:9,.{1 if self.rate < 100 else 0}f} {self.p50_ms:9.2f} {self.p99_ms:9.2f} {self.mean_ms:9.2f}  {cpu}"
         )
 
 
