@@ -39,13 +39,11 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +63,7 @@ from core.engine import Persona  # noqa: E402
 from core.model import Addressed, Author, Chat, ChatKind, IncomingMessage, ReplyDone, ReplySkipped  # noqa: E402
 from core.pipeline.context import BotServices  # noqa: E402
 from core.pipeline.pipeline import Pipeline  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402
 
 BOT = "scale"
 DESTINATION = "bench.gateway"  # the ``origin`` of what we publish: replies come back to this stream
@@ -117,63 +116,6 @@ HEADER = (
     f"{'engine':12} {'bus':18} {'workers':>7} {'chats':>5} {'msgs':>6} {'msg/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'mean ms':>9}"
     "  cores gw/wk/redis/other"
 )
-
-
-# -- a private redis-server --------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateRedis:
-    """Our own ``redis-server`` on a free port, without persistence (never the machine's 6379)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise SystemExit("redis-server is not installed")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--save", "", "--appendonly", "no", "--protected-mode", "no", "--logfile", str(self.directory / "redis.log")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(64).startswith(b"+PONG"):
-                    return
-            time.sleep(0.02)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
-
-    def flushall(self) -> None:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            s.sendall(b"FLUSHALL\r\n")
-            if not s.recv(64).startswith(b"+OK"):
-                raise RuntimeError("FLUSHALL failed")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(10)
-        self.process = None
 
 
 # -- worker processes --------------------------------------------------------------------------
@@ -397,7 +339,7 @@ def bot_config(engine: str) -> BotConfig:
     return BotConfig.model_validate(bot_section(engine))
 
 
-async def run_inprocess(engine: str, stores_kind: str, loads: list[Load], redis: PrivateRedis, tag: str) -> list[Result]:
+async def run_inprocess(engine: str, stores_kind: str, loads: list[Load], redis: RedisServer, tag: str) -> list[Result]:
     """One process: InProcessBus + Pipeline + the engine chain built from the same config as a worker's."""
     redis.flushall()
     bot = bot_config(engine)
@@ -427,7 +369,7 @@ async def run_inprocess(engine: str, stores_kind: str, loads: list[Load], redis:
             await r.stop()
 
 
-async def run_redis(engine: str, workers: int, loads: list[Load], redis: PrivateRedis, directory: Path, tag: str) -> list[Result]:
+async def run_redis(engine: str, workers: int, loads: list[Load], redis: RedisServer, directory: Path, tag: str) -> list[Result]:
     """``workers`` worker processes; this process is the gateway."""
     redis.flushall()
     config = write_config(directory / f"{tag}.yaml", redis.url, tag, engine)
@@ -525,7 +467,9 @@ def children_peak_rss_mb() -> float:
 
 
 async def run_all(messages: int, chats: int, directory: Path) -> list[Result]:
-    redis = PrivateRedis(directory)
+    if shutil.which("redis-server") is None:
+        raise SystemExit("redis-server is not installed")
+    redis = RedisServer(directory, persistent=False)  # its own port, never the machine's 6379
     redis.start()
     tags = (f"bench{n}" for n in itertools.count())
     quiet_echo = [Load(1, max(50, messages // 4))]

@@ -1,8 +1,8 @@
-"""A private ``redis-server`` for tests: a free port, its own directory, stop/kill/restart at will.
+"""A private ``redis-server`` for tests and benchmarks: a free port, its own directory, stop/restart at will.
 
-It never touches the machine's own instance on 6379. The append-only file is on
-(``appendfsync always``) so a restart keeps the streams, as a production
-deployment of the bus must.
+It never touches the machine's own instance on 6379. By default the append-only file
+is on (``appendfsync always``) so a restart keeps the streams, as a production
+deployment of the bus must; benchmarks turn persistence off.
 """
 
 from __future__ import annotations
@@ -28,16 +28,21 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process under test control."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None, persistent: bool = True) -> None:
         if REDIS_SERVER is None:
             pytest.skip("redis-server is not installed")
         self.directory = directory
         self.port = port or free_port()
+        self.persistent = persistent
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
 
     def start(self) -> None:
         assert REDIS_SERVER is not None
@@ -45,7 +50,8 @@ class RedisServer:
         self.process = subprocess.Popen(
             [
                 REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-                "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "no",
+                *(("--appendonly", "yes", "--appendfsync", "always") if self.persistent else ("--appendonly", "no")),
+                "--save", "", "--protected-mode", "no",
                 "--logfile", str(self.directory / "redis.log"),
             ],
             stdout=subprocess.DEVNULL,
@@ -62,6 +68,13 @@ class RedisServer:
                 pass
             time.sleep(0.02)
         raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def flushall(self) -> None:
+        """Empty every database (between benchmark cases)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(b"FLUSHALL\r\n")
+            if not s.recv(64).startswith(b"+OK"):
+                raise RuntimeError("FLUSHALL failed")
 
     def stop(self) -> None:
         """Stop it (SIGTERM: the append-only file is complete)."""
