@@ -102,5 +102,13 @@ async def check(config: AppConfig, base: Path) -> int:
             print(f"  voice unavailable: {exc}")
     else:
         print("voice: disabled in config")
+    print("speech-to-text:")
+    try:
+        from voice.stt.cli import stt_report
+
+        for line in await stt_report(config.voice.stt):
+            print(f"  {line}")
+    except Exception as exc:  # noqa: BLE001
+        print(f"  speech-to-text unavailable: {exc}")
     print("result:", "OK" if not problems else f"{problems} problem(s)")
     return 0 if not problems else 1

@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     say.add_argument("text")
     say.add_argument("--out", default="reply.ogg", help="output file (OGG/Opus)")
     say.add_argument("--voice", default=None, help="voice name (see check or /voices)")
+    hear = sub.add_parser("hear", parents=[common], help="transcribe a recording (voice note, audio file) to text")
+    hear.add_argument("file")
+    hear.add_argument("--language", default=None, help="force a language (default: detect; tiny.en: English)")
     train = sub.add_parser("train", help="train the generative model (args passed on; try: train --help)", add_help=False)
     train.add_argument("args", nargs=argparse.REMAINDER)
     ev = sub.add_parser("eval", help="evaluate the generative model against retrieval (try: eval --help)", add_help=False)
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error:\n{exc}", file=sys.stderr)
         return 2
-    level = args.log_level or ("WARNING" if command in {"chat", "say", "check"} else config.logging.level)
+    level = args.log_level or ("WARNING" if command in {"chat", "say", "check", "hear"} else config.logging.level)
     setup_logging(level.upper(), collect_secrets(config), config.logging.json_format)
     base = Path(args.config).resolve().parent
     if command == "check":
@@ -84,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(check(config, base))
     if command == "say":
         return asyncio.run(_say(config, args.text, Path(args.out), args.voice))
+    if command == "hear":
+        return asyncio.run(_hear(config, Path(args.file), args.language))
     if command == "chat":
         return asyncio.run(_chat(config, base, args.bot))
     role = command if command in {"gateway", "worker"} else "all"
@@ -195,4 +200,29 @@ async def _say(config: AppConfig, text: str, out: Path, voice_name: str | None) 
         print(f"could not synthesize: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {out} ({clip.duration_s:.2f} s, {len(clip.data):,} bytes, voice {clip.voice or '?'} via {clip.engine or '?'})")
+    return 0
+
+
+async def _hear(config: AppConfig, file: Path, language: str | None) -> int:
+    from core.stt import BadAudio, TranscriptionError
+    from voice.stt.cli import hear
+
+    try:
+        transcript, load_s = await hear(file, config.voice.stt, language)
+    except OSError as exc:
+        print(f"cannot read {file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except BadAudio as exc:
+        print(f"{exc.reason}: {exc}", file=sys.stderr)
+        return 1
+    except TranscriptionError as exc:
+        print(f"could not transcribe: {exc}", file=sys.stderr)
+        return 1
+    print(transcript.text)
+    print(
+        f"({transcript.duration_s:.2f} s of {transcript.language or '?'} speech "
+        f"(p={transcript.language_probability:.2f}) transcribed in {transcript.elapsed_s * 1000:.0f} ms, "
+        f"RTF {transcript.real_time_factor:.3f}, via {transcript.engine}; engines started in {load_s * 1000:.0f} ms)",
+        file=sys.stderr,
+    )
     return 0

@@ -24,6 +24,7 @@ from core.engines.config import EchoEngineConfig, FaqEngineConfig, RetrievalEngi
 from core.engines.generative.config import GenerativeEngineConfig
 from core.engines.llm.config import OpenAIEngineConfig
 from voice.config import VoiceConfig
+from voice.stt.config import ListenConfig
 
 
 class _Strict(BaseModel):
@@ -99,6 +100,7 @@ class BotConfig(_Strict):
     persona: PersonaConfig = Field(default_factory=PersonaConfig)
     engines: list[EngineConfig] = Field(min_length=1)
     voice: BotVoiceConfig = Field(default_factory=BotVoiceConfig)
+    listen: ListenConfig = Field(default_factory=ListenConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     adapters: AdaptersConfig = Field(default_factory=AdaptersConfig)
     #: environment variables each adapter's token was read from (for "set VAR" hints)

@@ -25,6 +25,7 @@ from core.pipeline.context import BotServices
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import AccessRules, FloodLimits, PipelineSettings
 from core.speech import Speech
+from core.stt import ListenSettings, SpeechToText
 from core.stores.base import ConversationStore, DedupeStore, RateCounter, SettingsStore
 from core.stores.memory import (
     MemoryConversationStore,
@@ -89,6 +90,7 @@ def pipeline_settings(bot: BotConfig) -> PipelineSettings:
         stream_interval_s=p.stream_interval_s,
         voice_by_default=bot.voice.enabled_by_default,
         default_voice=bot.voice.voice,
+        listen=listen_settings(bot),
         flood=FloodLimits(p.flood.per_user, p.flood.per_chat, p.flood.window_s),
         access=AccessRules(
             frozenset(a.allow_chats),
@@ -98,6 +100,19 @@ def pipeline_settings(bot: BotConfig) -> PipelineSettings:
             frozenset(a.admins),
             frozenset(c.lstrip("/") for c in a.admin_commands),
         ),
+    )
+
+
+def listen_settings(bot: BotConfig) -> ListenSettings:
+    """The frozen listening settings of a bot."""
+    c = bot.listen
+    return ListenSettings(
+        enabled=c.enabled,
+        show_transcript=c.show_transcript,
+        voice_reply=c.voice_reply,
+        max_duration_s=c.max_duration_s,
+        max_bytes=int(c.max_mb * 1024 * 1024),
+        download_timeout_s=c.download_timeout_s,
     )
 
 
@@ -194,6 +209,8 @@ class App(Resource):
         self.stores = build_stores(config.storage, base, max_turns, config.bus) if role != "gateway" else None
         wants_voice = with_voice and (role != "gateway" or any(_speaks_in_voice_channels(b) for b in config.bots))
         self.speech: Speech | None = build_voice(config, base) if wants_voice else None
+        wants_listener = with_voice and role != "gateway" and any(b.listen.enabled for b in config.bots)
+        self.listener: SpeechToText | None = build_listener(config) if wants_listener else None
         self.bots: list[BotRuntime] = []
         for bot in config.bots:
             if console_only and bot.name != console_only:
@@ -266,6 +283,7 @@ class App(Resource):
                 dedupe=self.stores.dedupe,
                 counter=self.stores.counter,
                 speech=self.speech,
+                listener=self.listener,
                 # the terminal chat is the operator alone: flood control would only drop pasted lines
                 config=replace(pipeline_settings(bot), flood=FloodLimits(0, 0, 1)) if console else pipeline_settings(bot),
             )
@@ -285,6 +303,9 @@ class App(Resource):
         if self.speech is not None:
             await self.speech.start()
             self._started.append(self.speech)
+        if self.listener is not None:
+            await self.listener.start()
+            self._started.append(self.listener)
         results = await asyncio.gather(*(bot.start() for bot in self.bots), return_exceptions=True)
         self._started.extend(self.bots)
         for result in results:
@@ -334,3 +355,13 @@ def build_voice(config: AppConfig, base: Path) -> Speech | None:
     configured = config.voice.cache.dir
     cache_dir = resolve(str(configured), base) if configured else base / "data" / "cache" / "voice"
     return build_speech(config.voice, cache_dir=cache_dir)
+
+
+def build_listener(config: AppConfig) -> SpeechToText | None:
+    """The shared speech-to-text service, or None when it is disabled in config."""
+    if not config.voice.stt.enabled:
+        return None
+    from voice.stt.service import build_listener as build
+
+    ffmpeg = config.voice.stt.ffmpeg or config.voice.audio.ffmpeg
+    return build(config.voice.stt, str(ffmpeg) if ffmpeg else None)

@@ -215,6 +215,9 @@ class ReplyDone:
 
     ``streamed`` is true when :class:`ReplyDelta` events preceded this one.
     ``notice`` marks short service replies (flood warnings, apologies, errors).
+    ``heard`` marks the transcript of a spoken message, shown back to its sender (``text``
+    is a "heard: ..." line; ``transcript`` is the bare words, for adapters that show them
+    in the user's own bubble instead).
     """
 
     reply_id: str
@@ -222,6 +225,8 @@ class ReplyDone:
     text: str
     streamed: bool = False
     notice: bool = False
+    heard: bool = False
+    transcript: str = ""
 
 
 @dataclass(frozen=True, slots=True)

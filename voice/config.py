@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from voice.stt.config import SttConfig
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -120,6 +122,7 @@ class VoiceConfig(_Strict):
         languages: preferred voice names per language, tried before the engines' other voices.
         max_chars: replies are cut (at a sentence end) to this many characters before synthesis.
         min_sentence_chars: streamed sentences shorter than this are joined with the next.
+        stt: speech-to-text engines (for voice notes and the web chat's microphone).
     """
 
     enabled: bool = True
@@ -129,3 +132,4 @@ class VoiceConfig(_Strict):
     min_sentence_chars: int = Field(default=20, ge=0, le=200)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     audio: AudioConfig = Field(default_factory=AudioConfig)
+    stt: SttConfig = Field(default_factory=SttConfig)

@@ -104,7 +104,8 @@ def _seconds(media: Any) -> float:
 
 def _attachments(msg: Message, download: Downloader) -> tuple[Attachment, ...]:
     found: list[Attachment] = []
-    for media, default_name in ((msg.voice, "voice.ogg"), (msg.audio, "audio")):
+    # a video note is a round video message: its sound is what the user said
+    for media, default_name in ((msg.voice, "voice.ogg"), (msg.audio, "audio"), (msg.video_note, "video_note.mp4")):
         if media is None:
             continue
         file_id = media.file_id
@@ -115,7 +116,7 @@ def _attachments(msg: Message, download: Downloader) -> tuple[Attachment, ...]:
         found.append(
             Attachment(
                 kind=AttachmentKind.AUDIO,
-                mime_type=media.mime_type or "audio/ogg",
+                mime_type=getattr(media, "mime_type", None) or ("video/mp4" if media is msg.video_note else "audio/ogg"),
                 fetch=fetch,
                 file_name=clean(getattr(media, "file_name", None)) or default_name,
                 size=media.file_size,

@@ -6,6 +6,7 @@ Routes::
     GET /static/...    the page's assets
     GET /ws            the WebSocket (protocol in :mod:`adapters.web.protocol`)
     GET /voice/TOKEN   a recent voice reply (``audio/ogg``), for the page's <audio> player
+    POST /audio        a recording from the page's microphone (see :mod:`adapters.web.recording`)
     GET /healthz       ``{"status": "ok", ...}``
 
 Each message from the page becomes an :class:`core.model.IncomingMessage` in a
@@ -19,6 +20,7 @@ import html
 import logging
 import re
 import secrets
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,13 @@ from yarl import URL
 from adapters.web.clips import ClipStore
 from adapters.web.config import WebConfig
 from adapters.web.errors import ProtocolError, ServerStartError
+from adapters.web.recording import read_recording
 from adapters.web.protocol import MessageFrame, error_frame, event_frame, parse_client_frame, valid_session
 from adapters.web.sessions import Connection, SessionHub
 from core.adapter import Adapter
 from core.bus import Bus
 from core.errors import BusError
-from core.model import Addressed, Author, Chat, ChatKind, IncomingMessage, OutgoingEvent, ReplyVoice
+from core.model import Addressed, Attachment, AttachmentKind, Author, Chat, ChatKind, IncomingMessage, OutgoingEvent, ReplyVoice
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,7 @@ class WebAdapter(Adapter):
         app.router.add_get("/ws", self._websocket)
         app.router.add_get("/healthz", self._health)
         app.router.add_get("/voice/{token}", self._voice)
+        app.router.add_post("/audio", self._recording)
         app.router.add_static("/static/", STATIC, follow_symlinks=False)
         app.on_response_prepare.append(_security_headers)
         return app
@@ -163,6 +167,18 @@ class WebAdapter(Adapter):
             raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         return web.Response(status=206, body=data[start : end + 1], content_type=clip.mime_type, headers=headers)
+
+    async def _recording(self, request: web.Request) -> web.Response:
+        if not self._origin_ok(request):
+            raise web.HTTPForbidden(text="cross-origin upload refused")
+        rec = await read_recording(request, int(self.config.max_audio_mb * 1024 * 1024))
+        audio = Attachment(AttachmentKind.AUDIO, rec.mime_type, data=rec.data, file_name="recording", size=len(rec.data))
+        message = replace(self._incoming(rec.session, MessageFrame(type="message", id=rec.id, text="")), attachments=(audio,))
+        try:
+            await self.bus.publish(message)
+        except BusError:
+            raise web.HTTPServiceUnavailable(text="the bot is shutting down; try again in a moment") from None
+        return web.json_response({"id": rec.id}, status=202)
 
     def _origin_ok(self, request: web.Request) -> bool:
         origin = request.headers.get("Origin")

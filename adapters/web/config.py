@@ -19,6 +19,7 @@ class WebConfig(BaseModel):
         pending_events: replies held per session while no tab is connected (replayed on reconnect).
         pending_ttl_s: how long such held replies are kept.
         allowed_origins: extra ``Origin`` values accepted on the WebSocket besides the page's own.
+        max_audio_mb: the largest microphone recording the page may upload.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -32,3 +33,4 @@ class WebConfig(BaseModel):
     pending_events: int = Field(default=200, ge=0, le=100_000)
     pending_ttl_s: float = Field(default=120.0, ge=0)
     allowed_origins: list[str] = Field(default_factory=list)
+    max_audio_mb: float = Field(default=10.0, gt=0, le=100)

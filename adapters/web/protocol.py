@@ -22,6 +22,7 @@ Server to client::
     {"type": "delta", "reply_id": "...", "seq": 0, "text": "piece", "in_reply_to": ...}
     {"type": "done", "reply_id": "...", "text": "full text", "streamed": true, "notice": false,
      "in_reply_to": ...}                                    final text; replaces the deltas
+    {"type": "heard", "id": "MSG-ID", "text": "..."}     what was heard in a recording (POST /audio)
     {"type": "voice", "reply_id": "...", "url": "/voice/TOKEN", "mime_type": "audio/ogg",
      "duration_s": 1.5, "text": "..."}                      play with an <audio> element
     {"type": "pong"}
@@ -135,6 +136,8 @@ def event_frame(event: OutgoingEvent) -> dict[str, Any] | None:
             "text": event.text,
             "in_reply_to": _in_reply_to(event.target),
         }
+    if isinstance(event, ReplyDone) and event.heard:
+        return {"type": "heard", "id": _in_reply_to(event.target), "text": event.transcript or event.text}
     if isinstance(event, ReplyDone):
         return {
             "type": "done",

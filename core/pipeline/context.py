@@ -10,6 +10,7 @@ from core.engine import DialogueEngine, Persona
 from core.model import ChatAction, IncomingMessage, ReplyDone, ReplyTarget, new_reply_id
 from core.pipeline.settings import PipelineSettings
 from core.speech import Speech
+from core.stt import SpeechToText
 from core.stores.base import ConversationStore, DedupeStore, RateCounter, SettingsStore
 
 
@@ -26,6 +27,8 @@ class BotServices:
     counter: RateCounter
     speech: Speech | None = None
     config: PipelineSettings = field(default_factory=PipelineSettings)
+    #: transcribes spoken messages (None: audio attachments are passed on untouched)
+    listener: SpeechToText | None = None
 
 
 @dataclass(slots=True)

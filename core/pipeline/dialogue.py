@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from dataclasses import replace
 
 from core import metrics
 from core.engine import Conversation
@@ -14,6 +15,7 @@ from core.errors import EngineError, EngineTimeout, NoAnswer, SpeechError
 from core.language import guess_language
 from core.model import ReplyDelta, ReplyDone, ReplyVoice, Turn, VoiceClip, new_reply_id
 from core.pipeline.context import Context
+from core.pipeline.listen import transcript_of
 from core.pipeline.voiceprefs import resolve as voice_settings
 from core.speech import VoiceSettings
 
@@ -115,6 +117,8 @@ async def answer(ctx: Context) -> None:
         )
     if services.speech is not None and not notice:
         settings = await voice_settings(ctx, language)
+        if not settings.enabled and transcript_of(ctx) is not None and services.config.listen.voice_reply:
+            settings = replace(settings, enabled=True)  # voice in, voice out
         if settings.enabled:
             await speak(ctx, reply_id, text, settings)
 

@@ -16,6 +16,7 @@ from core.model import ReplySkipped
 from core.pipeline.commands import CommandRouter
 from core.pipeline.context import BotServices, Context
 from core.pipeline.dialogue import APOLOGY, answer
+from core.pipeline.listen import Transcribe
 from core.pipeline.middleware import Handler, Middleware, compose
 from core.pipeline.middlewares import AccessControl, AddressedOnly, Dedupe, FloodControl, Validate
 
@@ -23,8 +24,16 @@ log = logging.getLogger(__name__)
 
 
 def default_middlewares(router: CommandRouter | None = None) -> list[Middleware]:
-    """Addressing, dedupe, validation, flood control, access, then commands."""
-    return [AddressedOnly(), Dedupe(), Validate(), FloodControl(), AccessControl(), router or CommandRouter()]
+    """Addressing, dedupe, validation, flood control, access, transcription of speech, then commands."""
+    return [
+        AddressedOnly(),
+        Dedupe(),
+        Validate(),
+        FloodControl(),
+        AccessControl(),
+        Transcribe(),
+        router or CommandRouter(),
+    ]
 
 
 class ChatSerializer:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core.stt import ListenSettings
+
 
 @dataclass(frozen=True, slots=True)
 class FloodLimits:
@@ -45,3 +47,4 @@ class PipelineSettings:
     max_deliveries: int = 3
     flood: FloodLimits = field(default_factory=FloodLimits)
     access: AccessRules = field(default_factory=AccessRules)
+    listen: ListenSettings = field(default_factory=ListenSettings)

@@ -172,6 +172,7 @@
         showError(f.message);
         break;
       default:
+        for (const hook of frameHooks) hook(f);   // e.g. "heard" for mic.js
         break;
     }
   }
@@ -202,7 +203,20 @@
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
   });
 
-  window.webchat = { get session() { return session; } };
+  const frameHooks = [];
+  window.webchat = {
+    get session() { return session; },
+    onFrame(hook) { frameHooks.push(hook); },                 // frames this file does not handle
+    userBubble(id, text, cls) {                               // a user bubble (mic.js: recordings)
+      const el = bubble("u:" + id, cls || "user");
+      el.className = "msg " + (cls || "user");
+      setText(el, text);
+      scrollDown(true);
+      if (!/pending/.test(cls || "")) remember({ key: "u:" + id, cls: "user", text });
+      return el;
+    },
+    randomId,
+  };
   connect();
   input.focus();
 })();

@@ -1,0 +1,1 @@
+"""Speech to text: faster-whisper offline, OpenAI-compatible servers, and the chain that tries them in order."""

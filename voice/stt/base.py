@@ -1,0 +1,119 @@
+"""The STT engine contract.
+
+A subclass implements :meth:`SttEngine._transcribe` (16 kHz samples -> words); the base keeps
+the rules: a concurrency cap, a time budget, a circuit breaker when given one, and mapping
+every failure onto :class:`SttEngineError` so the chain can try the next engine.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from dataclasses import dataclass
+from typing import final
+
+from core.lifecycle import Resource
+from core.stt import BadAudio, SttFailed
+from voice.breaker import CircuitBreaker
+from voice.stt.decode import Samples
+
+
+class SttEngineError(SttFailed):
+    """One STT engine failed (the chain tries the next)."""
+
+
+class SttUnavailable(SttEngineError):
+    """The engine cannot be used now (not started, model missing, no key, circuit open)."""
+
+
+class SttTimeout(SttEngineError):
+    """The engine took longer than its budget."""
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """An engine's raw result: the words (maybe empty) and the language."""
+
+    text: str
+    language: str
+    language_probability: float = 1.0
+
+
+class SttEngine(Resource, abc.ABC):
+    """Speech to text.
+
+    Args:
+        name: the engine's name in logs and ``check`` (``faster-whisper``, ``openai``).
+        timeout_s: the most one transcription may take, waiting for a slot included.
+        max_concurrency: transcriptions running at once.
+        breaker: skips the engine without waiting while it keeps failing.
+    """
+
+    def __init__(
+        self, name: str, timeout_s: float, max_concurrency: int = 1, breaker: CircuitBreaker | None = None
+    ) -> None:
+        self.name = name
+        self.timeout_s = timeout_s
+        self.breaker = breaker
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._started = False
+
+    @abc.abstractmethod
+    async def _transcribe(self, samples: Samples, language: str | None) -> Heard:
+        """Transcribe; must not block the event loop."""
+
+    def describe(self) -> str:
+        """One line for ``check``: model, server, settings."""
+        return self.name
+
+    async def start(self) -> None:
+        """Load models or open clients."""
+        self._started = True
+
+    async def stop(self) -> None:
+        """Release models or clients."""
+        self._started = False
+
+    def unavailable_reason(self) -> str | None:
+        """Why the engine would be skipped right now, or None when it can be tried."""
+        if not self._started:
+            return "not started"
+        if self.breaker is not None and not self.breaker.would_allow():
+            return f"circuit open, retry in {self.breaker.retry_in_s():.0f} s"
+        return None
+
+    @final
+    async def transcribe(self, samples: Samples, language: str | None = None) -> Heard:
+        """Transcribe within the engine's budget.
+
+        Raises:
+            SttUnavailable: not started, or the breaker is open (raised at once).
+            SttTimeout: the budget ran out.
+            SttEngineError: any other failure of the engine.
+            BadAudio: the engine found the audio unusable (not the engine's fault).
+        """
+        why = self.unavailable_reason()
+        if why is not None or (self.breaker is not None and not self.breaker.allow()):
+            raise SttUnavailable(f"{self.name}: {why or 'circuit open'}")
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                async with self._slots:
+                    heard = await self._transcribe(samples, language)
+        except BadAudio:
+            if self.breaker is not None:
+                self.breaker.record_success()
+            raise
+        except BaseException as exc:
+            if self.breaker is not None:
+                if isinstance(exc, Exception):
+                    self.breaker.record_failure()
+                else:  # cancelled: says nothing about the service
+                    self.breaker.release_trial()
+            if isinstance(exc, TimeoutError):
+                raise SttTimeout(f"{self.name}: no transcript within {self.timeout_s:g} s") from exc
+            if isinstance(exc, SttEngineError) or not isinstance(exc, Exception):
+                raise
+            raise SttEngineError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+        if self.breaker is not None:
+            self.breaker.record_success()
+        return heard
