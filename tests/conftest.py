@@ -9,6 +9,8 @@ import pytest
 
 from voice.config import VoiceConfig
 from voice.service import VoiceService, build_speech
+from voice.stt.config import SttConfig
+from voice.stt.service import ListenService, build_listener
 
 
 @pytest.fixture
@@ -20,6 +22,17 @@ async def speech(tmp_path: pathlib.Path) -> AsyncIterator[VoiceService]:
     event loop and its own cache.
     """
     service = build_speech(VoiceConfig(), cache_dir=tmp_path / "voice-cache")
+    async with service:
+        yield service
+
+
+@pytest.fixture
+async def listener() -> AsyncIterator[ListenService]:
+    """The real speech-to-text layer (faster-whisper tiny.en int8, offline), started.
+
+    The model loads once per process (``voice.stt.whisper`` caches it); later tests reuse it.
+    """
+    service = build_listener(SttConfig())
     async with service:
         yield service
 

@@ -18,6 +18,7 @@ from core.pipeline.context import BotServices
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import PipelineSettings
 from core.speech import Speech
+from core.stt import SpeechToText
 from core.stores.base import ConversationStore, DedupeStore, SettingsStore
 from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
 
@@ -82,6 +83,7 @@ class Harness:
         dedupe: DedupeStore | None = None,
         speech: Speech | None = None,
         destination: str = "test",
+        listener: SpeechToText | None = None,
     ) -> None:
         self.settings = settings or PipelineSettings()
         self.chain = EngineChain(engines, self.settings.engine_timeout_s, self.settings.first_piece_timeout_s)
@@ -96,6 +98,7 @@ class Harness:
             counter=MemoryRateCounter(),
             speech=speech,
             config=self.settings,
+            listener=listener,
         )
         self.pipeline = Pipeline(self.services, self.bus)
         self.destination = destination
