@@ -19,6 +19,7 @@ from core.pipeline.context import BotServices
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import FloodLimits, PipelineSettings
 from core.speech import Speech
+from core.stt import SpeechToText
 from core.stores.base import DedupeStore
 from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
 from tests.adapters.telegram.fake_bot_api import TOKEN, FakeBotApi
@@ -87,6 +88,7 @@ def bot_factory(api: FakeBotApi) -> Callable[..., Any]:
         voice_by_default: bool = False,
         dedupe: DedupeStore | None = None,
         bus: InProcessBus | None = None,
+        listener: SpeechToText | None = None,
         **config: Any,
     ) -> AsyncIterator[Harness]:
         bus = bus or InProcessBus()
@@ -100,6 +102,7 @@ def bot_factory(api: FakeBotApi) -> Callable[..., Any]:
             dedupe or MemoryDedupeStore(),
             MemoryRateCounter(),
             speech=speech,
+            listener=listener,
             config=PipelineSettings(voice_by_default=voice_by_default, flood=FloodLimits(per_user=0, per_chat=0)),
         )
         pipeline = Pipeline(services, bus)
