@@ -19,6 +19,7 @@ from core.pipeline.context import BotServices
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import PipelineSettings
 from core.speech import Speech
+from core.stt import SpeechToText
 from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
 from tests.adapters.discord.fake_discord import FakeDiscord, user
 
@@ -46,14 +47,14 @@ class Bot:
 
 async def build_bot(fake: FakeDiscord, *, engine: Any = None, speech: Speech | None = None,
                     voice_by_default: bool = False, pipeline: PipelineSettings | None = None,
-                    bus: InProcessBus | None = None, **config: Any) -> Bot:
+                    bus: InProcessBus | None = None, listener: SpeechToText | None = None, **config: Any) -> Bot:
     """Start bus and pipeline and build the adapter (not started)."""
     logging.getLogger("discord").setLevel(logging.WARNING)
     bus = bus or InProcessBus()
     await bus.start()
     services = BotServices("t", Persona(), engine or EchoEngine(), MemoryConversationStore(), MemorySettingsStore(),
                            MemoryDedupeStore(), MemoryRateCounter(), speech=speech,
-                           config=pipeline or PipelineSettings(voice_by_default=voice_by_default))
+                           config=pipeline or PipelineSettings(voice_by_default=voice_by_default), listener=listener)
     running = Pipeline(services, bus)
     await running.start()
     settings = {"token": "test-token", "api_base_url": fake.api_base, "gateway_url": fake.gateway_url,

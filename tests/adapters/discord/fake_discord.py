@@ -64,6 +64,7 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.changed = asyncio.Event()
+        self.cdn: dict[str, bytes] = {}  # path under /cdn/ -> file (attachments users sent)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -81,6 +82,7 @@ class FakeDiscord:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
+        app.router.add_get("/cdn/{path:.+}", self._cdn)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -92,6 +94,21 @@ class FakeDiscord:
             await self._ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def attachment(self, filename: str, data: bytes, content_type: str, **extra: Any) -> dict[str, Any]:
+        """An attachment object whose ``url`` serves ``data`` from this fake's CDN."""
+        att_id = self.next_id()
+        path = f"attachments/{att_id}/{filename}"
+        self.cdn[path] = data
+        url = f"http://127.0.0.1:{self.port}/cdn/{path}"
+        return {"id": att_id, "filename": filename, "size": len(data), "url": url, "proxy_url": url,
+                "content_type": content_type, **extra}
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        data = self.cdn.get(request.match_info["path"])
+        if data is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=data, content_type="application/octet-stream")
 
     def next_id(self) -> str:
         """A fresh snowflake."""
