@@ -10,6 +10,7 @@ Refusals are JSON ``{"error": CODE, "message": ...}``: ``bad_session``, ``bad_id
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -31,8 +32,11 @@ class Recording:
     data: bytes
 
 
-def _refuse(status: type[web.HTTPException], code: str, message: str) -> web.HTTPException:
-    return status(text=f'{{"error": "{code}", "message": "{message}"}}', content_type="application/json")
+def _refuse(status: int, code: str, message: str) -> web.HTTPException:
+    body = json.dumps({"error": code, "message": message})
+    error = web.HTTPException(text=body, content_type="application/json")
+    error.set_status(status)
+    return error
 
 
 async def read_recording(request: web.Request, max_bytes: int) -> Recording:
@@ -43,20 +47,20 @@ async def read_recording(request: web.Request, max_bytes: int) -> Recording:
     """
     session = request.query.get("session", "")
     if not valid_session(session):
-        raise _refuse(web.HTTPBadRequest, "bad_session", "session must be 8-64 of A-Z a-z 0-9 _ -")
+        raise _refuse(400, "bad_session", "session must be 8-64 of A-Z a-z 0-9 _ -")
     message_id = request.query.get("id", "")
     if not _ID.match(message_id):
-        raise _refuse(web.HTTPBadRequest, "bad_id", "id must be 1-64 of A-Z a-z 0-9 _ -")
+        raise _refuse(400, "bad_id", "id must be 1-64 of A-Z a-z 0-9 _ -")
     mime = (request.content_type or "").lower()
     if not mime.startswith(_AUDIO_TYPES):
-        raise _refuse(web.HTTPUnsupportedMediaType, "not_audio", "send the recording with an audio/* Content-Type")
+        raise _refuse(415, "not_audio", "send the recording with an audio/* Content-Type")
     if request.content_length is not None and request.content_length > max_bytes:
-        raise _refuse(web.HTTPRequestEntityTooLarge, "too_large", f"recordings are limited to {max_bytes} bytes")
+        raise _refuse(413, "too_large", f"recordings are limited to {max_bytes} bytes")
     data = bytearray()
     async for chunk in request.content.iter_chunked(64 * 1024):
         data += chunk
         if len(data) > max_bytes:
-            raise _refuse(web.HTTPRequestEntityTooLarge, "too_large", f"recordings are limited to {max_bytes} bytes")
+            raise _refuse(413, "too_large", f"recordings are limited to {max_bytes} bytes")
     if not data:
-        raise _refuse(web.HTTPBadRequest, "empty", "the recording is empty")
+        raise _refuse(400, "empty", "the recording is empty")
     return Recording(session, message_id, mime, bytes(data))

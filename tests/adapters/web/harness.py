@@ -21,6 +21,7 @@ from core.pipeline.context import BotServices
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import FloodLimits, PipelineSettings
 from core.speech import Speech
+from core.stt import SpeechToText
 from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
 from core.stores.sqlite import SqliteConversationStore, SqliteDatabase, SqliteDedupeStore, SqliteSettingsStore
 
@@ -64,6 +65,7 @@ async def running_bot(
     settings: PipelineSettings = FAST,
     config: WebConfig | None = None,
     speech: Speech | None = None,
+    listener: SpeechToText | None = None,
 ) -> AsyncIterator[Bot]:
     """Start a bot with ``engine`` behind a web adapter on a free port; stop everything afterwards."""
     closers: list[Callable[[], Awaitable[None]]] = []
@@ -77,7 +79,9 @@ async def running_bot(
         stores = (MemoryConversationStore(), MemorySettingsStore(), MemoryDedupeStore())
     await engine.start()
     closers.append(engine.stop)
-    services = BotServices("webtest", Persona(name="Tester"), engine, *stores, MemoryRateCounter(), speech, settings)
+    services = BotServices(
+        "webtest", Persona(name="Tester"), engine, *stores, MemoryRateCounter(), speech, settings, listener=listener
+    )
     bus = InProcessBus()
     await bus.start()
     pipeline = Pipeline(services, bus)
