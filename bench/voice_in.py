@@ -23,13 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.stats import percentile  # noqa: E402
-from core.speech import VoiceSettings  # noqa: E402
-from voice.config import CacheConfig, VoiceConfig  # noqa: E402
-from voice.service import VoiceService, build_speech  # noqa: E402
-from voice.stt.config import SttConfig  # noqa: E402
-from voice.stt.service import ListenService, build_listener  # noqa: E402
-from tests.spoken import SENTENCES, wer, words  # noqa: E402
+from bench.stats import percentile
+from core.speech import VoiceSettings
+from tests.spoken import SENTENCES, wer, words
+from voice.config import CacheConfig, VoiceConfig
+from voice.service import VoiceService, build_speech
+from voice.stt.config import SttConfig
+from voice.stt.service import ListenService, build_listener
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = {
@@ -38,15 +38,13 @@ TEXTS = {
         "Hello, I bought the pro plan last week and I would like to know how to cancel my subscription "
         "before the next payment, because I no longer need it. Can I still use it until the end of the month?"
     ),
-    "30 s": " ".join(
-        [
-            "Good morning. I have been a customer for about two years and I am generally happy with the service.",
-            "Last week I noticed that my invoices are sent to an old email address that I no longer use.",
-            "I tried to change it in the settings, but the page keeps showing an error after I press save.",
-            "Could you please tell me how to update the billing address, and whether I need to verify the new one?",
-            "I would also like to know whether the old address will still receive the receipts for last month.",
-            "Thank you very much for your help, and have a nice day.",
-        ]
+    "30 s": (
+        "Good morning. I have been a customer for about two years and I am generally happy with the service. "
+        "Last week I noticed that my invoices are sent to an old email address that I no longer use. "
+        "I tried to change it in the settings, but the page keeps showing an error after I press save. "
+        "Could you please tell me how to update the billing address, and whether I need to verify the new one? "
+        "I would also like to know whether the old address will still receive the receipts for last month. "
+        "Thank you very much for your help, and have a nice day."
     ),
 }
 
@@ -91,6 +89,7 @@ async def stt_figures(speech: VoiceService, listener: ListenService, runs: int) 
 
 
 async def loop_figures(speech: VoiceService, listener: ListenService, loops: int) -> None:
+    from adapters.telegram.adapter import TelegramAdapter
     from core.bus import InProcessBus
     from core.engine import Persona
     from core.engines.faq import FaqEngine
@@ -100,7 +99,6 @@ async def loop_figures(speech: VoiceService, listener: ListenService, loops: int
     from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
     from tests.adapters.telegram.conftest import make_config
     from tests.adapters.telegram.fake_bot_api import FakeBotApi
-    from adapters.telegram.adapter import TelegramAdapter
 
     data = await note(speech, TEXTS["3 s"])
     faq = FaqEngine(ROOT / "examples" / "support_faq.yaml", threshold=0.45)

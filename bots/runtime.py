@@ -25,7 +25,6 @@ from core.pipeline.context import BotServices
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import AccessRules, FloodLimits, PipelineSettings
 from core.speech import Speech
-from core.stt import ListenSettings, SpeechToText
 from core.stores.base import ConversationStore, DedupeStore, RateCounter, SettingsStore
 from core.stores.memory import (
     MemoryConversationStore,
@@ -34,6 +33,7 @@ from core.stores.memory import (
     MemorySettingsStore,
 )
 from core.stores.sqlite import SqliteConversationStore, SqliteDatabase, SqliteDedupeStore, SqliteSettingsStore
+from core.stt import ListenSettings, SpeechToText
 
 if TYPE_CHECKING:
     from bots.observability import ObservabilityServer

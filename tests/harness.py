@@ -10,17 +10,17 @@ from dataclasses import replace
 from prometheus_client import REGISTRY
 
 from core.bus import InProcessBus
-from core.errors import BusUnavailable
 from core.engine import Conversation, DialogueEngine, Persona
 from core.engines.chain import EngineChain
+from core.errors import BusUnavailable
 from core.model import Addressed, Author, Chat, ChatKind, IncomingMessage, OutgoingEvent, ReplyDone
 from core.pipeline.context import BotServices
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import PipelineSettings
 from core.speech import Speech
-from core.stt import SpeechToText
 from core.stores.base import ConversationStore, DedupeStore, SettingsStore
 from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
+from core.stt import SpeechToText
 
 _ids = itertools.count(1)
 

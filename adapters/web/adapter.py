@@ -30,13 +30,23 @@ from yarl import URL
 from adapters.web.clips import ClipStore
 from adapters.web.config import WebConfig
 from adapters.web.errors import ProtocolError, ServerStartError
-from adapters.web.recording import read_recording
 from adapters.web.protocol import MessageFrame, error_frame, event_frame, parse_client_frame, valid_session
+from adapters.web.recording import read_recording
 from adapters.web.sessions import Connection, SessionHub
 from core.adapter import Adapter
 from core.bus import Bus
 from core.errors import BusError
-from core.model import Addressed, Attachment, AttachmentKind, Author, Chat, ChatKind, IncomingMessage, OutgoingEvent, ReplyVoice
+from core.model import (
+    Addressed,
+    Attachment,
+    AttachmentKind,
+    Author,
+    Chat,
+    ChatKind,
+    IncomingMessage,
+    OutgoingEvent,
+    ReplyVoice,
+)
 
 log = logging.getLogger(__name__)
 

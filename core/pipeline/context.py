@@ -10,8 +10,8 @@ from core.engine import DialogueEngine, Persona
 from core.model import ChatAction, IncomingMessage, ReplyDone, ReplyTarget, new_reply_id
 from core.pipeline.settings import PipelineSettings
 from core.speech import Speech
-from core.stt import SpeechToText
 from core.stores.base import ConversationStore, DedupeStore, RateCounter, SettingsStore
+from core.stt import SpeechToText
 
 
 @dataclass(frozen=True, slots=True)

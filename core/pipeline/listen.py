@@ -114,7 +114,7 @@ class Transcribe(Middleware):
             raise AudioUnavailable(f"download took over {settings.download_timeout_s:g} s") from exc
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any platform error: the recording cannot be had
+        except Exception as exc:
             raise AudioUnavailable(f"download failed: {type(exc).__name__}: {exc}") from exc
         if len(data) > settings.max_bytes:
             raise AudioTooLarge(f"{len(data):,} bytes (limit {settings.max_bytes:,})")

@@ -69,6 +69,10 @@ class OpenAISttConfig(_Strict):
 SttEngineConfig = Annotated[WhisperSttConfig | OpenAISttConfig, Field(discriminator="kind")]
 
 
+def _default_engines() -> list[WhisperSttConfig | OpenAISttConfig]:
+    return [WhisperSttConfig()]
+
+
 class SttConfig(_Strict):
     """Speech-to-text engines, shared by every bot of a process.
 
@@ -80,7 +84,7 @@ class SttConfig(_Strict):
     """
 
     enabled: bool = True
-    engines: list[SttEngineConfig] = Field(default_factory=lambda: [WhisperSttConfig()])
+    engines: list[SttEngineConfig] = Field(default_factory=_default_engines)
     max_duration_s: float = Field(default=120.0, gt=0)
     ffmpeg: pathlib.Path | None = None
 

@@ -100,7 +100,7 @@ def build_listener(config: SttConfig, ffmpeg: str | None = None) -> ListenServic
     """
     try:
         binary = audio.find_ffmpeg(ffmpeg or (str(config.ffmpeg) if config.ffmpeg else None))
-    except Exception as exc:  # noqa: BLE001 - AudioError is a SpeechError; the listener speaks STT errors
+    except Exception as exc:
         raise SttFailed(str(exc)) from exc
     return ListenService(config, build_stt_engines(config), binary)
 

@@ -19,8 +19,8 @@ from core.pipeline.context import BotServices
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import PipelineSettings
 from core.speech import Speech
-from core.stt import SpeechToText
 from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
+from core.stt import SpeechToText
 from tests.adapters.discord.fake_discord import FakeDiscord, user
 
 GUILD = 111

@@ -19,9 +19,9 @@ from core.pipeline.context import BotServices
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import FloodLimits, PipelineSettings
 from core.speech import Speech
-from core.stt import SpeechToText
 from core.stores.base import DedupeStore
 from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
+from core.stt import SpeechToText
 from tests.adapters.telegram.fake_bot_api import TOKEN, FakeBotApi
 
 FAST_LIMITS = {"per_chat": 100, "per_group": 1000, "overall": 1000}

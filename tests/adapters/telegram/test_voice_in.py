@@ -55,8 +55,9 @@ async def test_bad_audio_and_a_failed_download_get_short_notices(bot_factory, ap
         api.inject_message(605, None, voice=voice_json("MISSING", b"x" * 540))  # getFile answers 400
         api.inject_message(606, None, voice={**voice_json("LONG", b"x" * 540), "duration": 600})
         await api.wait_for(lambda: all(api.texts(c) for c in (604, 605, 606)), timeout=20)
-    assert api.texts(604) == ["Sorry, I couldn't read that audio (broken file or unsupported format). "
-                              "Could you try again, or type your message?"]
+    assert api.texts(604) == [
+        "Sorry, I couldn't read that audio (broken file or unsupported format). Could you try again, or type your message?"
+    ]
     assert api.texts(605) == ["Sorry, I couldn't download that recording. Please try sending it again."]
     assert "too long" in api.texts(606)[0]
     assert not [c for c in api.answered("getFile") if c.params.get("file_id") == "LONG"], "not downloaded"

@@ -21,9 +21,9 @@ from core.pipeline.context import BotServices
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import FloodLimits, PipelineSettings
 from core.speech import Speech
-from core.stt import SpeechToText
 from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
 from core.stores.sqlite import SqliteConversationStore, SqliteDatabase, SqliteDedupeStore, SqliteSettingsStore
+from core.stt import SpeechToText
 
 FAST = PipelineSettings(engine_timeout_s=0.5, flood=FloodLimits(per_user=1000, per_chat=1000))
 

@@ -35,8 +35,8 @@ async def test_recording_is_heard_shown_and_answered_from_the_knowledge_base(htt
 
 
 async def test_bad_uploads_are_refused_with_a_reason(http, listener) -> None:
-    from tests.adapters.web.harness import MemoryEngine
     from adapters.web.config import WebConfig
+    from tests.adapters.web.harness import MemoryEngine
 
     async with running_bot(MemoryEngine(), listener=listener, config=WebConfig(port=0, max_audio_mb=0.01)) as bot:
         cases = [

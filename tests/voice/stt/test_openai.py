@@ -14,10 +14,10 @@ import pytest
 from aiohttp import web
 
 from core.stt import SttFailed
+from tests.spoken import voice_note
 from voice.stt.config import OpenAISttConfig, SttConfig, WhisperSttConfig
 from voice.stt.openai import OpenAISttEngine
 from voice.stt.service import ListenService, build_listener
-from tests.spoken import voice_note
 
 KEY = "sk-test-secret-123456"
 

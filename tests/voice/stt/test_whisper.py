@@ -8,10 +8,10 @@ import pathlib
 import pytest
 
 from core.stt import NoSpeech, SttFailed
+from tests.spoken import SENTENCES, to_wav, video_note, voice_note, wer, words
 from voice.stt.config import SttConfig, WhisperSttConfig
 from voice.stt.service import build_listener
 from voice.stt.whisper import WhisperEngine
-from tests.spoken import SENTENCES, to_wav, video_note, voice_note, wer, words
 
 
 async def test_piper_voice_notes_are_transcribed_within_ten_percent_wer(speech, listener) -> None:
@@ -74,7 +74,7 @@ async def test_a_directory_without_a_model_is_reported_and_fails_cleanly(tmp_pat
     async with service:
         why = service.engines[0].unavailable_reason()
         assert why is not None and "no model.bin" in why
-        from tests.spoken import silence_ogg, noise_ogg
+        from tests.spoken import noise_ogg, silence_ogg
 
         with pytest.raises(SttFailed, match="no model.bin"):
             await service.transcribe(noise_ogg(1))
