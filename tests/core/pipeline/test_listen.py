@@ -183,3 +183,12 @@ async def test_spoken_answer_comes_from_the_knowledge_base(speech, listener) -> 
     answers = [d.text for d in h.done() if not d.heard]
     assert answers == ["Support is staffed Monday to Friday, 9:00 to 18:00 (UTC). Outside those hours this bot answers."]
 
+
+
+def test_heard_line_survives_the_bus_codec() -> None:
+    from core.codec import decode_event, encode_event
+    from core.model import Chat, ChatKind, ReplyDone, ReplyTarget
+
+    event = ReplyDone("r1", ReplyTarget("tg", Chat("1", ChatKind.PRIVATE)), "🎙 heard: “hi”", notice=True, heard=True,
+                      transcript="hi")
+    assert decode_event(*encode_event(event)) == event
