@@ -12,7 +12,17 @@
   mic.id = "mic";
   mic.type = "button";
   mic.setAttribute("aria-label", "Record a voice message");
-  mic.textContent = "🎙";
+  const MIC_ICON = "M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.92V21h2v-3.08A7 7 0 0 0 19 11z";
+  const STOP_ICON = "M7 7h10v10H7z";
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "22");
+  svg.setAttribute("height", "22");
+  svg.setAttribute("aria-hidden", "true");
+  const icon = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  icon.setAttribute("fill", "currentColor");
+  svg.appendChild(icon);
+  mic.appendChild(svg);
   const cancel = document.createElement("button");
   cancel.id = "mic-cancel";
   cancel.type = "button";
@@ -23,7 +33,7 @@
   state.id = "mic-state";
   state.setAttribute("role", "status");
   state.hidden = true;
-  form.insertBefore(cancel, sendButton);
+  form.insertBefore(cancel, form.firstChild);
   form.insertBefore(state, sendButton);
   form.insertBefore(mic, sendButton);
 
@@ -33,6 +43,7 @@
     form.dataset.recording = recording ? "on" : "off";
     mic.setAttribute("aria-pressed", recording ? "true" : "false");
     mic.setAttribute("aria-label", recording ? "Stop and send" : "Record a voice message");
+    icon.setAttribute("d", recording ? STOP_ICON : MIC_ICON);
     cancel.hidden = !recording;
     state.hidden = !recording;
   }

@@ -43,14 +43,17 @@ async def test_record_button_sends_speech_and_the_bubble_shows_the_transcript(mi
     faq = FaqEngine(FAQ, threshold=0.45)
     async with running_bot(faq, speech=speech, listener=listener) as bot:
         page, errors = await open_chat(mic_browser, bot.url)
+        assert await page.locator("#mic-cancel").is_hidden() and await page.locator("#mic-state").is_hidden()
         await page.click("#mic")
         await page.wait_for_selector('#composer[data-recording="on"]')
+        assert await page.locator("#input").is_hidden(), "the recording state takes the text box's place"
         assert await page.locator("#mic-state").is_visible() and await page.locator("#mic-cancel").is_visible()
         assert "recording" in (await page.locator("#mic-state").text_content() or "")
         await page.wait_for_timeout(3000)  # the sentence plays, then silence
         await page.click("#mic")
         await page.wait_for_selector('#composer[data-recording="off"]')
-        assert await page.locator("#mic-state").is_hidden()
+        assert await page.locator("#mic-state").is_hidden() and await page.locator("#mic-cancel").is_hidden()
+        assert await page.locator("#input").is_visible()
         bubble = page.locator(".msg.user.voice-in")
         await page.wait_for_function(
             "() => [...document.querySelectorAll('.msg.user.voice-in')].some(e => e.textContent.length > 12"
