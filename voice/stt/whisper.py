@@ -20,6 +20,8 @@ from voice.stt.config import WhisperSttConfig
 from voice.stt.decode import Samples
 
 log = logging.getLogger(__name__)
+# faster-whisper logs two INFO lines per transcription; the pipeline logs one line per spoken message itself
+logging.getLogger("faster_whisper").setLevel(logging.WARNING)
 
 _LOAD_LOCK = threading.Lock()
 
