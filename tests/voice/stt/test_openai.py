@@ -109,7 +109,7 @@ async def test_a_refused_key_fails_at_once_with_a_hint_and_no_key(server, speech
 async def test_a_slow_server_times_out_and_is_retried(server, speech) -> None:
     server.delay_s = 1.0
     async with remote(server, retries=1, timeout_s=0.3) as service:
-        with pytest.raises(SttFailed, match="within 0.3 s"):
+        with pytest.raises(SttFailed, match=r"within 0\.[36]\d* s"):
             await service.transcribe(await voice_note(speech, "Hello there."))
     assert len(server.requests) == 2
 
