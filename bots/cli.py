@@ -22,7 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run.py",
         description="Voice-capable chat bots for Discord, Telegram and the web. "
-        "With no command, runs every bot in the config (the web chat on localhost by default).",
+        "With no command, runs every bot in the config (the web chat on localhost by default); "
+        "the options of 'run' work without naming it: run.py --metrics-port 9464.",
     )
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="config file (default: config.yaml)")
     parser.add_argument("--log-level", default=None, help="override logging.level (DEBUG, INFO, ...)")
@@ -54,6 +55,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_TAKES_VALUE = {"--config", "--log-level"}
+COMMANDS = {"run", "gateway", "worker", "chat", "check", "say", "train", "eval"}
+
+
+def with_default_command(argv: list[str], commands: set[str]) -> list[str]:
+    """``argv`` with ``run`` put first when no command is named, so ``run.py --metrics-port 9464`` works.
+
+    ``--help`` alone is left as is (it shows every command).
+    """
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _TAKES_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            return argv if arg in commands else ["run", *argv]
+    if any(arg in {"-h", "--help"} for arg in argv):
+        return argv
+    return ["run", *argv]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -65,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         from core.engines.generative.evaluate import main as eval_main
 
         return eval_main(argv[1:])
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(with_default_command(argv, COMMANDS))
     command = args.command or "run"
     if command in {"train", "eval"}:
         print(f"put '{command}' first: python run.py {command} --help", file=sys.stderr)
@@ -135,8 +159,8 @@ async def _run(
         return 2
     try:
         await app.start()
-    except Exception as exc:
-        log.error("could not start: %s", exc, exc_info=True)
+    except Exception:
+        log.exception("could not start")
         await app.stop()
         return 1
     for bot in app.bots:
@@ -157,8 +181,25 @@ async def _run(
     try:
         await _wait_for_signal()
     finally:
+        before = replies_delivered()
         await app.stop()
+        after = replies_delivered()
+        print(f"stopped: {after} repl{'y' if after == 1 else 'ies'} delivered, {after - before} of them while stopping", flush=True)
     return 0
+
+
+def replies_delivered() -> int:
+    """Text replies (``ReplyDone``) this process's adapters delivered so far, from the metrics counter."""
+    from core import metrics
+
+    return int(
+        sum(
+            sample.value
+            for family in metrics.MESSAGES_OUT.collect()
+            for sample in family.samples
+            if sample.name.endswith("_total") and sample.labels.get("kind") == "ReplyDone"
+        )
+    )
 
 
 async def _chat(config: AppConfig, base: Path, bot_name: str | None) -> int:
@@ -183,7 +224,6 @@ async def _chat(config: AppConfig, base: Path, bot_name: str | None) -> int:
 
 async def _say(config: AppConfig, text: str, out: Path, voice_name: str | None) -> int:
     from voice.cli import say
-
     from voice.errors import UnknownVoice
 
     try:
