@@ -216,7 +216,9 @@ async def _chat(config: AppConfig, base: Path, bot_name: str | None) -> int:
         console = app.bots[0].adapters[0]
         assert isinstance(console, ConsoleAdapter)
         await console.closed.wait()
-        await app.bots[0].pipeline.idle()
+        pipeline = app.bots[0].pipeline
+        if pipeline is not None:
+            await pipeline.idle()
     finally:
         await app.stop()
     return 0
