@@ -55,7 +55,7 @@ def unset_references(value: Any, env: Mapping[str, str] | None = None) -> dict[s
     """The variables left unset (or empty) with no ``:-default``, by dotted key path, for error messages."""
     source = os.environ if env is None else env
     found: dict[str, list[str]] = {}
-    for path, _names in references(value).items():
+    for path in references(value):
         text = _at(value, path)
         if not isinstance(text, str):
             continue
