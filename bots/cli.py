@@ -169,7 +169,9 @@ async def _run(
         for supervisor in bot.supervisors:
             adapter = supervisor.adapter
             url = getattr(adapter, "url", None) if supervisor.running else None
-            if not supervisor.running:
+            if supervisor.connecting:
+                print(f"{bot.name}: {adapter.platform} still connecting, in the background", flush=True)
+            elif not supervisor.running:
                 print(f"{bot.name}: {adapter.platform} not connected ({supervisor.last_error}); retrying in the background", flush=True)
             elif url:
                 print(f"{bot.name}: web chat at {url}", flush=True)

@@ -99,3 +99,29 @@ async def test_metrics_port_without_run_serves_metrics_and_ctrl_c_says_how_many_
     assert tail == ["stopped: 2 replies delivered, 0 of them while stopping\n"], "".join(lines)
     assert lines[-1].startswith("stopped"), "".join(lines)
     assert not any("Traceback" in line or "KeyboardInterrupt" in line for line in lines), "".join(lines)
+
+
+async def test_summary_is_printed_while_a_silent_telegram_is_still_connecting(tmp_path: Path) -> None:
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accept, read, never answer: what an unreachable network looks like to a client
+        writer.close()
+
+    silent = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    telegram = (f", telegram: {{token: '123:abc', base_url: 'http://127.0.0.1:{port}/bot', "
+                "request_timeout_s: 60}")
+    started = time.monotonic()
+    proc = await Process.start("--config", str(_config(tmp_path, telegram)))
+    try:
+        await proc.until(r"x: web chat at http")
+        await proc.until(r"x: telegram still connecting, in the background")
+        await proc.until("Press Ctrl\\+C to stop")
+        assert time.monotonic() - started < 30  # long before the 60 s request timeout
+        proc.proc.send_signal(signal.SIGINT)
+        code, lines = await proc.finish()
+    finally:
+        proc.kill()
+        silent.close()
+    assert code == 0, "".join(lines)
+    assert lines[-1] == "stopped: 0 replies delivered, 0 of them while stopping\n", "".join(lines)
+    assert not any("123:abc" in line for line in lines)
