@@ -8,6 +8,7 @@ import logging
 import random
 
 from core.adapter import Adapter
+from core.backoff import BackoffPolicy
 from core.lifecycle import Resource
 
 log = logging.getLogger(__name__)
@@ -84,13 +85,15 @@ class AdapterSupervisor(Resource):
         if await first:  # the first attempt went on past first_wait_s, and worked
             log.info("%s connected", self.adapter.adapter_id)
             return
-        delay = self.first_delay_s
+        backoff = BackoffPolicy(base_s=self.first_delay_s, cap_s=self.max_delay_s, jitter="none")
+        retry = 0
         while True:
+            retry += 1
+            delay = backoff.delay(retry)
             log.error("%s could not start: %s; retrying in %g s", self.adapter.adapter_id, self.last_error, round(delay, 1))
             await asyncio.sleep(delay * random.uniform(0.9, 1.1))
             if await self._attempt():
                 return
-            delay = min(self.max_delay_s, delay * 2)
 
     async def stop(self) -> None:
         if self._retry is not None:
