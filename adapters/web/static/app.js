@@ -206,6 +206,7 @@
           note(el, "not-sent", f.message || "Not sent.");
           const t = entry(key);
           if (t && input.value.trim() === "") { input.value = t.text; refresh(); input.focus(); }
+          scrollDown(true);
         }
         forget(key);
         announce(f.message || "Not sent.");
