@@ -37,7 +37,7 @@ class AdapterSupervisor(Resource):
         first_delay_s: float = 5.0,
         max_delay_s: float = 300.0,
         start_timeout_s: float = 60.0,
-        first_wait_s: float = 3.0,
+        first_wait_s: float = 1.5,
     ) -> None:
         self.adapter = adapter
         self.first_delay_s = first_delay_s
