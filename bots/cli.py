@@ -116,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"--shards: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_run(config, base, role, getattr(args, "name", ""), shards, getattr(args, "metrics_port", None)))
+    try:
+        return asyncio.run(_run(config, base, role, getattr(args, "name", ""), shards, getattr(args, "metrics_port", None)))
+    except KeyboardInterrupt:  # Ctrl+C before the signal handlers were in place
+        print("stopped during start-up: 0 replies delivered", flush=True)
+        return 130
 
 
 def _shard_list(value: str | None) -> list[int] | None:
@@ -128,7 +132,8 @@ def _shard_list(value: str | None) -> list[int] | None:
         raise ValueError(f"expected comma-separated shard ids like 0,1; got {value!r}") from None
 
 
-async def _wait_for_signal() -> None:
+def _stop_on_signal() -> asyncio.Event:
+    """An event set by Ctrl+C or SIGTERM; installed before start-up, so an early Ctrl+C also stops cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -136,7 +141,7 @@ async def _wait_for_signal() -> None:
             loop.add_signal_handler(sig, stop.set)
         except NotImplementedError:  # pragma: no cover - Windows
             pass
-    await stop.wait()
+    return stop
 
 
 async def _run(
@@ -152,6 +157,7 @@ async def _run(
     if metrics_port is not None:
         config.observability.enabled = True
         config.observability.port = metrics_port
+    stop = _stop_on_signal()
     try:
         app = App(config, base, role=role, instance=name, shard_ids=shards)  # type: ignore[arg-type]
     except ConfigError as exc:
@@ -181,7 +187,7 @@ async def _run(
         print(f"metrics at {app.observability.url}metrics, health at {app.observability.url}healthz", flush=True)
     print("Press Ctrl+C to stop.", flush=True)
     try:
-        await _wait_for_signal()
+        await stop.wait()
     finally:
         before = replies_delivered()
         await app.stop()
