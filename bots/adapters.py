@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -19,9 +20,17 @@ def _has_token(token: SecretStr | None) -> bool:
 
 
 def build_adapters(
-    bot: BotConfig, bus: Bus, speech: Speech | None, *, console: bool = False, instance: str = ""
+    bot: BotConfig,
+    bus: Bus,
+    speech: Speech | None,
+    *,
+    console: bool = False,
+    instance: str = "",
+    clips_dir: Path | None = None,
 ) -> list[Adapter]:
     """The adapters of ``bot``. With ``console=True`` only a console adapter is built.
+
+    ``clips_dir`` is where the web chat keeps voice replies (a folder per bot is made in it).
 
     ``instance`` (a gateway process's name) suffixes every adapter id (``companion.discord@g1``),
     so the replies to what this process received come back to this process.
@@ -37,7 +46,17 @@ def build_adapters(
     if cfg.web is not None and cfg.web.enabled:
         from adapters.web.adapter import WebAdapter
 
-        adapters.append(WebAdapter(f"{bot.name}.web{at}", bus, cfg.web, title=cfg.web.title or bot.persona.name))
+        adapters.append(
+            WebAdapter(
+                f"{bot.name}.web{at}",
+                bus,
+                cfg.web,
+                title=cfg.web.title or bot.persona.name,
+                greeting=bot.persona.greeting,
+                max_input_chars=bot.pipeline.max_input_chars,
+                clips_dir=clips_dir / f"{bot.name}{at}" if clips_dir is not None else None,
+            )
+        )
     if cfg.console is not None and cfg.console.enabled:
         from adapters.console.adapter import ConsoleAdapter
 

@@ -22,7 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run.py",
         description="Voice-capable chat bots for Discord, Telegram and the web. "
-        "With no command, runs every bot in the config (the web chat on localhost by default).",
+        "With no command, runs every bot in the config (the web chat on localhost by default); "
+        "the options of 'run' work without naming it: run.py --metrics-port 9464.",
     )
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="config file (default: config.yaml)")
     parser.add_argument("--log-level", default=None, help="override logging.level (DEBUG, INFO, ...)")
@@ -57,6 +58,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_TAKES_VALUE = {"--config", "--log-level"}
+COMMANDS = {"run", "gateway", "worker", "chat", "check", "say", "train", "eval"}
+
+
+def with_default_command(argv: list[str], commands: set[str]) -> list[str]:
+    """``argv`` with ``run`` put first when no command is named, so ``run.py --metrics-port 9464`` works.
+
+    ``--help`` alone is left as is (it shows every command).
+    """
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _TAKES_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            return argv if arg in commands else ["run", *argv]
+    if any(arg in {"-h", "--help"} for arg in argv):
+        return argv
+    return ["run", *argv]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -68,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         from core.engines.generative.evaluate import main as eval_main
 
         return eval_main(argv[1:])
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(with_default_command(argv, COMMANDS))
     command = args.command or "run"
     if command in {"train", "eval"}:
         print(f"put '{command}' first: python run.py {command} --help", file=sys.stderr)
@@ -97,7 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"--shards: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_run(config, base, role, getattr(args, "name", ""), shards, getattr(args, "metrics_port", None)))
+    try:
+        return asyncio.run(_run(config, base, role, getattr(args, "name", ""), shards, getattr(args, "metrics_port", None)))
+    except KeyboardInterrupt:  # Ctrl+C before the signal handlers were in place
+        print("stopped during start-up: 0 replies delivered", flush=True)
+        return 130
 
 
 def _shard_list(value: str | None) -> list[int] | None:
@@ -109,7 +137,8 @@ def _shard_list(value: str | None) -> list[int] | None:
         raise ValueError(f"expected comma-separated shard ids like 0,1; got {value!r}") from None
 
 
-async def _wait_for_signal() -> None:
+def _stop_on_signal() -> asyncio.Event:
+    """An event set by Ctrl+C or SIGTERM; installed before start-up, so an early Ctrl+C also stops cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -117,7 +146,7 @@ async def _wait_for_signal() -> None:
             loop.add_signal_handler(sig, stop.set)
         except NotImplementedError:  # pragma: no cover - Windows
             pass
-    await stop.wait()
+    return stop
 
 
 async def _run(
@@ -133,6 +162,7 @@ async def _run(
     if metrics_port is not None:
         config.observability.enabled = True
         config.observability.port = metrics_port
+    stop = _stop_on_signal()
     try:
         app = App(config, base, role=role, instance=name, shard_ids=shards)  # type: ignore[arg-type]
     except ConfigError as exc:
@@ -140,8 +170,8 @@ async def _run(
         return 2
     try:
         await app.start()
-    except Exception as exc:
-        log.error("could not start: %s", exc, exc_info=True)
+    except Exception:
+        log.exception("could not start")
         await app.stop()
         return 1
     for bot in app.bots:
@@ -150,7 +180,9 @@ async def _run(
         for supervisor in bot.supervisors:
             adapter = supervisor.adapter
             url = getattr(adapter, "url", None) if supervisor.running else None
-            if not supervisor.running:
+            if supervisor.connecting:
+                print(f"{bot.name}: {adapter.platform} still connecting, in the background", flush=True)
+            elif not supervisor.running:
                 print(f"{bot.name}: {adapter.platform} not connected ({supervisor.last_error}); retrying in the background", flush=True)
             elif url:
                 print(f"{bot.name}: web chat at {url}", flush=True)
@@ -160,10 +192,27 @@ async def _run(
         print(f"metrics at {app.observability.url}metrics, health at {app.observability.url}healthz", flush=True)
     print("Press Ctrl+C to stop.", flush=True)
     try:
-        await _wait_for_signal()
+        await stop.wait()
     finally:
+        before = replies_delivered()
         await app.stop()
+        after = replies_delivered()
+        print(f"stopped: {after} repl{'y' if after == 1 else 'ies'} delivered, {after - before} of them while stopping", flush=True)
     return 0
+
+
+def replies_delivered() -> int:
+    """Text replies (``ReplyDone``) this process's adapters delivered so far, from the metrics counter."""
+    from core import metrics
+
+    return int(
+        sum(
+            sample.value
+            for family in metrics.MESSAGES_OUT.collect()
+            for sample in family.samples
+            if sample.name.endswith("_total") and sample.labels.get("kind") == "ReplyDone"
+        )
+    )
 
 
 async def _chat(config: AppConfig, base: Path, bot_name: str | None) -> int:
@@ -180,7 +229,9 @@ async def _chat(config: AppConfig, base: Path, bot_name: str | None) -> int:
         console = app.bots[0].adapters[0]
         assert isinstance(console, ConsoleAdapter)
         await console.closed.wait()
-        await app.bots[0].pipeline.idle()
+        pipeline = app.bots[0].pipeline
+        if pipeline is not None:
+            await pipeline.idle()
     finally:
         await app.stop()
     return 0
@@ -188,7 +239,6 @@ async def _chat(config: AppConfig, base: Path, bot_name: str | None) -> int:
 
 async def _say(config: AppConfig, text: str, out: Path, voice_name: str | None) -> int:
     from voice.cli import say
-
     from voice.errors import UnknownVoice
 
     try:

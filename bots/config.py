@@ -18,6 +18,7 @@ from adapters.console.config import ConsoleConfig
 from adapters.discord.config import DiscordConfig
 from adapters.telegram.config import TelegramConfig
 from adapters.web.config import WebConfig
+from bots.config_errors import explain
 from bots.envsubst import references, substitute
 from bots.errors import ConfigError
 from core.engines.config import EchoEngineConfig, FaqEngineConfig, RetrievalEngineConfig
@@ -207,7 +208,7 @@ def parse_config(raw: Any, source: str = "config.yaml", env: dict[str, str] | No
         lines = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
-            lines.append(f"{source}: {_loc(loc)}: {err['msg']}")
+            lines.append(f"{source}: {_loc(loc)}: {explain(err, loc, raw, AppConfig, env)}")
         raise ConfigError("\n".join(lines)) from None
     refs = references(raw)
     for i, bot in enumerate(config.bots):

@@ -49,3 +49,30 @@ def references(value: Any, path: str = "") -> dict[str, list[str]]:
         for key, item in value.items():
             found.update(references(item, f"{path}.{key}" if path else str(key)))
     return found
+
+
+def unset_references(value: Any, env: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+    """The variables left unset (or empty) with no ``:-default``, by dotted key path, for error messages."""
+    source = os.environ if env is None else env
+    found: dict[str, list[str]] = {}
+    for path in references(value):
+        text = _at(value, path)
+        if not isinstance(text, str):
+            continue
+        missing = [
+            m.group(1)
+            for m in _VAR.finditer(text.replace("$${", "\x00"))
+            if not source.get(m.group(1)) and m.group(2) is None
+        ]
+        if missing:
+            found[path] = missing
+    return found
+
+
+def _at(value: Any, path: str) -> Any:
+    for part in path.split(".") if path else ():
+        if isinstance(value, list):
+            value = value[int(part)]
+        elif isinstance(value, dict):
+            value = value[next(k for k in value if str(k) == part)]
+    return value

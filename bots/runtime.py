@@ -290,7 +290,8 @@ class App(Resource):
         adapters: list[Adapter] = []
         if self.role != "worker":
             suffix = self.instance if self.role == "gateway" else ""
-            adapters = build_adapters(bot, bus, self.speech, console=console, instance=suffix)
+            clips = voice_cache_dir(self.config, self.base) / "web" if self.config.voice.enabled else None
+            adapters = build_adapters(bot, bus, self.speech, console=console, instance=suffix, clips_dir=clips)
         return BotRuntime(bot, services, bus, adapters)
 
     async def start(self) -> None:
@@ -352,9 +353,13 @@ def build_voice(config: AppConfig, base: Path) -> Speech | None:
         return None
     from voice.service import build_speech
 
+    return build_speech(config.voice, cache_dir=voice_cache_dir(config, base))
+
+
+def voice_cache_dir(config: AppConfig, base: Path) -> Path:
+    """The voice cache's folder (the web chat keeps its voice replies in its ``web/`` subfolder)."""
     configured = config.voice.cache.dir
-    cache_dir = resolve(str(configured), base) if configured else base / "data" / "cache" / "voice"
-    return build_speech(config.voice, cache_dir=cache_dir)
+    return resolve(str(configured), base) if configured else base / "data" / "cache" / "voice"
 
 
 def build_listener(config: AppConfig) -> SpeechToText | None:

@@ -8,6 +8,7 @@ import logging
 import random
 
 from core.adapter import Adapter
+from core.backoff import BackoffPolicy
 from core.lifecycle import Resource
 
 log = logging.getLogger(__name__)
@@ -26,25 +27,40 @@ class AdapterSupervisor(Resource):
         adapter: the adapter to keep running.
         first_delay_s: wait before the first retry; doubles up to ``max_delay_s``.
         start_timeout_s: a start attempt that takes longer counts as failed.
+        first_wait_s: :meth:`start` returns after this long even while the first attempt still runs
+            (it goes on in the background), so a slow platform never holds up the others or the summary.
     """
 
     def __init__(
-        self, adapter: Adapter, first_delay_s: float = 5.0, max_delay_s: float = 300.0, start_timeout_s: float = 60.0
+        self,
+        adapter: Adapter,
+        first_delay_s: float = 5.0,
+        max_delay_s: float = 300.0,
+        start_timeout_s: float = 60.0,
+        first_wait_s: float = 1.5,
     ) -> None:
         self.adapter = adapter
         self.first_delay_s = first_delay_s
         self.max_delay_s = max_delay_s
         self.start_timeout_s = start_timeout_s
+        self.first_wait_s = first_wait_s
         self.running = False
         self.last_error: str | None = None
         self.attempts = 0
         self._retry: asyncio.Task[None] | None = None
 
+    @property
+    def connecting(self) -> bool:
+        """The first attempt is still under way (in the background)."""
+        return not self.running and self.last_error is None and self._retry is not None
+
     async def start(self) -> None:
-        """Try once now; if that fails, keep trying in the background (never raises)."""
-        if await self._attempt():
+        """Try once now (waiting at most ``first_wait_s``); on failure keep trying in the background (never raises)."""
+        first = asyncio.create_task(self._attempt(), name=f"{self.adapter.adapter_id}-start")
+        done, _ = await asyncio.wait({first}, timeout=self.first_wait_s)
+        if first in done and first.result():
             return
-        self._retry = asyncio.create_task(self._retry_loop(), name=f"{self.adapter.adapter_id}-retry")
+        self._retry = asyncio.create_task(self._retry_loop(first), name=f"{self.adapter.adapter_id}-retry")
 
     async def _attempt(self) -> bool:
         self.attempts += 1
@@ -65,14 +81,19 @@ class AdapterSupervisor(Resource):
             log.info("%s connected after %d attempts", self.adapter.adapter_id, self.attempts)
         return True
 
-    async def _retry_loop(self) -> None:
-        delay = self.first_delay_s
+    async def _retry_loop(self, first: asyncio.Task[bool]) -> None:
+        if await first:  # the first attempt went on past first_wait_s, and worked
+            log.info("%s connected", self.adapter.adapter_id)
+            return
+        backoff = BackoffPolicy(base_s=self.first_delay_s, cap_s=self.max_delay_s, jitter="none")
+        retry = 0
         while True:
-            log.error("%s could not start: %s; retrying in %.0f s", self.adapter.adapter_id, self.last_error, delay)
+            retry += 1
+            delay = backoff.delay(retry)
+            log.error("%s could not start: %s; retrying in %g s", self.adapter.adapter_id, self.last_error, round(delay, 1))
             await asyncio.sleep(delay * random.uniform(0.9, 1.1))
             if await self._attempt():
                 return
-            delay = min(self.max_delay_s, delay * 2)
 
     async def stop(self) -> None:
         if self._retry is not None:

@@ -34,6 +34,7 @@ from core.model import (
     ReplySkipped,
     ReplyTarget,
     ReplyVoice,
+    ReplyVoiceFailed,
     VoiceClip,
 )
 
@@ -42,7 +43,9 @@ log = logging.getLogger(__name__)
 Encoded = tuple[bytes, list[bytes]]
 """A JSON header and the blobs it refers to by index."""
 
-_EVENTS: dict[str, type] = {cls.__name__: cls for cls in (ReplyDelta, ReplyDone, ReplyVoice, ChatAction, ReplySkipped)}
+_EVENTS: dict[str, type] = {
+    cls.__name__: cls for cls in (ReplyDelta, ReplyDone, ReplyVoice, ChatAction, ReplySkipped, ReplyVoiceFailed)
+}
 
 
 def _chat(d: dict[str, Any]) -> Chat:

@@ -263,4 +263,18 @@ class ReplySkipped:
     reason: str
 
 
-OutgoingEvent = ReplyDelta | ReplyDone | ReplyVoice | ChatAction | ReplySkipped
+@dataclass(frozen=True, slots=True)
+class ReplyVoiceFailed:
+    """The voice note of a reply could not be made (its text was already sent).
+
+    Ends what ``record_voice`` started: a page's "recording voice" indicator stops at once
+    and may show a small notice. ``reason`` is ``timeout`` or ``error``. Adapters whose
+    platform clears the indicator on its own may ignore it.
+    """
+
+    reply_id: str
+    target: ReplyTarget
+    reason: str = "error"
+
+
+OutgoingEvent = ReplyDelta | ReplyDone | ReplyVoice | ChatAction | ReplySkipped | ReplyVoiceFailed

@@ -20,7 +20,7 @@ from telegram import BotCommand, Update
 from telegram.request import HTTPXRequest
 
 from adapters.telegram.config import TelegramConfig
-from adapters.telegram.connection import ALLOWED_UPDATES, Poller, UpdatesBot, WebhookServer, webhook_secret
+from adapters.telegram.connection import ALLOWED_UPDATES, Poller, UpdatesBot, WebhookServer, log_in, webhook_secret
 from adapters.telegram.errors import TelegramConfigError
 from adapters.telegram.inbound import AddressRules, BotIdentity, translate
 from adapters.telegram.outbound import Outboxes, Replier
@@ -82,7 +82,7 @@ class TelegramAdapter(Adapter):
             request=request,
             get_updates_request=updates_request,
         )
-        await self.sender.call("getMe", None, bot.initialize, per_chat=False)
+        await log_in(bot, cfg.base_url)  # once: the supervisor retries, one log line per attempt
         self.me = BotIdentity(bot.bot.id, bot.bot.username or "")
         commands = cfg.commands or {c.name: c.description for c in builtin_commands()}
         await self.sender.call(

@@ -18,9 +18,16 @@ from typing import Any
 from aiohttp import web
 from telegram import Bot
 from telegram import error as tg
+from yarl import URL
 
 from adapters.telegram.config import WebhookConfig
-from adapters.telegram.errors import TelegramConfigError, map_error
+from adapters.telegram.errors import (
+    NetworkFailure,
+    TelegramAdapterError,
+    TelegramConfigError,
+    Unauthorized,
+    map_error,
+)
 from core.errors import BusError
 
 log = logging.getLogger(__name__)
@@ -104,6 +111,33 @@ class Poller:
                 except Exception:
                     log.exception("telegram: update %s could not be handled; skipped", update_id)
                 self.offset = max(self.offset or 0, update_id + 1)
+
+
+class LoginFailed(TelegramAdapterError):
+    """``getMe`` failed at start: the message says why and what to check (network, proxy, token)."""
+
+
+async def log_in(bot: Bot, base_url: str) -> None:
+    """``getMe`` once; the adapter's supervisor retries with backoff, so a failure is one clear line.
+
+    Raises:
+        LoginFailed: with the cause and a hint.
+    """
+    try:
+        await bot.initialize()
+    except tg.TelegramError as exc:
+        err = map_error(exc, "getMe")
+        host = URL(base_url).host or base_url
+        if isinstance(err, Unauthorized) or isinstance(exc, tg.InvalidToken):
+            hint = f"the token was refused ({err.description}): check the bot token from @BotFather"
+        elif isinstance(err, NetworkFailure):
+            hint = (
+                f"cannot reach {host} ({err.description}): check the network; "
+                "behind a proxy, set HTTPS_PROXY"
+            )
+        else:
+            hint = f"{host} answered getMe with an error: {err.description}"
+        raise LoginFailed(f"telegram login failed: {hint}") from None
 
 
 def webhook_secret(config: WebhookConfig) -> str:

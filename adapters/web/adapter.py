@@ -5,8 +5,9 @@ Routes::
     GET /              the chat page (static HTML, CSS and JS from ``static/``; no CDN, no build)
     GET /static/...    the page's assets
     GET /ws            the WebSocket (protocol in :mod:`adapters.web.protocol`)
-    GET /voice/TOKEN   a recent voice reply (``audio/ogg``), for the page's <audio> player
+    GET /voice/TOKEN   a recent voice reply (``audio/ogg``), for the page's voice bubble
     POST /audio        a recording from the page's microphone (see :mod:`adapters.web.recording`)
+    GET /favicon.ico   the bot's icon, in its own colour
     GET /healthz       ``{"status": "ok", ...}``
 
 Each message from the page becomes an :class:`core.model.IncomingMessage` in a
@@ -16,6 +17,7 @@ private chat whose id is the browser's session id.
 from __future__ import annotations
 
 import asyncio
+import collections
 import html
 import logging
 import re
@@ -27,6 +29,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from yarl import URL
 
+from adapters.web.avatar import favicon, hue
 from adapters.web.clips import ClipStore
 from adapters.web.config import WebConfig
 from adapters.web.errors import ProtocolError, ServerStartError
@@ -45,7 +48,10 @@ from core.model import (
     ChatKind,
     IncomingMessage,
     OutgoingEvent,
+    ReplyDone,
+    ReplySkipped,
     ReplyVoice,
+    ReplyVoiceFailed,
 )
 
 log = logging.getLogger(__name__)
@@ -63,6 +69,9 @@ _HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
+HINT = "Type /voice on to hear my replies spoken, /help for everything I can do."
+_RESET = re.compile(r"^/reset(?:@\S+)?(?:\s|$)", re.IGNORECASE)
+_RESETS_TRACKED = 1000
 
 
 class WebAdapter(Adapter):
@@ -73,19 +82,45 @@ class WebAdapter(Adapter):
         bus: the bus to publish messages on and read replies from.
         config: host, port and limits.
         title: page title when ``config.title`` is empty (normally the bot's name).
+        greeting: what the empty page says (the persona's greeting).
+        max_input_chars: longer messages are refused at once (``rejected``), the text kept in the page;
+            None leaves the check to the pipeline.
+        clips_dir: where voice replies are kept for the page (None: in memory only).
     """
 
     platform = "web"
 
-    def __init__(self, adapter_id: str, bus: Bus, config: WebConfig, title: str = "Chat") -> None:
+    def __init__(
+        self,
+        adapter_id: str,
+        bus: Bus,
+        config: WebConfig,
+        title: str = "Chat",
+        *,
+        greeting: str = "",
+        max_input_chars: int | None = None,
+        clips_dir: Path | None = None,
+    ) -> None:
         super().__init__(adapter_id, bus)
         self.config = config
         self.title = config.title or title
+        self.greeting = greeting or f"Hi, I'm {self.title}."
+        self.max_input_chars = max_input_chars
         self.hub = SessionHub(config.pending_events, config.pending_ttl_s)
-        self.clips = ClipStore(config.voice_clips)
+        self.clips = ClipStore(config.voice_clips, clips_dir, config.voice_clips_mb * 1024 * 1024)
+        self._resets: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
-        self._page = (STATIC / "index.html").read_text("utf-8").replace("{{title}}", html.escape(self.title))
+        self._favicon = favicon(self.title)
+        fields = {
+            "title": self.title,
+            "greeting": self.greeting,
+            "hint": HINT,
+            "hue": str(hue(self.title)),
+            "initial": (self.title.strip()[:1] or "?").upper(),
+        }
+        page = (STATIC / "index.html").read_text("utf-8")  # one pass: a value's own braces stay as typed
+        self._page = re.sub(r"\{\{(\w+)\}\}", lambda m: html.escape(fields.get(m.group(1), m.group(0))), page)
 
     @property
     def url(self) -> str:
@@ -105,6 +140,7 @@ class WebAdapter(Adapter):
         app.router.add_get("/healthz", self._health)
         app.router.add_get("/voice/{token}", self._voice)
         app.router.add_post("/audio", self._recording)
+        app.router.add_get("/favicon.ico", self._favicon_ico)
         app.router.add_static("/static/", STATIC, follow_symlinks=False)
         app.on_response_prepare.append(_security_headers)
         return app
@@ -133,22 +169,33 @@ class WebAdapter(Adapter):
         self._url = None
 
     async def deliver(self, event: OutgoingEvent) -> None:
+        session = event.target.chat.id
         if isinstance(event, ReplyVoice):
-            token = self.clips.put(event.clip)
+            info = await asyncio.to_thread(self.clips.put, event.clip)
             frame: dict[str, Any] | None = {
                 "type": "voice",
                 "reply_id": event.reply_id,
-                "url": f"/voice/{token}",
+                "url": f"/voice/{info.token}",
                 "mime_type": event.clip.mime_type,
                 "duration_s": event.clip.duration_s,
+                "waveform": list(event.clip.waveform),
                 "text": event.text,
             }
+        elif isinstance(event, ReplyVoiceFailed):
+            frame = {"type": "voice_failed", "reply_id": event.reply_id, "reason": event.reason}
         else:
             frame = event_frame(event)
+        if isinstance(event, ReplyDone | ReplySkipped) and event.target.in_reply_to is not None:
+            asked = (session, event.target.in_reply_to.message_id)
+            if asked in self._resets:
+                del self._resets[asked]
+                if isinstance(event, ReplyDone) and not event.notice:
+                    self.hub.broadcast(session, {"type": "reset"})  # the page clears before showing the answer
         if frame is None:
-            log.warning("web chat cannot show %s", type(event).__name__)
+            if not isinstance(event, ReplySkipped):
+                log.warning("web chat cannot show %s", type(event).__name__)
             return
-        self.hub.broadcast(event.target.chat.id, frame)
+        self.hub.broadcast(session, frame)
 
     async def _index(self, request: web.Request) -> web.Response:
         return web.Response(text=self._page, content_type="text/html", charset="utf-8")
@@ -163,11 +210,16 @@ class WebAdapter(Adapter):
             }
         )
 
+    async def _favicon_ico(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._favicon, content_type="image/x-icon")
+
     async def _voice(self, request: web.Request) -> web.Response:
-        clip = self.clips.get(request.match_info["token"])
-        if clip is None:
+        token = request.match_info["token"]
+        clip = self.clips.info(token)
+        data = await asyncio.to_thread(self.clips.read, token) if clip is not None else None
+        if clip is None or data is None:
             raise web.HTTPNotFound(text="this voice reply has expired")
-        data, size = clip.data, len(clip.data)
+        size = len(data)
         headers = {"Accept-Ranges": "bytes"}
         wanted = byte_range(request.headers.get("Range"), size)
         if wanted is None:
@@ -211,7 +263,16 @@ class WebAdapter(Adapter):
         ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=self.config.max_frame_bytes * 4)
         await ws.prepare(request)
         conn = Connection(session, ws)
-        conn.send({"type": "welcome", "session": session, "title": self.title})
+        conn.send(
+            {
+                "type": "welcome",
+                "session": session,
+                "title": self.title,
+                "greeting": self.greeting,
+                "hint": HINT,
+                "max_chars": self.max_input_chars,
+            }
+        )
         self.hub.add(conn)
         try:
             async for msg in ws:
@@ -234,6 +295,21 @@ class WebAdapter(Adapter):
         if not isinstance(frame, MessageFrame):
             conn.send({"type": "pong"})
             return
+        if self.max_input_chars is not None and len(frame.text) > self.max_input_chars:
+            conn.send(
+                {
+                    "type": "rejected",
+                    "id": frame.id,
+                    "code": "too_long",
+                    "message": f"Not sent: {len(frame.text):,} characters; the limit is {self.max_input_chars:,}. "
+                    "Shorten it and send it again.",
+                }
+            )
+            return
+        if _RESET.match(frame.text.strip()):
+            self._resets[(conn.session, frame.id)] = None
+            while len(self._resets) > _RESETS_TRACKED:
+                self._resets.popitem(last=False)
         try:
             await self.bus.publish(self._incoming(conn.session, frame))
         except BusError:

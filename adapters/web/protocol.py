@@ -24,9 +24,18 @@ Server to client::
      "in_reply_to": ...}                                    final text; replaces the deltas
     {"type": "heard", "id": "MSG-ID", "text": "..."}     what was heard in a recording (POST /audio)
     {"type": "voice", "reply_id": "...", "url": "/voice/TOKEN", "mime_type": "audio/ogg",
-     "duration_s": 1.5, "text": "..."}                      play with an <audio> element
+     "duration_s": 1.5, "waveform": [0, 255], "text": "..."}  the page's voice bubble
+    {"type": "voice_failed", "reply_id": "...", "reason": "error"|"timeout"}
+                                                            no voice note for that reply (text only)
+    {"type": "reset"}                                       /reset was done: clear the page
+    {"type": "rejected", "id": "MSG-ID", "code": "too_long", "message": "..."}
+                                                            not sent (over max_chars); keep the text
     {"type": "pong"}
     {"type": "error", "code": "...", "message": "..."}      the connection stays open
+
+``welcome`` also carries ``greeting`` and ``hint`` (the empty page's text) and
+``max_chars`` (the longest message accepted, or null); ``voice`` also carries
+``waveform`` (0-255 loudness points, the same as Discord's voice messages).
 
 Error codes: ``binary`` (binary frame), ``too_large`` (frame over the limit),
 ``bad_json`` (not JSON), ``bad_frame`` (JSON that is not a valid frame),

@@ -13,7 +13,7 @@ from core import metrics
 from core.engine import Conversation
 from core.errors import EngineError, EngineTimeout, NoAnswer, SpeechError
 from core.language import guess_language
-from core.model import ReplyDelta, ReplyDone, ReplyVoice, Turn, VoiceClip, new_reply_id
+from core.model import ReplyDelta, ReplyDone, ReplyVoice, ReplyVoiceFailed, Turn, VoiceClip, new_reply_id
 from core.pipeline.context import Context
 from core.pipeline.listen import transcript_of
 from core.pipeline.voiceprefs import resolve as voice_settings
@@ -130,16 +130,19 @@ async def speak(ctx: Context, reply_id: str, text: str, settings: VoiceSettings)
     bot = ctx.services.name
     started = time.perf_counter()
     clip: VoiceClip | None = None
+    failure = "error"
     try:
         clip = await asyncio.wait_for(
             ctx.services.speech.voice_note(text, settings), ctx.services.config.voice_timeout_s
         )
     except TimeoutError:
+        failure = "timeout"
         log.warning("voice note for %s timed out after %.0fs; text only", ctx.message.key, ctx.services.config.voice_timeout_s)
     except SpeechError as exc:
         log.warning("voice note for %s failed: %s; text only", ctx.message.key, exc)
     metrics.STAGE.labels(bot, "tts").observe(time.perf_counter() - started)
     if clip is None:
         metrics.ERRORS.labels(bot, "tts").inc()
+        await ctx.bus.send(ReplyVoiceFailed(reply_id, ctx.target, failure))
         return
     await ctx.bus.send(ReplyVoice(reply_id, ctx.target, clip, text))

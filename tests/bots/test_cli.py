@@ -31,7 +31,7 @@ def test_check_reports_engines_and_adapters(tmp_path: Path, capsys: pytest.Captu
     assert "engine faq" in out and "FAILED" in out and "cannot read" in out
     assert "engine echo       ok" in out
     assert "adapter telegram  off: no token: disabled (set NO_SUCH_TOKEN_VAR)" in out
-    assert "result: 1 problem(s)" in out
+    assert "ERROR: engine faq FAILED" in out and "result: 1 error" in out
 
 
 def test_config_elsewhere_still_finds_shipped_model_and_examples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

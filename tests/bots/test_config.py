@@ -59,7 +59,7 @@ def test_errors_name_file_key_path_and_problem(tmp_path: Path) -> None:
 
 
 def test_unknown_key_and_engine_kind_are_errors() -> None:
-    with pytest.raises(ConfigError, match=r"bots.0.colour: Extra inputs are not permitted"):
+    with pytest.raises(ConfigError, match=r"bots.0.colour: unknown key .colour.; the keys here are: adapters, engines"):
         parse_config({"bots": [{"name": "b", "engines": [{"kind": "echo"}], "colour": "red"}]})
     with pytest.raises(ConfigError, match=r"bots.0.engines.0: Input tag 'gpt9'"):
         parse_config({"bots": [{"name": "b", "engines": [{"kind": "gpt9"}]}]})

@@ -23,6 +23,7 @@ from core.model import (
     ReplySkipped,
     ReplyTarget,
     ReplyVoice,
+    ReplyVoiceFailed,
     VoiceClip,
 )
 
@@ -65,6 +66,7 @@ def test_message_round_trip_is_exact() -> None:
         ReplyVoice("r1", TARGET, VoiceClip(b"\x00\x01" * 5000, "audio/ogg", 2.5, bytes([0, 128, 255]), "piper", "joe"), "text"),
         ChatAction(TARGET, "record_voice"),
         ReplySkipped(TARGET, "duplicate"),
+        ReplyVoiceFailed("r1", TARGET, "timeout"),
     ],
 )
 def test_every_event_round_trips(event: object) -> None:

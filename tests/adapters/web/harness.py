@@ -66,8 +66,12 @@ async def running_bot(
     config: WebConfig | None = None,
     speech: Speech | None = None,
     listener: SpeechToText | None = None,
+    **adapter_args: Any,
 ) -> AsyncIterator[Bot]:
-    """Start a bot with ``engine`` behind a web adapter on a free port; stop everything afterwards."""
+    """Start a bot with ``engine`` behind a web adapter on a free port; stop everything afterwards.
+
+    ``adapter_args`` go to :class:`WebAdapter` (``greeting``, ``max_input_chars``, ``clips_dir``).
+    """
     closers: list[Callable[[], Awaitable[None]]] = []
     if db_path is not None:
         db = SqliteDatabase(db_path)
@@ -86,7 +90,7 @@ async def running_bot(
     await bus.start()
     pipeline = Pipeline(services, bus)
     await pipeline.start()
-    adapter = WebAdapter("web-test", bus, config or WebConfig(port=0), title="Test Bot")
+    adapter = WebAdapter("web-test", bus, config or WebConfig(port=0), title="Test Bot", **adapter_args)
     await adapter.start()
     try:
         yield Bot(adapter, pipeline, bus, closers)

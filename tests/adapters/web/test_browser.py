@@ -8,25 +8,11 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from core.engine import Conversation, DialogueEngine
-from core.errors import SpeechError
-from core.model import VoiceClip
-from core.speech import Speech, VoiceSettings
 from tests.adapters.web.harness import running_bot
+from tests.adapters.web.pages import needs_chromium, open_chat, say
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
-        reason=f"{CHROMIUM} is not installed (apt-get install chromium); required when CI=true",
-    ),
-]
+pytestmark = needs_chromium
 
 
 class GatedEngine(DialogueEngine):
@@ -45,50 +31,6 @@ class GatedEngine(DialogueEngine):
             yield "third"
             return
         yield conversation.text
-
-
-class ClipSpeech(Speech):
-    """Speaks every reply as the same real OGG/Opus clip."""
-
-    def __init__(self, clip: bytes) -> None:
-        self.clip = clip
-
-    async def voice_note(self, text: str, settings: VoiceSettings) -> VoiceClip:
-        if not self.clip:
-            raise SpeechError("no clip")
-        return VoiceClip(self.clip, "audio/ogg", 0.5)
-
-    async def voice_channel_frames(self, text, settings):  # type: ignore[no-untyped-def, override]
-        raise SpeechError("not used by the web chat")
-        yield b""  # pragma: no cover
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[object]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-async def open_chat(browser, url: str, **context_args):  # type: ignore[no-untyped-def]
-    context = await browser.new_context(**context_args)
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("dialog", lambda dialog: errors.append(f"dialog opened: {dialog.message}"))
-    await page.goto(url)
-    await page.wait_for_selector('#status[data-state="online"]', timeout=10_000)
-    return page, errors
-
-
-async def say(page, text: str) -> None:  # type: ignore[no-untyped-def]
-    await page.fill("#input", text)
-    await page.press("#input", "Enter")
 
 
 async def test_types_a_message_sees_the_streamed_reply_and_keeps_it_after_reload(browser) -> None:  # type: ignore[no-untyped-def]
@@ -131,28 +73,6 @@ async def test_script_and_img_in_messages_are_shown_as_text_and_run_nothing(brow
         assert await page.locator(".msg.user").last.text_content() == evil
         assert await page.locator("#messages img, #messages script, #messages b").count() == 0
         assert await page.evaluate("typeof window.__pwned") == "undefined"
-        assert errors == []
-
-
-async def test_voice_reply_plays_in_an_audio_element(browser, ogg_clip: bytes) -> None:  # type: ignore[no-untyped-def]
-    async with running_bot(GatedEngine(), speech=ClipSpeech(ogg_clip)) as bot:
-        page, errors = await open_chat(browser, bot.url)
-        await say(page, "/voice on")
-        await page.wait_for_selector(".msg.bot >> text=Voice replies are on")
-        await say(page, "speak to me")
-        audio = page.locator(".msg.bot audio")
-        await audio.wait_for(timeout=10_000)
-        # Chromium decodes the clip: its real length becomes known (Infinity until it has read the end).
-        duration = await audio.evaluate(
-            """a => new Promise((ok, fail) => {
-                const check = () => { if (a.readyState >= 1 && isFinite(a.duration)) ok(a.duration); };
-                a.addEventListener('durationchange', check);
-                a.addEventListener('loadedmetadata', check);
-                a.addEventListener('error', () => fail(new Error('audio error ' + (a.error && a.error.code))));
-                check();
-            })"""
-        )
-        assert 0.3 < duration < 1.0
         assert errors == []
 
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from core.errors import NoAnswer, SpeechError
-from core.model import ReplyVoice, VoiceClip
+from core.model import ChatAction, ReplyDone, ReplyVoice, ReplyVoiceFailed, VoiceClip
 from core.pipeline.dialogue import APOLOGY, NO_ANSWER
 from core.speech import Speech, VoiceSettings
 from tests.harness import Harness, ScriptedEngine, message, metric, with_settings
@@ -87,3 +87,16 @@ async def test_voice_note_failure_and_timeout_count_as_tts_errors() -> None:
     assert not any(isinstance(e, ReplyVoice) for e in h.events + h2.events)
     assert errors("tts") == failed + 2
     assert stage_count("tts") == count + 2
+
+
+async def test_failed_or_timed_out_voice_note_sends_reply_voice_failed_after_the_text() -> None:
+    voice_on = with_settings(voice_by_default=True, voice_timeout_s=0.1)
+    async with Harness([ScriptedEngine(["a"])], speech=FakeSpeech(error=SpeechError("no voice")), settings=voice_on) as h:
+        await h.send(message("one"))
+    async with Harness([ScriptedEngine(["b"])], speech=FakeSpeech(hang=True), settings=voice_on) as h2:
+        await h2.send(message("two"))
+    for harness, reason in ((h, "error"), (h2, "timeout")):
+        kinds = [type(e).__name__ for e in harness.events if not isinstance(e, ChatAction)]
+        assert kinds[-2:] == ["ReplyDone", "ReplyVoiceFailed"], kinds
+        done, failed = [e for e in harness.events if isinstance(e, ReplyDone | ReplyVoiceFailed)][-2:]
+        assert isinstance(failed, ReplyVoiceFailed) and failed.reply_id == done.reply_id and failed.reason == reason
