@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 _TAKES_VALUE = {"--config", "--log-level"}
-COMMANDS = {"run", "gateway", "worker", "chat", "check", "say", "train", "eval"}
+
+COMMANDS = {"run", "gateway", "worker", "chat", "check", "say", "hear", "train", "eval"}
 
 
 def with_default_command(argv: list[str], commands: set[str]) -> list[str]:

@@ -125,3 +125,14 @@ async def test_summary_is_printed_while_a_silent_telegram_is_still_connecting(tm
     assert code == 0, "".join(lines)
     assert lines[-1] == "stopped: 0 replies delivered, 0 of them while stopping\n", "".join(lines)
     assert not any("123:abc" in line for line in lines)
+
+
+def test_every_sub_command_is_known_to_the_default_command_rule() -> None:
+    """Guards `run.py hear FILE` being taken for `run hear FILE` (a command missing from COMMANDS)."""
+    import argparse
+
+    from bots.cli import _parser
+
+    parser = _parser()
+    choices = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    assert set(choices) == COMMANDS

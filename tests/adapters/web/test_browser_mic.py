@@ -9,7 +9,9 @@ import pytest
 
 from core.engines.faq import FaqEngine
 from tests.adapters.web.harness import MemoryEngine, running_bot
-from tests.adapters.web.test_browser import ARGS, CHROMIUM, open_chat, pytestmark  # noqa: F401 - same skip rule
+from tests.adapters.web.pages import CHROMIUM, CHROMIUM_ARGS as ARGS, needs_chromium, open_chat
+
+pytestmark = needs_chromium
 from tests.spoken import ffmpeg, voice_note, wer
 
 FAQ = Path(__file__).resolve().parents[3] / "examples" / "support_faq.yaml"

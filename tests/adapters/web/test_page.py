@@ -272,7 +272,9 @@ async def test_keyboard_only_use_live_replies_and_every_control_labelled(browser
             if names[-1] == "Play voice reply":
                 break
         names = [n for n in names if n]  # from the box, Tab leaves the page once before it starts over
-        assert names[:2] == ["Play voice replies automatically", "New conversation"], names
+        assert "Record a voice message" in names, names  # the microphone, right after the box
+        at = names.index("Play voice replies automatically")
+        assert names[at : at + 2] == ["Play voice replies automatically", "New conversation"], names
         assert names[-1] == "Play voice reply"
         await page.keyboard.press("Enter")
         await page.wait_for_selector(".voice.playing")
@@ -286,7 +288,7 @@ async def test_keyboard_only_use_live_replies_and_every_control_labelled(browser
         assert controls, snapshot
         unnamed = [c for c in controls if not re.match(r'- (button|textbox|slider) "[^"]+"', c)]
         assert unnamed == [], snapshot
-        for name in ("Message", "Send", "New conversation", "Play voice replies automatically", "Playback speed 1×",
+        for name in ("Message", "Send", "Record a voice message", "New conversation", "Play voice replies automatically", "Playback speed 1×",
                      "Position in the voice reply"):
             assert f'"{name}"' in snapshot, snapshot
         assert 'log "Conversation"' in snapshot, snapshot
