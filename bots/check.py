@@ -62,21 +62,26 @@ async def check(config: AppConfig, base: Path) -> int:
     if config.bus.kind == "redis" or config.storage.kind == "redis":
         problems += await _check_redis(config.storage.url or config.bus.url if config.storage.kind == "redis" else config.bus.url)
     print(f"bus: {config.bus.kind}")
+    print("plugins:")
+    for loaded in config.registry.loaded:
+        plugin = loaded.plugin
+        print(f"  {plugin.name:22} {len(plugin.commands)} commands, {len(plugin.kinds)} kinds ({loaded.source})")
     for bot in config.bots:
         print(f"bot {bot.name} ({bot.persona.name}):")
         working = 0
         for engine_config in bot.engines:
             started = time.perf_counter()
+            kind = getattr(engine_config, "kind", "?")
             try:
-                engine = build_engine(engine_config, base)
+                engine = build_engine(engine_config, base, config.registry, bot.name)
                 await engine.start()
                 await engine.stop()
             except Exception as exc:  # noqa: BLE001 - report, don't crash
-                print(f"  engine {engine_config.kind:10} FAILED: {exc}")
+                print(f"  engine {kind:10} FAILED: {exc}")
                 problems += 1
                 continue
             working += 1
-            print(f"  engine {engine_config.kind:10} ok (started in {(time.perf_counter() - started) * 1000:.0f} ms)")
+            print(f"  engine {kind:10} ok (started in {(time.perf_counter() - started) * 1000:.0f} ms)")
         if not working:
             print("  no engine works: this bot cannot answer")
         plan = adapter_plan(bot)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pathlib
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from core.kinds import by_kind
 
 
 class _Strict(BaseModel):
@@ -81,7 +83,11 @@ class EdgeEngineConfig(_Strict):
     proxy: str | None = None
 
 
-EngineConfig = Annotated[PiperEngineConfig | EdgeEngineConfig, Field(discriminator="kind")]
+if TYPE_CHECKING:
+    EngineConfig = BaseModel
+else:
+    # chosen by ``kind`` from the registry in the validation context (plugins add kinds), else these two
+    EngineConfig = by_kind("tts_engine", PiperEngineConfig, EdgeEngineConfig)
 
 
 class CacheConfig(_Strict):
