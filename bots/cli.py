@@ -76,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error:\n{exc}", file=sys.stderr)
         return 2
     level = args.log_level or ("WARNING" if command in {"chat", "say", "check"} else config.logging.level)
-    setup_logging(level.upper(), collect_secrets(config), config.logging.json_format)
+    secrets = collect_secrets(config) + [
+        secret for plugin in config.registry.plugins if plugin.settings is not None for secret in collect_secrets(plugin.settings)
+    ]
+    setup_logging(level.upper(), secrets, config.logging.json_format)
     base = Path(args.config).resolve().parent
     if command == "check":
         from bots.check import check

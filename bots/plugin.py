@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["BotHandle", "BuildEnv", "Context", "Option", "Plugin", "PluginError"]
+__all__ = ["BotHandle", "BuildEnv", "Context", "Handler", "Option", "Plugin", "PluginError"]
 
 Option = CommandOption
 """An explicit command option (``Option("sides", "how many sides", type="int")``)."""

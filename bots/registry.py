@@ -24,6 +24,10 @@ class LoadedPlugin:
     source: str
 
 
+BUILTIN = "builtin"
+"""The name of the framework's own plugin."""
+
+
 class Registry:
     """Plugins in load order and the kinds they register; the config validates ``kind:`` against it."""
 
@@ -88,9 +92,16 @@ class Registry:
         """Call the factory of ``kind`` (default: ``config.kind``) with ``(config)`` or ``(config, env)``."""
         entry = self.kinds.get(category, kind) if kind is not None else self.kind(category, config)
         factory = entry.factory
-        if len(inspect.signature(factory).parameters) >= 2:
-            return factory(config, env)
-        return factory(config)
+        try:
+            if len(inspect.signature(factory).parameters) >= 2:
+                return factory(config, env)
+            return factory(config)
+        except Exception as exc:
+            if entry.owner == BUILTIN:
+                raise
+            raise PluginError(
+                f"plugin {entry.owner}: {category} kind {entry.kind!r} could not be built: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 def commands_of(plugins: Sequence[Plugin]) -> list[Command]:
