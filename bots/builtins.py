@@ -44,7 +44,7 @@ def echo_engine(config: EchoEngineConfig) -> DialogueEngine:
 
 @plugin.engine("retrieval", config=RetrievalEngineConfig)
 def retrieval_engine(config: RetrievalEngineConfig, env: BuildEnv) -> DialogueEngine:
-    from bots.engines import resolve_existing
+    from bots.paths import resolve_existing
     from core.engines.retrieval import RetrievalEngine
 
     extra = [resolve_existing(p, env.base) for p in config.extra_files]
@@ -53,7 +53,7 @@ def retrieval_engine(config: RetrievalEngineConfig, env: BuildEnv) -> DialogueEn
 
 @plugin.engine("faq", config=FaqEngineConfig)
 def faq_engine(config: FaqEngineConfig, env: BuildEnv) -> DialogueEngine:
-    from bots.engines import resolve_existing
+    from bots.paths import resolve_existing
     from core.engines.faq import FaqEngine
 
     return FaqEngine(resolve_existing(config.path, env.base), config.threshold)
@@ -61,7 +61,7 @@ def faq_engine(config: FaqEngineConfig, env: BuildEnv) -> DialogueEngine:
 
 @plugin.engine("generative", config=GenerativeEngineConfig)
 def generative_engine(config: GenerativeEngineConfig, env: BuildEnv) -> DialogueEngine:
-    from bots.engines import resolve_existing
+    from bots.paths import resolve_existing
     from core.engines.generative.engine import GenerativeEngine
 
     return GenerativeEngine.from_config(config.model_copy(update={"path": str(resolve_existing(config.path, env.base))}))

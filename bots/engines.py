@@ -6,32 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bots.config import BotConfig, EngineConfig
+from bots.paths import REPO_ROOT, resolve, resolve_existing
 from bots.plugin import ENGINE, BuildEnv
 from bots.registry import Registry
 from core.engine import DialogueEngine
 from core.engines.chain import EngineChain
 
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def resolve(path: str, base: Path) -> Path:
-    """A path to create: absolute as given, relative to the config file's folder otherwise."""
-    p = Path(path)
-    return p if p.is_absolute() else base / p
-
-
-def resolve_existing(path: str, base: Path) -> Path:
-    """A path to read: relative to the config file's folder, else to the repository root (where the
-    shipped model and examples live), so ``--config`` from another folder still finds them."""
-    p = Path(path)
-    if p.is_absolute():
-        return p
-    for candidate in (base / p, REPO_ROOT / p):
-        if candidate.exists():
-            return candidate
-    return base / p
-
+__all__ = ["REPO_ROOT", "build_chain", "build_engine", "resolve", "resolve_existing"]
 
 def build_engine(config: EngineConfig, base: Path, registry: Registry | None = None, bot: str = "") -> DialogueEngine:
     """One engine from its config section, by the factory its ``kind`` is registered with."""

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bots.errors import PluginError
+from bots.paths import resolve_existing
 from bots.plugin import Plugin
 from bots.registry import Registry
 
@@ -39,7 +40,7 @@ def load_plugins(data: dict[str, Any], source: str, base: Path) -> Registry:
     names = _strings(data.get("plugins"), "plugins", source)
     dirs = _strings(data.get("plugin_dirs"), "plugin_dirs", source)
     for folder in dirs:
-        path = Path(folder) if Path(folder).is_absolute() else base / folder
+        path = resolve_existing(folder, base)
         if not path.is_dir():
             raise PluginError(f"{source}: plugin_dirs: {folder!r}: no such folder ({path})")
         for module_path in sorted(path.iterdir()):
