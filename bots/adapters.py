@@ -71,8 +71,8 @@ def build_adapters(
     if console:
         from adapters.console.config import ConsoleConfig
 
-        section = bot.adapters.console or ConsoleConfig(enabled=True)
-        return [registry.build(ADAPTER, section.model_copy(update={"enabled": True}), env("console"), "console")]
+        console_section = (bot.adapters.console or ConsoleConfig()).model_copy(update={"enabled": True})
+        return [registry.build(ADAPTER, console_section, env("console"), "console")]
     adapters: list[Adapter] = []
     # the key in ``adapters:`` is the kind (the built-ins' sections have no ``kind`` field)
     for kind, section in sections(bot).items():

@@ -137,4 +137,4 @@ def discord_adapter(config: DiscordConfig, env: BuildEnv) -> Adapter | None:
     from adapters.discord.adapter import DiscordAdapter
 
     assert env.bus is not None
-    return DiscordAdapter(env.adapter_id, env.bus, config, env.speech, commands=env.commands or None)
+    return DiscordAdapter(env.adapter_id, env.bus, config, env.speech, commands=list(env.commands) or None)

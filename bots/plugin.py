@@ -269,7 +269,7 @@ async def apologize(ctx: Context) -> None:
     if not ctx.answered and ctx.message.is_addressed:
         try:
             await ctx.reply(APOLOGY, notice=True)
-        except Exception:  # noqa: BLE001 - nothing more to do
+        except Exception:
             log.exception("could not even apologize for %s", ctx.message.key)
 
 

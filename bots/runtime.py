@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
@@ -144,7 +144,7 @@ class _Hooks(Resource):
             for hook in plugin.stop_hooks:
                 try:
                     await hook(self.bot)
-                except Exception:  # noqa: BLE001 - stop the others
+                except Exception:  # stop the others too
                     log.exception("plugin %s: on_stop hook failed for bot %s", plugin.name, self.bot.name)
 
 
@@ -399,11 +399,11 @@ def build_voice(config: AppConfig, base: Path, registry: Registry | None = None)
         return None
     from voice.service import build_speech
 
-    registry = registry or config.registry
+    kinds = registry or config.registry
     configured = config.voice.cache.dir
     cache_dir = resolve(str(configured), base) if configured else base / "data" / "cache" / "voice"
-    return build_speech(
-        config.voice,
-        cache_dir=cache_dir,
-        factory=lambda section, ffmpeg: registry.build(TTS_ENGINE, section, BuildEnv(base=base, ffmpeg=ffmpeg)),
-    )
+
+    def build_engine(section: Any, ffmpeg: str) -> Any:
+        return kinds.build(TTS_ENGINE, section, BuildEnv(base=base, ffmpeg=ffmpeg))
+
+    return build_speech(config.voice, cache_dir=cache_dir, factory=build_engine)

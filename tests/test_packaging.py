@@ -71,7 +71,7 @@ def test_the_wheel_carries_packages_static_files_model_examples_and_the_command(
 
 def test_installed_layout_finds_the_shipped_model_and_example_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Outside a checkout, relative paths fall back to ``bots/shipped`` (what the wheel installs)."""
-    import bots.paths as paths
+    from bots import paths
 
     shipped = tmp_path / "shipped"
     shipped.mkdir()

@@ -126,7 +126,7 @@ async def fire_due(bot: BotHandle, now: float | None = None) -> int:
         try:
             await bot.send(_restore(reminder["target"]), f"⏰ Reminder for {reminder['user']}: {reminder['text']}{note}")
             sent += 1
-        except Exception:  # noqa: BLE001 - one undeliverable reminder must not stop the rest
+        except Exception:  # one undeliverable reminder must not stop the rest
             log.exception("reminders: could not deliver reminder %s", reminder["id"])
     return sent
 
@@ -135,7 +135,7 @@ async def _run(bot: BotHandle) -> None:
     while True:
         try:
             await fire_due(bot)
-        except Exception:  # noqa: BLE001 - keep the scheduler alive
+        except Exception:  # keep the scheduler alive
             log.exception("reminders: checking bot %s failed", bot.name)
         await asyncio.sleep(plugin.settings.tick_s)
 
