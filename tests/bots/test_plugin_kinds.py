@@ -4,6 +4,7 @@ platform adapter (messages in, replies out, the bot's commands handed over for i
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import struct
 import textwrap
@@ -101,7 +102,7 @@ def _tone_hz(ogg: bytes, tmp_path: Path) -> float:
     pcm = subprocess.run(cmd, input=ogg, capture_output=True, check=True).stdout
     samples = struct.unpack(f"<{len(pcm) // 2}h", pcm)
     loud = [s for s in samples if abs(s) > 300]
-    crossings = sum(1 for a, b in zip(loud, loud[1:], strict=False) if (a < 0) != (b < 0))
+    crossings = sum(1 for a, b in itertools.pairwise(loud) if (a < 0) != (b < 0))
     return crossings / 2 / (len(loud) / 16000)
 
 
