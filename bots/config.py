@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from adapters.console.config import ConsoleConfig
 from adapters.discord.config import DiscordConfig
@@ -112,15 +113,17 @@ class AdaptersConfig(BaseModel):
         extra = self.__pydantic_extra__ or {}
         for key, value in list(extra.items()):
             if key not in known or not isinstance(registry, KindRegistry):
-                raise ValueError(unknown_message("adapter", key, known))
+                reason = unknown_message("adapter", key, known)
+                raise PydanticCustomError("unknown_kind", "{reason}", {"reason": reason})
             if value is None or isinstance(value, BaseModel):
                 continue
             model = registry.get("adapter", key).model
             try:
                 extra[key] = model.model_validate({"kind": key, **value} if isinstance(value, dict) else value)
             except ValidationError as exc:
-                problems = "; ".join(f"{key}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-                raise ValueError(problems) from None
+                errors = [((key, *e["loc"]), e["msg"]) for e in exc.errors()]
+                summary = "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in errors)
+                raise PydanticCustomError("kind_config", "{summary}", {"summary": summary, "errors": errors}) from None
         return self
 
     def plugin_sections(self) -> dict[str, BaseModel]:

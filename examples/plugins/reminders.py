@@ -3,7 +3,9 @@
 Pending reminders live in the bot's settings store (SQLite by default, Redis when scaled out), so a
 restart loses none: the ``on_start`` hook loads them and fires those that came due while the bot was
 down. Each reminder is claimed in the dedupe store before it is sent, so several workers sharing a
-Redis store send it once.
+Redis store send it once. (The pending list is one settings entry per bot, updated under a lock that is
+per process: with several workers, two reminders added at the same instant on different workers can
+overwrite each other. Run one worker, or keep reminders in a store with atomic updates, if that matters.)
 
 Settings (``plugin_config: {reminders: {...}}``): ``max_per_chat``, ``max_delay_days``, ``tick_s``.
 """

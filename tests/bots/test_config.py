@@ -67,7 +67,7 @@ def test_unknown_key_and_engine_kind_are_errors() -> None:
         parse_config({"bots": [{"name": "b", "engines": [{"kind": "retreival"}]}]})
     with pytest.raises(ConfigError, match=r"voice.engines.0: unknown TTS engine kind 'pipr' \(did you mean 'piper'\?\)"):
         parse_config({"voice": {"engines": [{"kind": "pipr"}]}, "bots": [{"name": "b", "engines": [{"kind": "echo"}]}]})
-    with pytest.raises(ConfigError, match=r"adapters: Value error, unknown adapter 'telegarm' \(did you mean 'telegram'\?\)"):
+    with pytest.raises(ConfigError, match=r"bots.0.adapters: unknown adapter 'telegarm' \(did you mean 'telegram'\?\)"):
         parse_config({"bots": [{"name": "b", "engines": [{"kind": "echo"}], "adapters": {"telegarm": {}}}]})
 
 

@@ -11,6 +11,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bots.errors import ConfigError
 from tests.bots.plugin_app import app_config, load, running, web_chat
 
 TONE = '''
@@ -141,3 +144,13 @@ async def test_a_plugin_adapter_is_built_from_its_section_and_gets_the_commands(
                 break
             await asyncio.sleep(0.02)
     assert [t for t in texts if t] == ["pong on loopback", "heard: hi"]
+
+
+def test_a_plugin_adapter_section_is_validated_by_its_model(tmp_path: Path) -> None:
+    _plugin(tmp_path, "loopback", LOOPBACK)
+    bot: dict[str, Any] = {"name": "b", "engines": [{"kind": "echo"}], "adapters": {"loopback": {"user": 5}}}
+    with pytest.raises(ConfigError, match=r"bots.0.adapters.loopback.user: Input should be a valid string"):
+        load(app_config(tmp_path, bots=[bot], plugin_dirs=["plugins"]), tmp_path)
+    bot["adapters"] = {"loopbak": {}}
+    with pytest.raises(ConfigError, match=r"unknown adapter 'loopbak' \(did you mean 'loopback'\?\); known: console, discord, loopback"):
+        load(app_config(tmp_path, bots=[bot], plugin_dirs=["plugins"]), tmp_path)

@@ -72,6 +72,8 @@ async def test_dice_plugin_on_web_telegram_and_discord(
         assert {"ask", "join", "roll", "help", "voice", "reset"} <= slash.keys()
         (sides,) = slash["roll"]["options"]
         assert sides["name"] == "sides" and sides["type"] == 4 and not sides.get("required", False)  # 4: integer
+        (setting,) = slash["voice"]["options"]  # an explicit option spec (the handler takes the raw text)
+        assert setting["name"] == "setting" and setting["description"] == "on, off, a voice name, or rate 1.2"
 
         async with web_chat(app) as chat:
             assert (await chat.ask("/roll 20"))["text"].endswith("(d20)")
