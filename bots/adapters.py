@@ -1,15 +1,20 @@
-"""Builds a bot's adapters from config; an adapter without a token is disabled with one log line."""
+"""Builds a bot's adapters from config, each by the factory its kind is registered with (built-in or a
+plugin's); an adapter without a token is disabled with one log line."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
-from bots.config import BotConfig
+from bots.config import BUILTIN_ADAPTERS, BotConfig
+from bots.plugin import ADAPTER, BuildEnv
+from bots.registry import Registry
 from core.adapter import Adapter
 from core.bus import Bus
+from core.commands import CommandSpec
 from core.speech import Speech
 
 log = logging.getLogger(__name__)
@@ -17,6 +22,18 @@ log = logging.getLogger(__name__)
 
 def _has_token(token: SecretStr | None) -> bool:
     return bool(token and token.get_secret_value().strip())
+
+
+def sections(bot: BotConfig) -> dict[str, BaseModel]:
+    """The bot's configured adapter sections by kind: the built-ins, then plugins' adapters."""
+    cfg = bot.adapters
+    found: dict[str, BaseModel] = {}
+    for name in BUILTIN_ADAPTERS:
+        section = getattr(cfg, name)
+        if section is not None:
+            found[name] = section
+    found.update(cfg.plugin_sections())
+    return found
 
 
 def build_adapters(
@@ -27,54 +44,47 @@ def build_adapters(
     console: bool = False,
     instance: str = "",
     clips_dir: Path | None = None,
+    registry: Registry | None = None,
+    commands: Sequence[CommandSpec] = (),
+    base: Path | None = None,
 ) -> list[Adapter]:
     """The adapters of ``bot``. With ``console=True`` only a console adapter is built.
 
     ``clips_dir`` is where the web chat keeps voice replies (a folder per bot is made in it).
 
     ``instance`` (a gateway process's name) suffixes every adapter id (``companion.discord@g1``),
-    so the replies to what this process received come back to this process.
+    so the replies to what this process received come back to this process. ``commands`` are the
+    bot's commands, for the platforms' menus.
     """
-    cfg = bot.adapters
+    registry = registry or Registry.with_builtins()
     at = f"@{instance}" if instance else ""
-    adapters: list[Adapter] = []
+
+    def env(kind: str) -> BuildEnv:
+        return BuildEnv(
+            base=base or Path.cwd(),
+            bot=bot.name,
+            bus=bus,
+            speech=speech,
+            adapter_id=f"{bot.name}.{kind}{at}",
+            persona_name=bot.persona.name,
+            commands=tuple(commands),
+            token_hint=bot.token_hint(kind),
+            greeting=bot.persona.greeting,
+            max_input_chars=bot.pipeline.max_input_chars,
+            clips_dir=clips_dir / f"{bot.name}{at}" if clips_dir is not None else None,
+        )
+
     if console:
-        from adapters.console.adapter import ConsoleAdapter
         from adapters.console.config import ConsoleConfig
 
-        return [ConsoleAdapter(f"{bot.name}.console{at}", bus, cfg.console or ConsoleConfig(enabled=True), bot.persona.name)]
-    if cfg.web is not None and cfg.web.enabled:
-        from adapters.web.adapter import WebAdapter
-
-        adapters.append(
-            WebAdapter(
-                f"{bot.name}.web{at}",
-                bus,
-                cfg.web,
-                title=cfg.web.title or bot.persona.name,
-                greeting=bot.persona.greeting,
-                max_input_chars=bot.pipeline.max_input_chars,
-                clips_dir=clips_dir / f"{bot.name}{at}" if clips_dir is not None else None,
-            )
-        )
-    if cfg.console is not None and cfg.console.enabled:
-        from adapters.console.adapter import ConsoleAdapter
-
-        adapters.append(ConsoleAdapter(f"{bot.name}.console{at}", bus, cfg.console, bot.persona.name))
-    if cfg.telegram is not None:
-        if _has_token(cfg.telegram.token):
-            from adapters.telegram.adapter import TelegramAdapter
-
-            adapters.append(TelegramAdapter(f"{bot.name}.telegram{at}", bus, cfg.telegram))
-        else:
-            log.info("bot %s: telegram adapter disabled: no token (%s)", bot.name, bot.token_hint("telegram"))
-    if cfg.discord is not None:
-        if _has_token(cfg.discord.token):
-            from adapters.discord.adapter import DiscordAdapter
-
-            adapters.append(DiscordAdapter(f"{bot.name}.discord{at}", bus, cfg.discord, speech))
-        else:
-            log.info("bot %s: discord adapter disabled: no token (%s)", bot.name, bot.token_hint("discord"))
+        console_section = (bot.adapters.console or ConsoleConfig()).model_copy(update={"enabled": True})
+        return [registry.build(ADAPTER, console_section, env("console"), "console")]
+    adapters: list[Adapter] = []
+    # the key in ``adapters:`` is the kind (the built-ins' sections have no ``kind`` field)
+    for kind, section in sections(bot).items():
+        adapter = registry.build(ADAPTER, section, env(kind), kind)
+        if adapter is not None:
+            adapters.append(adapter)
     if not adapters:
         log.warning("bot %s has no enabled adapter; it will not receive messages", bot.name)
     return adapters
@@ -92,4 +102,6 @@ def adapter_plan(bot: BotConfig) -> list[tuple[str, bool, str]]:
         if section is not None:
             ok = _has_token(section.token)
             plan.append((name, ok, "token present" if ok else f"no token: disabled ({bot.token_hint(name)})"))
+    for name in cfg.plugin_sections():
+        plan.append((name, True, "plugin adapter"))
     return plan

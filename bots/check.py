@@ -124,20 +124,25 @@ async def check(config: AppConfig, base: Path) -> int:
     if config.bus.kind == "redis" or config.storage.kind == "redis":
         await _check_redis(config.storage.url or config.bus.url if config.storage.kind == "redis" else config.bus.url, report)
     print(f"bus: {config.bus.kind}")
+    print("plugins:")
+    for loaded in config.registry.loaded:
+        plugin = loaded.plugin
+        print(f"  {plugin.name:22} {len(plugin.commands)} commands, {len(plugin.kinds)} kinds ({loaded.source})")
     for bot in config.bots:
         print(f"bot {bot.name} ({bot.persona.name}):")
         working = 0
         for engine_config in bot.engines:
             started = time.perf_counter()
+            kind = getattr(engine_config, "kind", "?")
             try:
-                engine = build_engine(engine_config, base)
+                engine = build_engine(engine_config, base, config.registry, bot.name)
                 await engine.start()
                 await engine.stop()
             except Exception as exc:  # noqa: BLE001 - report, don't crash
-                report.error(f"engine {engine_config.kind} FAILED: {exc}")
+                report.error(f"engine {kind} FAILED: {exc}")
                 continue
             working += 1
-            report.line(f"  engine {engine_config.kind:10} ok (started in {(time.perf_counter() - started) * 1000:.0f} ms)")
+            report.line(f"  engine {kind:10} ok (started in {(time.perf_counter() - started) * 1000:.0f} ms)")
         if not working:
             report.error("no engine works: this bot cannot answer")
         plan = adapter_plan(bot)

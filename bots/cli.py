@@ -1,4 +1,4 @@
-"""The command line: ``python run.py [run|chat|check|say|train|eval]``."""
+"""The command line: ``python run.py [run|chat|check|say|train|eval]``, also installed as ``voicebots``."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from bots.logs import collect_secrets, setup_logging
 
 log = logging.getLogger("bots")
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
+_CHECKOUT_CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
+# a source checkout (run.py, or `pip install -e .`) uses its config.yaml; an installed package the current folder's
+DEFAULT_CONFIG = _CHECKOUT_CONFIG if _CHECKOUT_CONFIG.is_file() else Path("config.yaml")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="run.py",
+        prog="voicebots" if Path(sys.argv[0]).name == "voicebots" else "run.py",
         description="Voice-capable chat bots for Discord, Telegram and the web. "
         "With no command, runs every bot in the config (the web chat on localhost by default); "
         "the options of 'run' work without naming it: run.py --metrics-port 9464.",
@@ -104,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error:\n{exc}", file=sys.stderr)
         return 2
     level = args.log_level or ("WARNING" if command in {"chat", "say", "check", "hear"} else config.logging.level)
-    setup_logging(level.upper(), collect_secrets(config), config.logging.json_format)
+    secrets = collect_secrets(config) + [
+        secret for plugin in config.registry.plugins if plugin.settings is not None for secret in collect_secrets(plugin.settings)
+    ]
+    setup_logging(level.upper(), secrets, config.logging.json_format)
     base = Path(args.config).resolve().parent
     if command == "check":
         from bots.check import check

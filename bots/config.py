@@ -8,11 +8,22 @@ the key path and what is wrong. Secrets come from the environment with
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from adapters.console.config import ConsoleConfig
 from adapters.discord.config import DiscordConfig
@@ -20,10 +31,12 @@ from adapters.telegram.config import TelegramConfig
 from adapters.web.config import WebConfig
 from bots.config_errors import explain
 from bots.envsubst import references, substitute
-from bots.errors import ConfigError
+from bots.errors import ConfigError, PluginError
+from bots.registry import Registry
 from core.engines.config import EchoEngineConfig, FaqEngineConfig, RetrievalEngineConfig
 from core.engines.generative.config import GenerativeEngineConfig
 from core.engines.llm.config import OpenAIEngineConfig
+from core.kinds import CONTEXT_KEY, KindRegistry, by_kind, unknown_message
 from voice.config import VoiceConfig
 from voice.stt.config import ListenConfig
 
@@ -79,19 +92,55 @@ class BotVoiceConfig(_Strict):
     voice: str = ""
 
 
-class AdaptersConfig(_Strict):
-    """The platforms a bot listens on; a missing section means not used."""
+BUILTIN_ADAPTERS = ("web", "console", "telegram", "discord")
+
+
+class AdaptersConfig(BaseModel):
+    """The platforms a bot listens on; a missing section means not used.
+
+    Besides the built-in four, a key may name an adapter a plugin registers (``plugin.adapter``);
+    its section is validated by that plugin's model (see :meth:`plugin_sections`).
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     web: WebConfig | None = None
     console: ConsoleConfig | None = None
     telegram: TelegramConfig | None = None
     discord: DiscordConfig | None = None
 
+    @model_validator(mode="after")
+    def _plugin_adapters(self, info: ValidationInfo) -> AdaptersConfig:
+        registry = (info.context or {}).get(CONTEXT_KEY)
+        known = registry.known("adapter") if isinstance(registry, KindRegistry) else list(BUILTIN_ADAPTERS)
+        extra = self.__pydantic_extra__ or {}
+        for key, value in list(extra.items()):
+            if key not in known or not isinstance(registry, KindRegistry):
+                reason = unknown_message("adapter", key, known)
+                raise PydanticCustomError("unknown_kind", "{reason}", {"reason": reason})
+            if value is None or isinstance(value, BaseModel):
+                continue
+            model = registry.get("adapter", key).model
+            try:
+                extra[key] = model.model_validate({"kind": key, **value} if isinstance(value, dict) else value)
+            except ValidationError as exc:
+                errors = [((key, *e["loc"]), e["msg"]) for e in exc.errors()]
+                summary = "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in errors)
+                raise PydanticCustomError("kind_config", "{summary}", {"summary": summary, "errors": errors}) from None
+        return self
 
-EngineConfig = Annotated[
-    EchoEngineConfig | RetrievalEngineConfig | FaqEngineConfig | GenerativeEngineConfig | OpenAIEngineConfig,
-    Field(discriminator="kind"),
-]
+    def plugin_sections(self) -> dict[str, BaseModel]:
+        """The sections of adapters that plugins register, by kind."""
+        return {k: v for k, v in (self.__pydantic_extra__ or {}).items() if isinstance(v, BaseModel)}
+
+
+if TYPE_CHECKING:
+    EngineConfig = BaseModel
+else:
+    EngineConfig = by_kind(
+        "engine", EchoEngineConfig, RetrievalEngineConfig, FaqEngineConfig, GenerativeEngineConfig, OpenAIEngineConfig
+    )
+    """A dialogue engine's section: the model its ``kind`` names in the registry (built-in or a plugin's)."""
 
 
 class BotConfig(_Strict):
@@ -104,6 +153,7 @@ class BotConfig(_Strict):
     listen: ListenConfig = Field(default_factory=ListenConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     adapters: AdaptersConfig = Field(default_factory=AdaptersConfig)
+    plugins: list[str] | None = Field(default=None, description="the loaded plugins this bot uses; default: all")
     #: environment variables each adapter's token was read from (for "set VAR" hints)
     _token_vars: dict[str, list[str]] = PrivateAttr(default_factory=dict)
 
@@ -175,7 +225,19 @@ class AppConfig(_Strict):
     bus: BusConfig = Field(default_factory=BusConfig)
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig)
     voice: VoiceConfig = Field(default_factory=VoiceConfig)
+    plugins: list[str] = Field(default_factory=list, description="plugin modules or entry-point names to load")
+    plugin_dirs: list[str] = Field(default_factory=list, description="folders of plugins, relative to this file")
+    plugin_config: dict[str, dict[str, Any]] = Field(default_factory=dict, description="settings per plugin name")
     bots: list[BotConfig] = Field(min_length=1)
+    #: the plugins and kinds this config was validated with (built-ins only when built in code)
+    _registry: Registry | None = PrivateAttr(default=None)
+
+    @property
+    def registry(self) -> Registry:
+        """The registry of this config's plugins (the built-ins when none were loaded)."""
+        if self._registry is None:
+            self._registry = Registry.with_builtins()
+        return self._registry
 
     @model_validator(mode="after")
     def _unique(self) -> AppConfig:
@@ -198,25 +260,51 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
-def parse_config(raw: Any, source: str = "config.yaml", env: dict[str, str] | None = None) -> AppConfig:
-    """Validate an already-loaded YAML document."""
+def _error_lines(source: str, exc: ValidationError, raw: Any, env: Mapping[str, str] | None) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        nested = (err.get("ctx") or {}).get("errors") if err["type"] == "kind_config" else None
+        if nested:  # a section validated by the model its kind names: name each nested key
+            lines += [f"{source}: {_loc(loc + tuple(inner))}: {msg}" for inner, msg in nested]
+        else:
+            lines.append(f"{source}: {_loc(loc)}: {explain(err, loc, raw, AppConfig, env)}")
+    return lines
+
+
+def parse_config(
+    raw: Any, source: str = "config.yaml", env: dict[str, str] | None = None, base: Path | None = None
+) -> AppConfig:
+    """Validate an already-loaded YAML document.
+
+    The plugins it names are loaded first (``plugin_dirs`` relative to ``base``, default: the folder
+    of ``source``), so their engine, TTS and adapter kinds validate like the built-ins.
+
+    Raises:
+        ConfigError: the document does not validate; :class:`bots.errors.PluginError` (a ConfigError)
+            when a plugin cannot be loaded or its settings do not validate.
+    """
+    from bots.loader import load_plugins
+
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping with a 'bots' list")
+    data = substitute(raw, env)
+    folder = base if base is not None else Path(source).resolve().parent
+    registry = load_plugins(data, source, folder)
     try:
-        config = AppConfig.model_validate(substitute(raw, env))
+        config = AppConfig.model_validate(data, context={CONTEXT_KEY: registry.kinds})
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
-            lines.append(f"{source}: {_loc(loc)}: {explain(err, loc, raw, AppConfig, env)}")
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError("\n".join(_error_lines(source, exc, raw, env))) from None
+    config._registry = registry
+    for i, bot in enumerate(config.bots):
+        try:
+            registry.for_bot(bot.plugins)
+        except PluginError as exc:
+            raise PluginError(f"{source}: bots.{i}.plugins: {exc}") from None
     refs = references(raw)
     for i, bot in enumerate(config.bots):
         bot._token_vars = {name: refs.get(f"bots.{i}.adapters.{name}.token", []) for name in ("telegram", "discord")}
     return config
-
-
-_UNION_TAGS = {"echo", "retrieval", "faq", "generative", "openai"}
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> AppConfig:

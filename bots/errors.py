@@ -4,6 +4,7 @@ The tree::
 
     BotsError
     ├── ConfigError          config.yaml is missing, unreadable or invalid (file, key path, reason)
+    │   └── PluginError      a plugin cannot be loaded, is declared wrongly, or its settings do not validate
     └── ObservabilityError   the metrics/health server cannot listen (the address is taken, a bad host)
 """
 
@@ -16,6 +17,10 @@ class BotsError(Exception):
 
 class ConfigError(BotsError):
     """The configuration cannot be used; the message names the file, key path and problem."""
+
+
+class PluginError(ConfigError):
+    """A plugin cannot be used; the message names the config file, the plugin, where it is and why."""
 
 
 class ObservabilityError(BotsError):

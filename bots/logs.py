@@ -65,6 +65,8 @@ def collect_secrets(model: BaseModel) -> list[str]:
         elif isinstance(value, BaseModel):
             for name in type(value).model_fields:
                 walk(getattr(value, name))
+            for extra in (value.__pydantic_extra__ or {}).values():  # plugins' adapter sections
+                walk(extra)
         elif isinstance(value, (list, tuple)):
             for item in value:
                 walk(item)

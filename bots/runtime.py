@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
 from bots.adapters import build_adapters
 from bots.config import AppConfig, BotConfig, BusConfig, StorageConfig
 from bots.engines import build_chain, resolve
-from bots.errors import ConfigError
+from bots.errors import ConfigError, PluginError
+from bots.plugin import TTS_ENGINE, BotHandle, BuildEnv, MessageHandlers, Plugin
+from bots.registry import Registry, commands_of
 from bots.supervisor import AdapterSupervisor
 from core.adapter import Adapter
 from core.bus import Bus, InProcessBus
 from core.engine import Persona
 from core.engines.chain import EngineChain
 from core.lifecycle import Resource
+from core.pipeline.commands import CommandRouter
 from core.pipeline.context import BotServices
+from core.pipeline.listen import Transcribe
+from core.pipeline.middleware import Middleware
+from core.pipeline.middlewares import AccessControl, AddressedOnly, Dedupe, FloodControl, Validate
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import AccessRules, FloodLimits, PipelineSettings
 from core.speech import Speech
@@ -116,6 +122,48 @@ def listen_settings(bot: BotConfig) -> ListenSettings:
     )
 
 
+def plugin_middlewares(plugins: list[Plugin]) -> list[Middleware]:
+    """The pipeline of a bot using ``plugins``: addressing, dedupe, validation, flood control, access,
+    transcription of speech, the plugins' middlewares (in load order), the command router (built-in and plugin commands), then
+    the plugins' message handlers; the dialogue engine answers what none of them did."""
+    middlewares: list[Middleware] = [AddressedOnly(), Dedupe(), Validate(), FloodControl(), AccessControl(), Transcribe()]
+    for plugin in plugins:
+        middlewares.extend(plugin.middlewares)
+    middlewares.append(CommandRouter(commands_of(plugins)))
+    middlewares.append(MessageHandlers([rule for p in plugins for rule in p.message_rules]))
+    return middlewares
+
+
+class _Hooks(Resource):
+    """The plugins' ``on_start`` / ``on_stop`` hooks of one bot, as one resource."""
+
+    def __init__(self, plugins: list[Plugin], bot: BotHandle) -> None:
+        self.plugins = plugins
+        self.bot = bot
+        self._started: list[Plugin] = []
+
+    async def start(self) -> None:
+        for plugin in self.plugins:
+            for hook in plugin.start_hooks:
+                try:
+                    await hook(self.bot)
+                except Exception as exc:
+                    raise PluginError(
+                        f"plugin {plugin.name}: on_start hook {getattr(hook, '__name__', hook)} failed for bot "
+                        f"{self.bot.name}: {type(exc).__name__}: {exc}"
+                    ) from exc
+            self._started.append(plugin)
+
+    async def stop(self) -> None:
+        while self._started:
+            plugin = self._started.pop()
+            for hook in plugin.stop_hooks:
+                try:
+                    await hook(self.bot)
+                except Exception:  # stop the others too
+                    log.exception("plugin %s: on_stop hook failed for bot %s", plugin.name, self.bot.name)
+
+
 class BotRuntime(Resource):
     """One running bot: its bus, and its pipeline (with the engine chain) and/or its supervised adapters.
 
@@ -123,13 +171,24 @@ class BotRuntime(Resource):
     a worker process only the pipeline (no adapters).
     """
 
-    def __init__(self, config: BotConfig, services: BotServices | None, bus: Bus, adapters: list[Adapter]) -> None:
+    def __init__(
+        self,
+        config: BotConfig,
+        services: BotServices | None,
+        bus: Bus,
+        adapters: list[Adapter],
+        plugins: list[Plugin] | None = None,
+    ) -> None:
         self.config = config
         self.services = services
         self.bus = bus
         self.adapters = adapters
+        self.plugins = plugins if plugins is not None else Registry.with_builtins().plugins
         self.supervisors = [AdapterSupervisor(a) for a in adapters]
-        self.pipeline = Pipeline(services, bus) if services is not None else None
+        self.pipeline = (
+            Pipeline(services, bus, plugin_middlewares(self.plugins)) if services is not None else None
+        )
+        self.hooks = _Hooks(self.plugins, BotHandle(config.name, services, bus)) if services is not None else None
         self._started: list[Resource] = []
 
     @property
@@ -140,8 +199,8 @@ class BotRuntime(Resource):
         """Start the engines, bus and pipeline; then every adapter (an adapter that cannot connect is
         retried in the background and does not stop the others)."""
         halves: tuple[Resource, ...] = (self.bus,)
-        if self.services is not None and self.pipeline is not None:
-            halves = (self.services.engine, self.bus, self.pipeline)
+        if self.services is not None and self.pipeline is not None and self.hooks is not None:
+            halves = (self.services.engine, self.bus, self.pipeline, self.hooks)
         for resource in halves:
             await resource.start()
             self._started.append(resource)
@@ -150,6 +209,9 @@ class BotRuntime(Resource):
 
     async def stop(self) -> None:
         """Graceful: finish the messages in flight, deliver every reply already produced, then close."""
+        if self.hooks is not None and self.hooks in self._started:
+            self._started.remove(self.hooks)
+            await self.hooks.stop()
         if self.pipeline is not None and self.pipeline in self._started:
             await self.pipeline.stop()
             self._started.remove(self.pipeline)
@@ -208,7 +270,8 @@ class App(Resource):
         max_turns = max(b.pipeline.history_turns for b in config.bots)
         self.stores = build_stores(config.storage, base, max_turns, config.bus) if role != "gateway" else None
         wants_voice = with_voice and (role != "gateway" or any(_speaks_in_voice_channels(b) for b in config.bots))
-        self.speech: Speech | None = build_voice(config, base) if wants_voice else None
+        self.registry: Registry = config.registry
+        self.speech: Speech | None = build_voice(config, base, self.registry) if wants_voice else None
         wants_listener = with_voice and role != "gateway" and any(b.listen.enabled for b in config.bots)
         self.listener: SpeechToText | None = build_listener(config) if wants_listener else None
         self.bots: list[BotRuntime] = []
@@ -269,10 +332,12 @@ class App(Resource):
 
     def _build_bot(self, bot: BotConfig, console: bool) -> BotRuntime:
         bus = self._build_bus(bot)
+        plugins = self.registry.for_bot(bot.plugins)
+        specs = tuple(c.spec for c in commands_of(plugins))
         services: BotServices | None = None
         if self.role != "gateway":
             assert self.stores is not None
-            engine: EngineChain = build_chain(bot, self.base)
+            engine: EngineChain = build_chain(bot, self.base, registry=self.registry)
             p = bot.persona
             services = BotServices(
                 name=bot.name,
@@ -286,13 +351,24 @@ class App(Resource):
                 listener=self.listener,
                 # the terminal chat is the operator alone: flood control would only drop pasted lines
                 config=replace(pipeline_settings(bot), flood=FloodLimits(0, 0, 1)) if console else pipeline_settings(bot),
+                commands=specs,
             )
         adapters: list[Adapter] = []
         if self.role != "worker":
             suffix = self.instance if self.role == "gateway" else ""
             clips = voice_cache_dir(self.config, self.base) / "web" if self.config.voice.enabled else None
-            adapters = build_adapters(bot, bus, self.speech, console=console, instance=suffix, clips_dir=clips)
-        return BotRuntime(bot, services, bus, adapters)
+            adapters = build_adapters(
+                bot,
+                bus,
+                self.speech,
+                console=console,
+                instance=suffix,
+                clips_dir=clips,
+                registry=self.registry,
+                commands=specs,
+                base=self.base,
+            )
+        return BotRuntime(bot, services, bus, adapters, plugins)
 
     async def start(self) -> None:
         if self.observability is not None:
@@ -347,13 +423,19 @@ def _set_shards(bot: BotConfig, shard_ids: list[int]) -> None:
         raise ConfigError(f"--shards for bot {bot.name}: {exc.errors()[0]['msg']}") from None
 
 
-def build_voice(config: AppConfig, base: Path) -> Speech | None:
-    """The shared speech service, or None when voice is disabled in config."""
+def build_voice(config: AppConfig, base: Path, registry: Registry | None = None) -> Speech | None:
+    """The shared speech service, or None when voice is disabled in config; TTS engines are built by
+    the factories their kinds are registered with."""
     if not config.voice.enabled:
         return None
     from voice.service import build_speech
 
-    return build_speech(config.voice, cache_dir=voice_cache_dir(config, base))
+    kinds = registry or config.registry
+
+    def build_engine(section: Any, ffmpeg: str) -> Any:
+        return kinds.build(TTS_ENGINE, section, BuildEnv(base=base, ffmpeg=ffmpeg))
+
+    return build_speech(config.voice, cache_dir=voice_cache_dir(config, base), factory=build_engine)
 
 
 def voice_cache_dir(config: AppConfig, base: Path) -> Path:

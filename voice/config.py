@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pathlib
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.kinds import by_kind
 from voice.stt.config import SttConfig
 
 
@@ -83,7 +84,11 @@ class EdgeEngineConfig(_Strict):
     proxy: str | None = None
 
 
-EngineConfig = Annotated[PiperEngineConfig | EdgeEngineConfig, Field(discriminator="kind")]
+if TYPE_CHECKING:
+    EngineConfig = BaseModel
+else:
+    # chosen by ``kind`` from the registry in the validation context (plugins add kinds), else these two
+    EngineConfig = by_kind("tts_engine", PiperEngineConfig, EdgeEngineConfig)
 
 
 class CacheConfig(_Strict):
@@ -126,7 +131,7 @@ class VoiceConfig(_Strict):
     """
 
     enabled: bool = True
-    engines: list[EngineConfig] = Field(default_factory=lambda: [PiperEngineConfig()])
+    engines: list[EngineConfig] = Field(default_factory=lambda: list[EngineConfig]([PiperEngineConfig()]))
     languages: dict[str, list[str]] = Field(default_factory=dict)
     max_chars: int = Field(default=2000, ge=20, le=20_000)
     min_sentence_chars: int = Field(default=20, ge=0, le=200)

@@ -15,6 +15,7 @@ import logging
 import pathlib
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 from core.errors import SpeechError
 from core.model import VoiceClip
@@ -245,27 +246,36 @@ def _channel_audio(pcm: Pcm, target_dbfs: float, lead_in_ms: int) -> bytes:
     return audio.to_channel_pcm(audio.polish(pcm, target_dbfs, lead_in_ms))
 
 
-def build_engines(config: VoiceConfig, ffmpeg: str) -> list[TtsEngine]:
-    """The engines named in config, in order."""
+EngineFactory = Callable[[Any, str], TtsEngine]
+"""Builds one TTS engine from its config section and the ffmpeg binary (the registry's, in ``bots``)."""
+
+
+def build_engines(config: VoiceConfig, ffmpeg: str, factory: EngineFactory | None = None) -> list[TtsEngine]:
+    """The engines named in config, in order: by ``factory`` when given, else the built-in two."""
     from voice.engines.edge import EdgeEngine
     from voice.engines.piper import PiperEngine
 
     engines: list[TtsEngine] = []
     for engine_config in config.engines:
-        if isinstance(engine_config, PiperEngineConfig):
+        if factory is not None:
+            engines.append(factory(engine_config, ffmpeg))
+        elif isinstance(engine_config, PiperEngineConfig):
             engines.append(PiperEngine(engine_config))
         elif isinstance(engine_config, EdgeEngineConfig):
             engines.append(EdgeEngine(engine_config, ffmpeg))
     return engines
 
 
-def build_speech(config: VoiceConfig, cache_dir: pathlib.Path | None = None) -> VoiceService:
+def build_speech(
+    config: VoiceConfig, cache_dir: pathlib.Path | None = None, factory: EngineFactory | None = None
+) -> VoiceService:
     """Assemble a :class:`VoiceService` from config (not started).
 
     Args:
         config: the ``voice:`` config.
         cache_dir: disk-cache directory; overrides ``config.cache.dir``; None and no dir in
             config keeps the cache in memory only.
+        factory: builds each engine (the plugin registry); default: the built-in Piper and edge.
 
     Raises:
         SpeechError: when no ffmpeg can be found.
@@ -273,7 +283,7 @@ def build_speech(config: VoiceConfig, cache_dir: pathlib.Path | None = None) -> 
     ffmpeg = audio.find_ffmpeg(str(config.audio.ffmpeg) if config.audio.ffmpeg else None)
     disk_dir = cache_dir if cache_dir is not None else config.cache.dir
     cache = AudioCache(config.cache.memory_bytes, disk_dir, config.cache.disk_bytes)
-    return VoiceService(config, build_engines(config, ffmpeg), cache, ffmpeg)
+    return VoiceService(config, build_engines(config, ffmpeg, factory), cache, ffmpeg)
 
 
 __all__ = ["VoiceService", "build_engines", "build_speech"]

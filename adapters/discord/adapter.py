@@ -22,6 +22,7 @@ from adapters.discord.voice import VoiceManager
 from adapters.discord.voice_message import FILE_NAME, send_voice_message
 from core.adapter import Adapter
 from core.bus import Bus
+from core.commands import CommandSpec
 from core.errors import BusError
 from core.model import (
     Addressed,
@@ -74,13 +75,22 @@ class DiscordAdapter(Adapter):
         bus: the bot's bus.
         config: the ``discord`` section of config.yaml.
         speech: the speech service, for voice channels (voice notes come from the pipeline).
+        commands: the pipeline's commands, offered as slash commands (default: voice, voices, reset).
     """
 
     platform = PLATFORM
 
-    def __init__(self, adapter_id: str, bus: Bus, config: DiscordConfig, speech: Speech | None = None) -> None:
+    def __init__(
+        self,
+        adapter_id: str,
+        bus: Bus,
+        config: DiscordConfig,
+        speech: Speech | None = None,
+        commands: list[CommandSpec] | None = None,
+    ) -> None:
         super().__init__(adapter_id, bus)
         self.config = config
+        self.commands = commands
         self.speech = speech
         self.voice = VoiceManager(speech, config.voice)
         self.client: discord.Client | None = None
@@ -134,7 +144,7 @@ class DiscordAdapter(Adapter):
 
     async def _open(self, token: str) -> None:
         self.client = client = self._make_client()
-        self.tree = build_tree(client, self)
+        self.tree = build_tree(client, self, self.commands)
         await self._login(client, token)
         if self.config.syncs_commands:
             await sync_commands(self.tree, self.config.dev_guild_ids)

@@ -14,13 +14,22 @@ Modules:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.request import HTTPXRequest
 
 from adapters.telegram.config import TelegramConfig
-from adapters.telegram.connection import ALLOWED_UPDATES, Poller, UpdatesBot, WebhookServer, log_in, webhook_secret
+from adapters.telegram.connection import (
+    ALLOWED_UPDATES,
+    Poller,
+    UpdatesBot,
+    WebhookServer,
+    command_menu,
+    log_in,
+    webhook_secret,
+)
 from adapters.telegram.errors import TelegramConfigError
 from adapters.telegram.inbound import AddressRules, BotIdentity, translate
 from adapters.telegram.outbound import Outboxes, Replier
@@ -28,6 +37,7 @@ from adapters.telegram.ratelimit import RateLimiter
 from adapters.telegram.sender import Sender
 from core.adapter import Adapter
 from core.bus import Bus
+from core.commands import CommandSpec
 from core.model import OutgoingEvent
 from core.pipeline.commands import builtin_commands
 
@@ -41,6 +51,8 @@ class TelegramAdapter(Adapter):
         adapter_id: this adapter instance's id (``IncomingMessage.origin``).
         bus: where incoming messages go and replies come from.
         config: the ``telegram:`` section.
+        commands: the bot's commands for the menu (``setMyCommands``); default: the built-ins.
+            ``telegram.commands`` in config, when set, overrides them.
 
     Raises:
         TelegramConfigError: from :meth:`start` when no token is configured.
@@ -48,9 +60,12 @@ class TelegramAdapter(Adapter):
 
     platform = "telegram"
 
-    def __init__(self, adapter_id: str, bus: Bus, config: TelegramConfig) -> None:
+    def __init__(
+        self, adapter_id: str, bus: Bus, config: TelegramConfig, commands: Sequence[CommandSpec] | None = None
+    ) -> None:
         super().__init__(adapter_id, bus)
         self.config = config
+        self.commands = list(commands) if commands is not None else [c.spec for c in builtin_commands()]
         self.limiter = RateLimiter(config.rate_limits)
         self.sender = Sender(self.limiter, config.retry)
         self.rules = AddressRules(config.reply_in_groups_only_when_addressed, config.answer_channel_posts)
@@ -84,13 +99,8 @@ class TelegramAdapter(Adapter):
         )
         await log_in(bot, cfg.base_url)  # once: the supervisor retries, one log line per attempt
         self.me = BotIdentity(bot.bot.id, bot.bot.username or "")
-        commands = cfg.commands or {c.name: c.description for c in builtin_commands()}
-        await self.sender.call(
-            "setMyCommands",
-            None,
-            lambda: bot.set_my_commands([BotCommand(name, text) for name, text in commands.items()]),
-            per_chat=False,
-        )
+        menu = command_menu(self.commands, cfg.commands)
+        await self.sender.call("setMyCommands", None, lambda: bot.set_my_commands(menu), per_chat=False)
         self.outboxes = Outboxes(Replier(bot, self.sender, cfg))
         if cfg.mode == "webhook":
             secret = webhook_secret(cfg.webhook)

@@ -12,11 +12,11 @@ import json
 import logging
 import random
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
-from telegram import Bot
+from telegram import Bot, BotCommand
 from telegram import error as tg
 from yarl import URL
 
@@ -28,6 +28,7 @@ from adapters.telegram.errors import (
     Unauthorized,
     map_error,
 )
+from core.commands import CommandSpec
 from core.errors import BusError
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,30 @@ RawHandler = Callable[[dict[str, Any]], Awaitable[None]]
 ALLOWED_UPDATES = ["message", "edited_message", "channel_post", "edited_channel_post"]
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+MAX_MENU_COMMANDS = 100
+"""Telegram keeps at most 100 commands in a bot's menu."""
+
+
+def command_menu(specs: Sequence[CommandSpec], override: dict[str, str] | None = None) -> list[BotCommand]:
+    """The ``setMyCommands`` list: ``override`` (``telegram.commands`` in config) when set, else ``specs``
+    with their usage in the description (``/roll [sides]``); names Telegram refuses are left out."""
+    pairs = list(override.items()) if override else [(s.name, _menu_text(s)) for s in specs]
+    menu = []
+    for name, text in pairs:
+        if not (1 <= len(name) <= 32 and name == name.lower() and name.replace("_", "").isalnum() and name.isascii()):
+            log.warning("telegram: command %r left out of the menu: Telegram accepts 1-32 of a-z, 0-9 and _", name)
+            continue
+        menu.append(BotCommand(name, (text or name)[:256]))
+    if len(menu) > MAX_MENU_COMMANDS:
+        log.warning("telegram: %d commands; the menu shows the first %d", len(menu), MAX_MENU_COMMANDS)
+    return menu[:MAX_MENU_COMMANDS]
+
+
+def _menu_text(spec: CommandSpec) -> str:
+    args = " ".join(f"<{o.name}>" if o.required else f"[{o.name}]" for o in spec.options)
+    return f"{spec.description} {args}".strip() if args and spec.options[0].name != "args" else spec.description
 
 
 class UpdatesBot(Bot):

@@ -7,6 +7,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from core.commands import CommandOption, CommandSpec
 from core.errors import SpeechError
 from core.pipeline.context import Context
 from core.pipeline.middleware import Handler, Middleware
@@ -39,11 +40,22 @@ CommandHandler = Callable[[Context, str], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """A command: its name, a one-line description and the coroutine that runs it."""
+    """A command: its name, a one-line description and the coroutine that runs it.
+
+    ``options`` describe its arguments for menus (the handler still gets the raw text after the name);
+    ``group`` is the plugin it belongs to, for ``/help``.
+    """
 
     name: str
     description: str
     handler: CommandHandler
+    options: tuple[CommandOption, ...] = ()
+    group: str = ""
+
+    @property
+    def spec(self) -> CommandSpec:
+        """How menus and ``/help`` show this command."""
+        return CommandSpec(self.name, self.description, self.options, self.group)
 
 
 class CommandRouter(Middleware):
@@ -82,10 +94,21 @@ async def _start(ctx: Context, args: str) -> None:
     await ctx.reply(ctx.services.persona.greeting)
 
 
-def _help_text(ctx: Context) -> str:
-    lines = [f"I'm {ctx.services.persona.name}. {ctx.services.persona.description}", "", "Commands:"]
-    lines += [f"/{c.name} - {c.description}" for c in builtin_commands()]
+def help_text(persona_name: str, persona_description: str, commands: list[CommandSpec]) -> str:
+    """``/help``: who the bot is, then every command grouped by the plugin it comes from (built-ins first)."""
+    lines = [f"I'm {persona_name}. {persona_description}"]
+    groups: dict[str, list[CommandSpec]] = {}
+    for spec in commands:
+        groups.setdefault(spec.group, []).append(spec)
+    for group, specs in groups.items():
+        lines += ["", f"{group.capitalize() if group and group != 'builtin' else 'Commands'}:"]
+        lines += [f"{s.usage()} - {s.description}" for s in specs]
     return "\n".join(lines)
+
+
+def _help_text(ctx: Context) -> str:
+    specs = list(ctx.services.commands) or [c.spec for c in builtin_commands()]
+    return help_text(ctx.services.persona.name, ctx.services.persona.description, specs)
 
 
 async def _help(ctx: Context, args: str) -> None:
@@ -166,6 +189,11 @@ def builtin_commands() -> list[Command]:
         Command("start", "say hello", _start),
         Command("help", "what I can do", _help),
         Command("reset", "forget this chat's history", _reset),
-        Command("voice", "voice replies in this chat: on or off; your voice: a name, or rate 0.5-2.0", _voice),
+        Command(
+            "voice",
+            "voice replies in this chat: on or off; your voice: a name, or rate 0.5-2.0",
+            _voice,
+            (CommandOption("setting", "on, off, a voice name, or rate 1.2"),),
+        ),
         Command("voices", "list the voices I can speak with", _voices),
     ]

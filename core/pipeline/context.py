@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.bus import Bus
+from core.commands import CommandSpec
 from core.engine import DialogueEngine, Persona
 from core.model import ChatAction, IncomingMessage, ReplyDone, ReplyTarget, new_reply_id
 from core.pipeline.settings import PipelineSettings
@@ -29,6 +30,8 @@ class BotServices:
     config: PipelineSettings = field(default_factory=PipelineSettings)
     #: transcribes spoken messages (None: audio attachments are passed on untouched)
     listener: SpeechToText | None = None
+    #: the bot's commands (built-in and plugins'), as ``/help`` lists them; empty: the built-ins
+    commands: tuple[CommandSpec, ...] = ()
 
 
 @dataclass(slots=True)
@@ -42,6 +45,21 @@ class Context:
     answered: bool = False
     #: handed out before to a worker that did not finish it (the bus checked it was not answered)
     redelivered: bool = False
+
+    @property
+    def persona(self) -> Persona:
+        """Who the bot is (``name``, ``description``, ``greeting``, ``language``)."""
+        return self.services.persona
+
+    @property
+    def memory(self) -> ConversationStore:
+        """The conversation memory (``recent(chat_key)``, ``clear(chat_key)``)."""
+        return self.services.conversations
+
+    @property
+    def settings(self) -> SettingsStore:
+        """Per-scope settings that survive restarts (``get(scope)``, ``update(scope, values)``)."""
+        return self.services.settings
 
     @property
     def target(self) -> ReplyTarget:

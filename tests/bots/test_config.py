@@ -61,8 +61,14 @@ def test_errors_name_file_key_path_and_problem(tmp_path: Path) -> None:
 def test_unknown_key_and_engine_kind_are_errors() -> None:
     with pytest.raises(ConfigError, match=r"bots.0.colour: unknown key .colour.; the keys here are: adapters, engines"):
         parse_config({"bots": [{"name": "b", "engines": [{"kind": "echo"}], "colour": "red"}]})
-    with pytest.raises(ConfigError, match=r"bots.0.engines.0: Input tag 'gpt9'"):
+    with pytest.raises(ConfigError, match=r"bots.0.engines.0: unknown engine kind 'gpt9'; known: echo, faq, generative"):
         parse_config({"bots": [{"name": "b", "engines": [{"kind": "gpt9"}]}]})
+    with pytest.raises(ConfigError, match=r"unknown engine kind 'retreival' \(did you mean 'retrieval'\?\)"):
+        parse_config({"bots": [{"name": "b", "engines": [{"kind": "retreival"}]}]})
+    with pytest.raises(ConfigError, match=r"voice.engines.0: unknown TTS engine kind 'pipr' \(did you mean 'piper'\?\)"):
+        parse_config({"voice": {"engines": [{"kind": "pipr"}]}, "bots": [{"name": "b", "engines": [{"kind": "echo"}]}]})
+    with pytest.raises(ConfigError, match=r"bots.0.adapters: unknown adapter 'telegarm' \(did you mean 'telegram'\?\)"):
+        parse_config({"bots": [{"name": "b", "engines": [{"kind": "echo"}], "adapters": {"telegarm": {}}}]})
 
 
 def test_duplicate_names_and_ports_rejected() -> None:

@@ -65,7 +65,7 @@ async def test_record_button_sends_speech_and_the_bubble_shows_the_transcript(mi
         heard = (await bubble.last.text_content() or "").removeprefix("🎙 ")
         assert wer("What are your opening hours?", heard) <= 0.25, heard
         await page.wait_for_selector(".msg.bot >> text=Support is staffed Monday to Friday", timeout=30_000)
-        await page.locator(".msg.bot audio").wait_for(timeout=30_000)  # voice in -> voice out
+        await page.locator(".msg.bot .voice").wait_for(timeout=30_000)  # voice in -> voice out
         assert errors == []
 
 

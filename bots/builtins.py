@@ -1,0 +1,148 @@
+"""The framework's own plugin: the built-in commands, dialogue engines, TTS engines and adapters.
+
+Registered exactly as a plugin's are (``bots.plugin``); every registry starts with this plugin.
+Imports of the heavy parts happen inside the factories, when a config uses them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import SecretStr
+
+from adapters.console.config import ConsoleConfig
+from adapters.discord.config import DiscordConfig
+from adapters.telegram.config import TelegramConfig
+from adapters.web.config import WebConfig
+from bots.plugin import BuildEnv, Plugin
+from core.adapter import Adapter
+from core.engine import DialogueEngine
+from core.engines.config import EchoEngineConfig, FaqEngineConfig, RetrievalEngineConfig
+from core.engines.generative.config import GenerativeEngineConfig
+from core.engines.llm.config import OpenAIEngineConfig
+from core.pipeline.commands import builtin_commands
+from voice.config import EdgeEngineConfig, PiperEngineConfig
+
+log = logging.getLogger(__name__)
+
+plugin = Plugin("builtin", description="Commands")
+
+for _command in builtin_commands():
+    plugin.command(_command.name, _command.description, options=_command.options)(_command.handler)
+
+
+# -- dialogue engines --------------------------------------------------------------------
+
+
+@plugin.engine("echo", config=EchoEngineConfig)
+def echo_engine(config: EchoEngineConfig) -> DialogueEngine:
+    from core.engines.echo import EchoEngine
+
+    return EchoEngine(config.prefix, config.pieces, config.delay_s)
+
+
+@plugin.engine("retrieval", config=RetrievalEngineConfig)
+def retrieval_engine(config: RetrievalEngineConfig, env: BuildEnv) -> DialogueEngine:
+    from bots.paths import resolve_existing
+    from core.engines.retrieval import RetrievalEngine
+
+    extra = [resolve_existing(p, env.base) for p in config.extra_files]
+    return RetrievalEngine(config.languages, extra, config.min_confidence)
+
+
+@plugin.engine("faq", config=FaqEngineConfig)
+def faq_engine(config: FaqEngineConfig, env: BuildEnv) -> DialogueEngine:
+    from bots.paths import resolve_existing
+    from core.engines.faq import FaqEngine
+
+    return FaqEngine(resolve_existing(config.path, env.base), config.threshold)
+
+
+@plugin.engine("generative", config=GenerativeEngineConfig)
+def generative_engine(config: GenerativeEngineConfig, env: BuildEnv) -> DialogueEngine:
+    from bots.paths import resolve_existing
+    from core.engines.generative.engine import GenerativeEngine
+
+    return GenerativeEngine.from_config(config.model_copy(update={"path": str(resolve_existing(config.path, env.base))}))
+
+
+@plugin.engine("openai", config=OpenAIEngineConfig)
+def openai_engine(config: OpenAIEngineConfig) -> DialogueEngine:
+    from core.engines.llm.openai import OpenAIEngine
+
+    return OpenAIEngine.from_config(config)
+
+
+# -- TTS engines -------------------------------------------------------------------------
+
+
+@plugin.tts_engine("piper", config=PiperEngineConfig)
+def piper_engine(config: PiperEngineConfig) -> Any:
+    from voice.engines.piper import PiperEngine
+
+    return PiperEngine(config)
+
+
+@plugin.tts_engine("edge", config=EdgeEngineConfig)
+def edge_engine(config: EdgeEngineConfig, env: BuildEnv) -> Any:
+    from voice.engines.edge import EdgeEngine
+
+    return EdgeEngine(config, env.ffmpeg)
+
+
+# -- adapters ----------------------------------------------------------------------------
+
+
+def _has_token(token: SecretStr | None) -> bool:
+    return bool(token and token.get_secret_value().strip())
+
+
+@plugin.adapter("web", config=WebConfig)
+def web_adapter(config: WebConfig, env: BuildEnv) -> Adapter | None:
+    if not config.enabled:
+        return None
+    from adapters.web.adapter import WebAdapter
+
+    assert env.bus is not None
+    return WebAdapter(
+        env.adapter_id,
+        env.bus,
+        config,
+        title=config.title or env.persona_name,
+        greeting=env.greeting,
+        max_input_chars=env.max_input_chars or None,
+        clips_dir=env.clips_dir,
+    )
+
+
+@plugin.adapter("console", config=ConsoleConfig)
+def console_adapter(config: ConsoleConfig, env: BuildEnv) -> Adapter | None:
+    if not config.enabled:
+        return None
+    from adapters.console.adapter import ConsoleAdapter
+
+    assert env.bus is not None
+    return ConsoleAdapter(env.adapter_id, env.bus, config, env.persona_name)
+
+
+@plugin.adapter("telegram", config=TelegramConfig)
+def telegram_adapter(config: TelegramConfig, env: BuildEnv) -> Adapter | None:
+    if not _has_token(config.token):
+        log.info("bot %s: telegram adapter disabled: no token (%s)", env.bot, env.token_hint)
+        return None
+    from adapters.telegram.adapter import TelegramAdapter
+
+    assert env.bus is not None
+    return TelegramAdapter(env.adapter_id, env.bus, config, commands=env.commands or None)
+
+
+@plugin.adapter("discord", config=DiscordConfig)
+def discord_adapter(config: DiscordConfig, env: BuildEnv) -> Adapter | None:
+    if not _has_token(config.token):
+        log.info("bot %s: discord adapter disabled: no token (%s)", env.bot, env.token_hint)
+        return None
+    from adapters.discord.adapter import DiscordAdapter
+
+    assert env.bus is not None
+    return DiscordAdapter(env.adapter_id, env.bus, config, env.speech, commands=list(env.commands) or None)
