@@ -30,6 +30,7 @@ from core.adapter import Adapter
 from core.bus import Bus
 from core.model import OutgoingEvent
 from core.pipeline.commands import builtin_commands
+from core.redaction import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class TelegramAdapter(Adapter):
         cfg = self.config
         if cfg.token is None or not cfg.token.get_secret_value():
             raise TelegramConfigError("telegram.token is not set (use ${TELEGRAM_BOT_TOKEN})")
+        register_secret(cfg.token.get_secret_value())  # it is part of every request URL
         timeout = cfg.request_timeout_s
         request = HTTPXRequest(
             connection_pool_size=cfg.connection_pool_size,

@@ -22,6 +22,7 @@ from telegram import error as tg
 from adapters.telegram.config import WebhookConfig
 from adapters.telegram.errors import TelegramConfigError, map_error
 from core.errors import BusError
+from core.redaction import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,9 @@ def webhook_secret(config: WebhookConfig) -> str:
     if config.secret is not None and config.secret.get_secret_value():
         return config.secret.get_secret_value()
     log.info("telegram webhook: no secret configured; generated a random secret token for this run")
-    return secrets.token_urlsafe(32)
+    generated = secrets.token_urlsafe(32)
+    register_secret(generated)
+    return generated
 
 
 class WebhookServer:
