@@ -54,7 +54,7 @@ class TelegramAdapter(Adapter):
         self.config = config
         self.limiter = RateLimiter(config.rate_limits)
         self.sender = Sender(self.limiter, config.retry)
-        self.rules = AddressRules(config.reply_in_groups_only_when_addressed, config.answer_channel_posts)
+        self.rules = AddressRules(config.reply_in_groups_only_when_addressed, config.answer_channel_posts, config.ignore_bots)
         self.bot: UpdatesBot | None = None
         self.me: BotIdentity | None = None
         self.outboxes: Outboxes | None = None

@@ -101,6 +101,8 @@ class TelegramConfig(BaseModel):
     drop_pending_updates: bool = False
     reply_in_groups_only_when_addressed: bool = True
     answer_channel_posts: bool = False
+    #: ignore messages written by other bots (two bots answering each other in a group loop forever)
+    ignore_bots: bool = True
     stream: StreamConfig = Field(default_factory=StreamConfig)
     rate_limits: RateLimitConfig = Field(default_factory=RateLimitConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)

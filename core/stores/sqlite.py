@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from core.errors import StoreError
 from core.lifecycle import Resource
 from core.model import Turn
+from core.sanitize import clean_text
 from core.stores.base import ConversationStore, DedupeStore, SettingsStore
 
 T = TypeVar("T")
@@ -117,7 +118,7 @@ class SqliteConversationStore(ConversationStore):
                 conn.execute("BEGIN")
                 conn.executemany(
                     "INSERT INTO turns (chat_key, role, text, author, at) VALUES (?, ?, ?, ?, ?)",
-                    [(chat_key, t.role, t.text, t.author, t.at) for t in turns],
+                    [(chat_key, t.role, clean_text(t.text), clean_text(t.author), t.at) for t in turns],
                 )
                 conn.execute(
                     "DELETE FROM turns WHERE chat_key = ? AND id <= ("
