@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -19,9 +20,18 @@ def _has_token(token: SecretStr | None) -> bool:
 
 
 def build_adapters(
-    bot: BotConfig, bus: Bus, speech: Speech | None, *, console: bool = False, instance: str = ""
+    bot: BotConfig,
+    bus: Bus,
+    speech: Speech | None,
+    *,
+    console: bool = False,
+    instance: str = "",
+    journal_dir: Path | None = None,
 ) -> list[Adapter]:
     """The adapters of ``bot``. With ``console=True`` only a console adapter is built.
+
+    ``journal_dir`` (None: no journal) holds ``telegram-journal.sqlite3``, where the Telegram adapter
+    keeps unanswered messages across crashes (see :mod:`adapters.telegram.journal`).
 
     ``instance`` (a gateway process's name) suffixes every adapter id (``companion.discord@g1``),
     so the replies to what this process received come back to this process.
@@ -46,7 +56,8 @@ def build_adapters(
         if _has_token(cfg.telegram.token):
             from adapters.telegram.adapter import TelegramAdapter
 
-            adapters.append(TelegramAdapter(f"{bot.name}.telegram{at}", bus, cfg.telegram))
+            journal = journal_dir / "telegram-journal.sqlite3" if journal_dir is not None and cfg.telegram.journal else None
+            adapters.append(TelegramAdapter(f"{bot.name}.telegram{at}", bus, cfg.telegram, journal))
         else:
             log.info("bot %s: telegram adapter disabled: no token (%s)", bot.name, bot.token_hint("telegram"))
     if cfg.discord is not None:

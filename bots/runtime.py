@@ -272,7 +272,12 @@ class App(Resource):
         adapters: list[Adapter] = []
         if self.role != "worker":
             suffix = self.instance if self.role == "gateway" else ""
-            adapters = build_adapters(bot, bus, self.speech, console=console, instance=suffix)
+            # The Telegram journal in the default single process with SQLite storage (a gateway's
+            # messages wait in the redis bus instead; memory storage keeps nothing by design).
+            journal_dir = None
+            if self.role == "all" and self.config.storage.kind == "sqlite":
+                journal_dir = resolve(self.config.storage.path, self.base).parent
+            adapters = build_adapters(bot, bus, self.speech, console=console, instance=suffix, journal_dir=journal_dir)
         return BotRuntime(bot, services, bus, adapters)
 
     async def start(self) -> None:

@@ -113,6 +113,9 @@ class TelegramConfig(BaseModel):
     connection_pool_size: int = Field(64, ge=1)
     request_timeout_s: float = Field(20.0, gt=0)
     drain_timeout_s: float = Field(10.0, ge=0)
+    #: journal addressed messages in SQLite until answered, so a crash loses none (when the bot runs in
+    #: one process with SQLite storage: the file is ``telegram-journal.sqlite3`` next to ``storage.path``)
+    journal: bool = True
 
     @model_validator(mode="after")
     def _webhook_needs_url(self) -> TelegramConfig:

@@ -21,6 +21,7 @@ from telegram import error as tg
 
 from adapters.telegram.config import WebhookConfig
 from adapters.telegram.errors import TelegramConfigError, map_error
+from adapters.telegram.journal import JournalError
 from core.errors import BusError
 from core.redaction import register_secret
 
@@ -94,9 +95,10 @@ class Poller:
                     continue
                 try:
                     await self.handle(update)
-                except BusError as exc:
-                    # Not accepted (the bus's server is down and the gateway's outbox is full): keep the
-                    # offset here so Telegram hands this update and the rest of the batch over again.
+                except (BusError, JournalError) as exc:
+                    # Not accepted (the bus's server is down and the gateway's outbox is full, or the journal
+                    # cannot be written): keep the offset here so Telegram hands this update and the rest of
+                    # the batch over again.
                     failures += 1
                     delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random() / 2)
                     log.error("telegram: update %s not accepted (%s); fetching it again in %.1fs", update_id, exc, delay)
@@ -175,8 +177,8 @@ class WebhookServer:
             log.warning("telegram webhook: update is not an object; skipped")
             return web.Response(status=400, text="bad request")
         try:
-            await self.handle(update)
-        except BusError as exc:
+            await self.handle(update)  # returns once the message is on the bus (and in the journal)
+        except (BusError, JournalError) as exc:
             # Telegram retries a webhook delivery that does not get a 2xx, so nothing is lost.
             log.error("telegram webhook: update %s not accepted (%s); answering 503 so Telegram retries", update.get("update_id"), exc)
             return web.Response(status=503, text="unavailable")
