@@ -54,7 +54,7 @@ class _JournalingReplier(Replier):
         if isinstance(event, ReplyDone | ReplyVoice | ReplySkipped) and ref is not None and ref.platform == "telegram":
             try:
                 await self.journal.done(ref.chat_id, ref.message_id)
-            except Exception:  # noqa: BLE001 - at worst the message is answered again after a restart
+            except Exception:  # at worst the message is answered again after a restart
                 log.exception("telegram journal: could not forget %s:%s", ref.chat_id, ref.message_id)
 
 
