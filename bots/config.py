@@ -201,6 +201,8 @@ def parse_config(raw: Any, source: str = "config.yaml", env: dict[str, str] | No
         raise ConfigError(f"{source}: the top level must be a mapping with a 'bots' list")
     try:
         config = AppConfig.model_validate(substitute(raw, env))
+    except RecursionError:  # a YAML alias that contains itself (a: &x [*x]), or absurd nesting
+        raise ConfigError(f"{source}: a value refers to itself or is nested too deeply") from None
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -227,6 +229,8 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> AppConfi
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start})") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
