@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+from urllib.parse import unquote, urlsplit
 from collections.abc import Iterable, Mapping
 
 from pydantic import BaseModel, SecretStr
@@ -71,8 +72,9 @@ class RedactingFormatter(logging.Formatter):
 def collect_secrets(model: BaseModel, env: Mapping[str, str] | None = None) -> list[str]:
     """Every secret a pydantic model holds or points at, recursively.
 
-    That is every non-empty ``SecretStr`` value, and the value of every environment variable
-    named by a string field whose name ends in ``_env`` (``api_key_env: OPENAI_API_KEY``).
+    That is every non-empty ``SecretStr`` value, the value of every environment variable
+    named by a string field whose name ends in ``_env`` (``api_key_env: OPENAI_API_KEY``), and
+    the password of every URL (``redis://:PASSWORD@host:6379/0``).
     """
     environ = os.environ if env is None else env
     found: list[str] = []
@@ -87,6 +89,14 @@ def collect_secrets(model: BaseModel, env: Mapping[str, str] | None = None) -> l
                 if name.endswith("_env") and isinstance(field, str) and environ.get(field):
                     found.append(environ[field])
                 walk(field)
+        elif isinstance(value, str) and "://" in value:
+            try:
+                password = urlsplit(value).password
+            except ValueError:
+                password = None
+            if password:
+                found.append(unquote(password))
+                found.append(password)
         elif isinstance(value, (list, tuple)):
             for item in value:
                 walk(item)

@@ -23,6 +23,7 @@ from adapters.discord.voice_message import FILE_NAME, send_voice_message
 from core.adapter import Adapter
 from core.bus import Bus
 from core.errors import BusError
+from core.redaction import register_secret
 from core.model import (
     Addressed,
     Author,
@@ -122,6 +123,7 @@ class DiscordAdapter(Adapter):
         c = self.config
         if c.token is None:
             raise DiscordAdapterError("discord.token is not set (use ${DISCORD_BOT_TOKEN})")
+        register_secret(c.token.get_secret_value())
         if c.api_base_url:
             Route.BASE = c.api_base_url.rstrip("/")  # class-wide in discord.py
         if c.gateway_url:

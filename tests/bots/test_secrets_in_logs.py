@@ -106,3 +106,12 @@ async def test_no_secret_in_any_log_format_at_debug(
     for secret in (ENV_KEY, LITERAL_KEY, TG_TOKEN):
         assert secret not in err
         assert secret[4:20] not in err
+
+
+def test_url_passwords_and_env_named_keys_are_collected(tmp_path: Path) -> None:
+    raw = _raw(tmp_path, "http://127.0.0.1:1/v1")
+    raw["bus"] = {"kind": "redis", "url": "redis://:p%40ss-word-42@127.0.0.1:6379/0"}
+    config = parse_config(raw, env={"VB_TEST_TG": TG_TOKEN})
+    assert set(collect_secrets(config, env={"VB_TEST_LLM_KEY": ENV_KEY})) == {
+        ENV_KEY, LITERAL_KEY, TG_TOKEN, "p@ss-word-42", "p%40ss-word-42"
+    }
