@@ -14,8 +14,8 @@ import json
 import logging
 import os
 import sys
-from urllib.parse import unquote, urlsplit
 from collections.abc import Iterable, Mapping
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr
 

@@ -23,7 +23,6 @@ from adapters.discord.voice_message import FILE_NAME, send_voice_message
 from core.adapter import Adapter
 from core.bus import Bus
 from core.errors import BusError
-from core.redaction import register_secret
 from core.model import (
     Addressed,
     Author,
@@ -38,6 +37,7 @@ from core.model import (
     ReplySkipped,
     ReplyVoice,
 )
+from core.redaction import register_secret
 from core.speech import Speech
 
 log = logging.getLogger(__name__)
