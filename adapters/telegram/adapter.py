@@ -51,6 +51,8 @@ class _JournalingReplier(Replier):
     async def handle(self, event: OutgoingEvent) -> None:
         await super().handle(event)
         ref = event.target.in_reply_to
+        if getattr(event, "heard", False):
+            return  # a transcript shown before the answer (voice in) is not the answer
         if isinstance(event, ReplyDone | ReplyVoice | ReplySkipped) and ref is not None and ref.platform == "telegram":
             try:
                 await self.journal.done(ref.chat_id, ref.message_id)
