@@ -94,7 +94,9 @@ async def test_no_secret_in_any_log_format_at_debug(
     console.stdout = io.StringIO()
     await app.start()
     await asyncio.wait_for(console.closed.wait(), 10)
-    await app.bots[0].pipeline.idle()
+    pipeline = app.bots[0].pipeline
+    assert pipeline is not None
+    await pipeline.idle()
     logging.getLogger("test.secrets").error("telegram token %s and %s", TG_TOKEN, f"Bearer {ENV_KEY}")
     await app.stop()
     for handler in logging.getLogger().handlers:
