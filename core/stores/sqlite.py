@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -112,13 +113,16 @@ class SqliteConversationStore(ConversationStore):
         self._cache.clear()
 
     async def append(self, chat_key: str, *turns: Turn) -> None:
+        # A lone surrogate cannot be encoded for SQLite: U+FFFD instead, in the cache alike.
+        turns = tuple(replace(t, text=clean_text(t.text), author=clean_text(t.author)) for t in turns)
+
         def write() -> None:
             conn = self.db.conn
             with conn:
                 conn.execute("BEGIN")
                 conn.executemany(
                     "INSERT INTO turns (chat_key, role, text, author, at) VALUES (?, ?, ?, ?, ?)",
-                    [(chat_key, t.role, clean_text(t.text), clean_text(t.author), t.at) for t in turns],
+                    [(chat_key, t.role, t.text, t.author, t.at) for t in turns],
                 )
                 conn.execute(
                     "DELETE FROM turns WHERE chat_key = ? AND id <= ("
