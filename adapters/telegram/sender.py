@@ -19,30 +19,24 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import httpx
 from telegram import error as tg
 
 from adapters.telegram.config import RetryConfig
-from adapters.telegram.errors import DeliveryFailed, RateLimited, Retryable, TelegramApiError, map_error
+from adapters.telegram.errors import (
+    NOT_IDEMPOTENT,
+    DeliveryFailed,
+    RateLimited,
+    Retryable,
+    TelegramApiError,
+    map_error,
+    response_lost,
+)
 from adapters.telegram.ratelimit import RateLimiter
 from core import metrics
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-NOT_IDEMPOTENT = frozenset({"sendMessage", "sendVoice", "sendAudio", "sendDocument", "sendPhoto", "sendVideo"})
-"""Methods that show something new each time they succeed (an edit or a chat action does not)."""
-
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-def response_lost(exc: tg.TelegramError) -> bool:
-    """Whether the request may have reached Telegram although no answer came back."""
-    if not isinstance(exc, tg.NetworkError) or isinstance(exc, tg.BadRequest | tg.Forbidden):
-        return False
-    cause = exc.__cause__
-    return cause is not None and isinstance(cause, httpx.HTTPError) and not isinstance(cause, _NOT_SENT)
 
 
 class Sender:

@@ -98,7 +98,7 @@ def test_only_failures_after_the_request_left_count_as_lost_responses():
     import httpx
     from telegram import error as tg
 
-    from adapters.telegram.sender import response_lost
+    from adapters.telegram.errors import response_lost
 
     def failure(cause: Exception, exc: tg.TelegramError) -> tg.TelegramError:
         exc.__cause__ = cause
