@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import logging
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ class Bare:
 class Ours:
     """The framework's whole stack with the Telegram adapter."""
 
-    def __init__(self, api: FakeBotApi) -> None:
+    def __init__(self, api: FakeBotApi, journal: Path | None = None) -> None:
         self.bus = InProcessBus()
         services = BotServices(
             "bench", Persona(), EchoEngine(), MemoryConversationStore(), MemorySettingsStore(),
@@ -87,7 +88,7 @@ class Ours:
             "token": TOKEN, "base_url": api.base_url, "base_file_url": api.base_file_url, "poll_timeout_s": 1,
             "rate_limits": {"per_chat": 0, "per_group": 0, "overall": 0},
         })
-        self.adapter = TelegramAdapter("bench-tg", self.bus, config)
+        self.adapter = TelegramAdapter("bench-tg", self.bus, config, journal_path=journal)
 
     async def start(self) -> None:
         await self.bus.start()
@@ -150,9 +151,11 @@ async def main() -> None:
     async with FakeBotApi() as api:
         bare = await _run(api, Bare(api), "bare", args.burst, args.chats, args.paced, args.rate)
         ours = await _run(api, Ours(api), "ours", args.burst, args.chats, args.paced, args.rate)
+        with tempfile.TemporaryDirectory() as tmp:  # the crash journal (issue 19), as run.py runs by default
+            journaled = await _run(api, Ours(api, Path(tmp) / "journal.sqlite3"), "jour", args.burst, args.chats, args.paced, args.rate)
     print(f"fake Bot API server on 127.0.0.1, burst {args.burst} msgs over {args.chats} chats, paced {args.paced} at {args.rate:g}/s")
     print(f"{'':14}{'msgs/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    for name, r in (("bare PTB echo", bare), ("ours", ours)):
+    for name, r in (("bare PTB echo", bare), ("ours", ours), ("ours+journal", journaled)):
         print(f"{name:14}{r['throughput']:10.1f}{r['p50']:10.2f}{r['p99']:10.2f}")
     print(f"throughput ratio ours/bare: {ours['throughput'] / bare['throughput']:.2f} (target >= 0.9)")
     print(f"added p99: {ours['p99'] - bare['p99']:+.2f} ms (target <= 2 ms); added p50: {ours['p50'] - bare['p50']:+.2f} ms")

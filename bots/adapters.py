@@ -47,10 +47,13 @@ def build_adapters(
     registry: Registry | None = None,
     commands: Sequence[CommandSpec] = (),
     base: Path | None = None,
+    journal_dir: Path | None = None,
 ) -> list[Adapter]:
     """The adapters of ``bot``. With ``console=True`` only a console adapter is built.
 
     ``clips_dir`` is where the web chat keeps voice replies (a folder per bot is made in it).
+    ``journal_dir`` (None: no journal) holds ``telegram-journal.sqlite3``, where the Telegram adapter
+    keeps unanswered messages across crashes (see :mod:`adapters.telegram.journal`).
 
     ``instance`` (a gateway process's name) suffixes every adapter id (``companion.discord@g1``),
     so the replies to what this process received come back to this process. ``commands`` are the
@@ -72,6 +75,7 @@ def build_adapters(
             greeting=bot.persona.greeting,
             max_input_chars=bot.pipeline.max_input_chars,
             clips_dir=clips_dir / f"{bot.name}{at}" if clips_dir is not None else None,
+            journal_dir=journal_dir,
         )
 
     if console:

@@ -134,7 +134,8 @@ def telegram_adapter(config: TelegramConfig, env: BuildEnv) -> Adapter | None:
     from adapters.telegram.adapter import TelegramAdapter
 
     assert env.bus is not None
-    return TelegramAdapter(env.adapter_id, env.bus, config, commands=env.commands or None)
+    journal = env.journal_dir / "telegram-journal.sqlite3" if env.journal_dir is not None and config.journal else None
+    return TelegramAdapter(env.adapter_id, env.bus, config, commands=env.commands or None, journal_path=journal)
 
 
 @plugin.adapter("discord", config=DiscordConfig)

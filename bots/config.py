@@ -288,11 +288,16 @@ def parse_config(
 
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping with a 'bots' list")
-    data = substitute(raw, env)
+    try:
+        data = substitute(raw, env)
+    except RecursionError:  # a YAML alias that contains itself (a: &x [*x]), or absurd nesting
+        raise ConfigError(f"{source}: a value refers to itself or is nested too deeply") from None
     folder = base if base is not None else Path(source).resolve().parent
     registry = load_plugins(data, source, folder)
     try:
         config = AppConfig.model_validate(data, context={CONTEXT_KEY: registry.kinds})
+    except RecursionError:  # a YAML alias that contains itself (a: &x [*x]), or absurd nesting
+        raise ConfigError(f"{source}: a value refers to itself or is nested too deeply") from None
     except ValidationError as exc:
         raise ConfigError("\n".join(_error_lines(source, exc, raw, env))) from None
     config._registry = registry
@@ -318,6 +323,8 @@ def load_config(path: str | Path, env: dict[str, str] | None = None) -> AppConfi
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start})") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -84,6 +84,7 @@ class BuildEnv:
         greeting: the persona's greeting, for adapters that show one before the first message.
         max_input_chars: the longest message the pipeline accepts (adapters may refuse longer ones early).
         clips_dir: a folder this adapter may keep its voice clips in, or None (adapters).
+        journal_dir: a folder for an adapter's crash journal of unanswered messages, or None (adapters).
     """
 
     base: Path
@@ -98,6 +99,7 @@ class BuildEnv:
     greeting: str = ""
     max_input_chars: int = 0
     clips_dir: Path | None = None
+    journal_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -356,6 +356,11 @@ class App(Resource):
         adapters: list[Adapter] = []
         if self.role != "worker":
             suffix = self.instance if self.role == "gateway" else ""
+            # The Telegram journal in the default single process with SQLite storage (a gateway's
+            # messages wait in the redis bus instead; memory storage keeps nothing by design).
+            journal_dir = None
+            if self.role == "all" and self.config.storage.kind == "sqlite":
+                journal_dir = resolve(self.config.storage.path, self.base).parent
             clips = voice_cache_dir(self.config, self.base) / "web" if self.config.voice.enabled else None
             adapters = build_adapters(
                 bot,
@@ -367,6 +372,7 @@ class App(Resource):
                 registry=self.registry,
                 commands=specs,
                 base=self.base,
+                journal_dir=journal_dir,
             )
         return BotRuntime(bot, services, bus, adapters, plugins)
 

@@ -54,6 +54,16 @@ class Bus(Resource, abc.ABC):
     async def publish(self, message: IncomingMessage) -> None:
         """Gateway side: enqueue an incoming message (never drops it)."""
 
+    async def publish_again(self, message: IncomingMessage) -> None:
+        """Gateway side: enqueue a message published before whose answer never reached the platform.
+
+        An adapter that journals what it received calls this after a crash. The pipeline
+        handles such a message even when its dedupe key was claimed by the run that died
+        (``Delivery.redelivered``). The default publishes it as new, which a bus that keeps
+        its own unacknowledged messages (a distributed one) may leave as it is.
+        """
+        await self.publish(message)
+
     @abc.abstractmethod
     def deliveries(self) -> AsyncIterator[Delivery]:
         """Worker side: the incoming messages, in arrival order."""
@@ -94,11 +104,20 @@ class InProcessBus(Bus):
         self._incoming.put_nowait(message)
         metrics.MESSAGES_IN.labels(self.bot, message.platform).inc()
 
+    async def publish_again(self, message: IncomingMessage) -> None:
+        if self._closed:
+            raise BusClosed("bus is stopped")
+        self._incoming.put_nowait(Delivery(message, redelivered=True))
+        metrics.MESSAGES_IN.labels(self.bot, message.platform).inc()
+
     async def deliveries(self) -> AsyncIterator[Delivery]:  # type: ignore[override]
         while True:
             item = await self._incoming.get()
             if item is _CLOSE:
                 return
+            if isinstance(item, Delivery):
+                yield item
+                continue
             assert isinstance(item, IncomingMessage)
             yield Delivery(item)
 

@@ -27,6 +27,12 @@ STAGE = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 ERRORS = Counter("bot_errors_total", "Errors by kind", ["bot", "kind"])
+RESPONSE_LOST = Counter(
+    "bot_send_response_lost_total",
+    "Sends whose connection broke after the request went out (the platform may have delivered it): "
+    "outcome retried (sent once more, at most) or given_up",
+    ["platform", "method", "outcome"],
+)
 REDELIVERIES = Counter("bot_bus_redeliveries_total", "Messages reclaimed from a worker that did not acknowledge them", ["bot"])
 DUPLICATES_SKIPPED = Counter(
     "bot_bus_redelivered_answered_total", "Redelivered messages that had been answered already (acknowledged, not re-answered)", ["bot"]

@@ -139,7 +139,8 @@ def polish(pcm: Pcm, target_dbfs: float = -19.0, lead_in_ms: int = 0, tail_ms: i
 
 def waveform(pcm: Pcm) -> bytes:
     """Discord voice-message waveform: at most 256 points, at most one per 100 ms, 0-255 by loudness."""
-    samples = np.frombuffer(pcm.data, dtype="<i2").astype(np.float64)
+    whole = len(pcm.data) - len(pcm.data) % SAMPLE_WIDTH  # a dangling half sample is ignored
+    samples = np.frombuffer(pcm.data[:whole], dtype="<i2").astype(np.float64)
     if samples.size == 0:
         return b""
     points = max(1, min(WAVEFORM_MAX_POINTS, math.floor(pcm.duration_s / WAVEFORM_MIN_STEP_S)))

@@ -133,7 +133,7 @@ def cap_length(text: str, max_chars: int) -> str:
     if ends and ends[-1] >= max_chars // 3:
         return head[: ends[-1]].strip()
     space = head.rfind(" ")
-    cut = head[:space] if space >= max_chars // 3 else head
+    cut = head[:space] if space >= max_chars // 3 else head[: max_chars - 1]  # room for the "." added
     return cut.rstrip(" ,;:") + "."
 
 

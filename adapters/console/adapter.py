@@ -28,6 +28,7 @@ from core.model import (
     ReplySkipped,
     ReplyVoice,
 )
+from core.sanitize import clean_text
 
 
 class ConsoleAdapter(Adapter):
@@ -95,7 +96,7 @@ class ConsoleAdapter(Adapter):
                     chat=self._chat,
                     author=self._author,
                     message_id=f"{time.time_ns()}-{self._seq}",
-                    text=line.rstrip("\n"),
+                    text=clean_text(line.rstrip("\n")),
                     addressed=Addressed.PRIVATE,
                 )
             )

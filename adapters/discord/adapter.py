@@ -38,6 +38,7 @@ from core.model import (
     ReplySkipped,
     ReplyVoice,
 )
+from core.redaction import register_secret
 from core.speech import Speech
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ class DiscordAdapter(Adapter):
         c = self.config
         if c.token is None:
             raise DiscordAdapterError("discord.token is not set (use ${DISCORD_BOT_TOKEN})")
+        register_secret(c.token.get_secret_value())
         if c.api_base_url:
             Route.BASE = c.api_base_url.rstrip("/")  # class-wide in discord.py
         if c.gateway_url:

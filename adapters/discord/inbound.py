@@ -8,6 +8,7 @@ from collections.abc import Collection
 import discord
 
 from core.model import Addressed, Attachment, AttachmentKind, Author, Chat, ChatKind, IncomingMessage, MessageRef
+from core.sanitize import clean_text
 
 PLATFORM = "discord"
 
@@ -35,7 +36,7 @@ def _chat(channel: discord.abc.MessageableChannel) -> Chat:
         return Chat(str(channel.id), ChatKind.PRIVATE, "")
     if isinstance(channel, (discord.VoiceChannel, discord.StageChannel)):
         return Chat(str(channel.id), ChatKind.VOICE, getattr(channel, "name", ""))
-    return Chat(str(channel.id), ChatKind.GROUP, getattr(channel, "name", "") or "")
+    return Chat(str(channel.id), ChatKind.GROUP, clean_text(getattr(channel, "name", "") or ""))
 
 
 def _is_private(channel: discord.abc.MessageableChannel) -> bool:
@@ -109,9 +110,9 @@ def translate(
         platform=PLATFORM,
         origin=origin,
         chat=_chat(message.channel),
-        author=Author(str(author.id), author.display_name, bool(author.bot)),
+        author=Author(str(author.id), clean_text(author.display_name), bool(author.bot)),
         message_id=str(message.id),
-        text=strip_mention(message.content, me_id),
+        text=clean_text(strip_mention(message.content, me_id)),
         attachments=tuple(_attachment(a, voice_message) for a in message.attachments),
         addressed=addressed(message, me_id, answer_channels),
         reply_to=reply_to,

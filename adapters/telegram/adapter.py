@@ -6,6 +6,7 @@ Modules:
     connection  long polling and the webhook endpoint
     inbound     updates -> IncomingMessage
     outbound    outgoing events -> Bot API calls, in order per chat
+    journal     unanswered incoming messages in SQLite, replayed after a crash
     sender      one request under the rate limiter, with retries
     ratelimit   per chat / per group / overall windows
     formatting  safe HTML and splitting at 4,096 characters
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from telegram import Update
@@ -32,16 +34,40 @@ from adapters.telegram.connection import (
 )
 from adapters.telegram.errors import TelegramConfigError
 from adapters.telegram.inbound import AddressRules, BotIdentity, translate
+from adapters.telegram.journal import Journal
 from adapters.telegram.outbound import Outboxes, Replier
 from adapters.telegram.ratelimit import RateLimiter
 from adapters.telegram.sender import Sender
 from core.adapter import Adapter
 from core.bus import Bus
 from core.commands import CommandSpec
-from core.model import OutgoingEvent
+from core.model import IncomingMessage, OutgoingEvent, ReplyDone, ReplySkipped, ReplyVoice
 from core.pipeline.commands import builtin_commands
+from core.redaction import register_secret
 
 log = logging.getLogger(__name__)
+
+MAX_REPLAYS = 3
+"""A journaled message replayed this many times without being answered (it crashes the bot?) is dropped."""
+
+
+class _JournalingReplier(Replier):
+    """A :class:`Replier` that forgets a journaled message once its final reply was handed to Telegram."""
+
+    def __init__(self, journal: Journal, *args: Any) -> None:
+        super().__init__(*args)
+        self.journal = journal
+
+    async def handle(self, event: OutgoingEvent) -> None:
+        await super().handle(event)
+        ref = event.target.in_reply_to
+        if getattr(event, "heard", False):
+            return  # a transcript shown before the answer (voice in) is not the answer
+        if isinstance(event, ReplyDone | ReplyVoice | ReplySkipped) and ref is not None and ref.platform == "telegram":
+            try:
+                await self.journal.done(ref.chat_id, ref.message_id)
+            except Exception:  # at worst the message is answered again after a restart
+                log.exception("telegram journal: could not forget %s:%s", ref.chat_id, ref.message_id)
 
 
 class TelegramAdapter(Adapter):
@@ -53,6 +79,8 @@ class TelegramAdapter(Adapter):
         config: the ``telegram:`` section.
         commands: the bot's commands for the menu (``setMyCommands``); default: the built-ins.
             ``telegram.commands`` in config, when set, overrides them.
+        journal_path: the SQLite file journaling unanswered messages (None: no journal; a
+            crash then loses the messages being answered, see :mod:`adapters.telegram.journal`).
 
     Raises:
         TelegramConfigError: from :meth:`start` when no token is configured.
@@ -61,14 +89,21 @@ class TelegramAdapter(Adapter):
     platform = "telegram"
 
     def __init__(
-        self, adapter_id: str, bus: Bus, config: TelegramConfig, commands: Sequence[CommandSpec] | None = None
+        self,
+        adapter_id: str,
+        bus: Bus,
+        config: TelegramConfig,
+        commands: Sequence[CommandSpec] | None = None,
+        journal_path: Path | None = None,
     ) -> None:
         super().__init__(adapter_id, bus)
+        self.journal = Journal(journal_path, adapter_id) if journal_path is not None else None
+        self.replayed = 0
         self.config = config
         self.commands = list(commands) if commands is not None else [c.spec for c in builtin_commands()]
         self.limiter = RateLimiter(config.rate_limits)
         self.sender = Sender(self.limiter, config.retry)
-        self.rules = AddressRules(config.reply_in_groups_only_when_addressed, config.answer_channel_posts)
+        self.rules = AddressRules(config.reply_in_groups_only_when_addressed, config.answer_channel_posts, config.ignore_bots)
         self.bot: UpdatesBot | None = None
         self.me: BotIdentity | None = None
         self.outboxes: Outboxes | None = None
@@ -81,6 +116,7 @@ class TelegramAdapter(Adapter):
         cfg = self.config
         if cfg.token is None or not cfg.token.get_secret_value():
             raise TelegramConfigError("telegram.token is not set (use ${TELEGRAM_BOT_TOKEN})")
+        register_secret(cfg.token.get_secret_value())  # it is part of every request URL
         timeout = cfg.request_timeout_s
         request = HTTPXRequest(
             connection_pool_size=cfg.connection_pool_size,
@@ -101,7 +137,12 @@ class TelegramAdapter(Adapter):
         self.me = BotIdentity(bot.bot.id, bot.bot.username or "")
         menu = command_menu(self.commands, cfg.commands)
         await self.sender.call("setMyCommands", None, lambda: bot.set_my_commands(menu), per_chat=False)
-        self.outboxes = Outboxes(Replier(bot, self.sender, cfg))
+        if self.journal is not None:
+            await self.journal.start()
+            self.outboxes = Outboxes(_JournalingReplier(self.journal, bot, self.sender, cfg))
+            await self._replay()
+        else:
+            self.outboxes = Outboxes(Replier(bot, self.sender, cfg))
         if cfg.mode == "webhook":
             secret = webhook_secret(cfg.webhook)
             self.webhook = WebhookServer(cfg.webhook, self.handle_raw, secret)
@@ -141,6 +182,8 @@ class TelegramAdapter(Adapter):
         if self.bot is not None:
             await self.bot.shutdown()
             self.bot = None
+        if self.journal is not None:
+            await self.journal.stop()
 
     async def deliver(self, event: OutgoingEvent) -> None:
         """Queue ``event`` for its chat; the chat's worker sends it in order."""
@@ -150,7 +193,26 @@ class TelegramAdapter(Adapter):
         self.outboxes.put(event)
 
     async def handle_raw(self, raw: dict[str, Any]) -> None:
-        """Translate one raw update and publish it; malformed updates are logged and skipped."""
+        """Translate one raw update, journal it when it is addressed, and publish it.
+
+        Malformed updates are logged and skipped. Returning means the update may be confirmed
+        to Telegram: its message is on the bus and, with a journal, on disk.
+
+        Raises:
+            JournalError: the journal could not be written (the update must come again).
+            BusError: the bus did not take the message.
+        """
+        message = self._translate(raw)
+        if message is None:
+            return
+        if self.journal is not None and message.is_addressed:
+            update_id = raw.get("update_id")
+            if not await self.journal.add(message.chat.id, message.message_id, update_id if isinstance(update_id, int) else 0, raw):
+                log.info("telegram: update %s is already being answered (journaled); not published again", update_id)
+                return
+        await self.bus.publish(message)
+
+    def _translate(self, raw: dict[str, Any]) -> IncomingMessage | None:
         assert self.bot is not None and self.me is not None
         try:
             update = Update.de_json(raw, self.bot)
@@ -158,11 +220,31 @@ class TelegramAdapter(Adapter):
         except Exception as exc:  # noqa: BLE001 - a bad update must never stop the bot
             self.skipped_updates += 1
             log.warning("telegram: malformed update %s skipped: %r", raw.get("update_id"), exc)
-            return
+            return None
         if message is None:
             log.debug("telegram: update %s has nothing to answer", raw.get("update_id"))
-            return
-        await self.bus.publish(message)
+        return message
+
+    async def _replay(self) -> None:
+        """Publish again what the journal holds: messages whose answer never reached Telegram."""
+        assert self.journal is not None
+        for entry in await self.journal.pending():
+            message = self._translate(entry.raw)
+            if message is None:  # nothing to answer any more (the config changed)
+                await self.journal.forget_update(entry.update_id)
+                continue
+            if entry.replays > MAX_REPLAYS:
+                log.error(
+                    "telegram: message %s was replayed %d times after restarts without being answered; dropping it",
+                    message.key,
+                    entry.replays - 1,
+                )
+                await self.journal.done(message.chat.id, message.message_id)
+                continue
+            self.replayed += 1
+            await self.bus.publish_again(message)
+        if self.replayed:
+            log.warning("telegram: %d messages unanswered before the last stop are being answered now", self.replayed)
 
     async def download(self, file_id: str) -> bytes:
         """Fetch a file's bytes (``getFile`` then the file URL)."""

@@ -101,6 +101,8 @@ class TelegramConfig(BaseModel):
     drop_pending_updates: bool = False
     reply_in_groups_only_when_addressed: bool = True
     answer_channel_posts: bool = False
+    #: ignore messages written by other bots (two bots answering each other in a group loop forever)
+    ignore_bots: bool = True
     stream: StreamConfig = Field(default_factory=StreamConfig)
     rate_limits: RateLimitConfig = Field(default_factory=RateLimitConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
@@ -111,6 +113,9 @@ class TelegramConfig(BaseModel):
     connection_pool_size: int = Field(64, ge=1)
     request_timeout_s: float = Field(20.0, gt=0)
     drain_timeout_s: float = Field(10.0, ge=0)
+    #: journal addressed messages in SQLite until answered, so a crash loses none (when the bot runs in
+    #: one process with SQLite storage: the file is ``telegram-journal.sqlite3`` next to ``storage.path``)
+    journal: bool = True
 
     @model_validator(mode="after")
     def _webhook_needs_url(self) -> TelegramConfig:

@@ -29,7 +29,9 @@ from adapters.telegram.errors import (
     map_error,
 )
 from core.commands import CommandSpec
+from adapters.telegram.journal import JournalError
 from core.errors import BusError
+from core.redaction import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +127,10 @@ class Poller:
                     continue
                 try:
                     await self.handle(update)
-                except BusError as exc:
-                    # Not accepted (the bus's server is down and the gateway's outbox is full): keep the
-                    # offset here so Telegram hands this update and the rest of the batch over again.
+                except (BusError, JournalError) as exc:
+                    # Not accepted (the bus's server is down and the gateway's outbox is full, or the journal
+                    # cannot be written): keep the offset here so Telegram hands this update and the rest of
+                    # the batch over again.
                     failures += 1
                     delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random() / 2)
                     log.error("telegram: update %s not accepted (%s); fetching it again in %.1fs", update_id, exc, delay)
@@ -174,7 +177,9 @@ def webhook_secret(config: WebhookConfig) -> str:
     if config.secret is not None and config.secret.get_secret_value():
         return config.secret.get_secret_value()
     log.info("telegram webhook: no secret configured; generated a random secret token for this run")
-    return secrets.token_urlsafe(32)
+    generated = secrets.token_urlsafe(32)
+    register_secret(generated)
+    return generated
 
 
 class WebhookServer:
@@ -231,8 +236,8 @@ class WebhookServer:
             log.warning("telegram webhook: update is not an object; skipped")
             return web.Response(status=400, text="bad request")
         try:
-            await self.handle(update)
-        except BusError as exc:
+            await self.handle(update)  # returns once the message is on the bus (and in the journal)
+        except (BusError, JournalError) as exc:
             # Telegram retries a webhook delivery that does not get a 2xx, so nothing is lost.
             log.error("telegram webhook: update %s not accepted (%s); answering 503 so Telegram retries", update.get("update_id"), exc)
             return web.Response(status=503, text="unavailable")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dtm
 import warnings
 
+import httpx
 from telegram import error as tg
 
 
@@ -109,6 +110,25 @@ class DeliveryFailed(TelegramAdapterError):
         self.method = method
         self.tries = tries
         self.last = last
+
+
+NOT_IDEMPOTENT = frozenset({"sendMessage", "sendVoice", "sendAudio", "sendDocument", "sendPhoto", "sendVideo"})
+"""Methods that show something new each time they succeed (an edit or a chat action does not)."""
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def response_lost(exc: tg.TelegramError) -> bool:
+    """Whether the request may have reached Telegram although no answer came back.
+
+    The Bot API has no idempotency key, so such a send may show twice if sent again. A
+    failure before the request left (refused connection, pool timeout) and an answer from
+    Telegram (4xx, 5xx) are not lost responses.
+    """
+    if not isinstance(exc, tg.NetworkError) or isinstance(exc, tg.BadRequest | tg.Forbidden):
+        return False
+    cause = exc.__cause__
+    return cause is not None and isinstance(cause, httpx.HTTPError) and not isinstance(cause, _NOT_SENT)
 
 
 def _seconds(value: object) -> float:

@@ -16,6 +16,7 @@ from typing import Any
 from telegram import Message, MessageEntity, Update
 
 from core.model import Addressed, Attachment, AttachmentKind, Author, Chat, ChatKind, IncomingMessage, MessageRef
+from core.sanitize import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +39,25 @@ class AddressRules:
 
     groups_only_when_addressed: bool = True
     answer_channel_posts: bool = False
+    ignore_bots: bool = True
 
 
 _KINDS = {"private": ChatKind.PRIVATE, "group": ChatKind.GROUP, "supergroup": ChatKind.GROUP, "channel": ChatKind.CHANNEL}
 
 
 def clean(text: str | None) -> str:
-    """Text safe to log and store: lone surrogates and bad bytes become U+FFFD."""
-    if not text:
-        return ""
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    """Text safe to log and store: lone surrogates become U+FFFD."""
+    return clean_text(text)
+
+
+class MalformedUpdate(ValueError):
+    """An update whose ids are not what Telegram sends (integers); it is skipped."""
+
+
+def _check_id(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedUpdate(f"{what} is {value!r}, not an integer")
+    return value
 
 
 def _command(msg: Message, text: str, entities: dict[MessageEntity, str], me: BotIdentity) -> tuple[str, bool | None]:
@@ -143,13 +153,23 @@ def translate(
         origin: the adapter id (replies go back there).
         rules: group and channel addressing rules.
         download: fetches a file's bytes by ``file_id`` (used lazily).
+
+    Raises:
+        MalformedUpdate: the chat, message or sender id is not an integer.
     """
     msg = update.message or update.channel_post
     if msg is None:
         return None  # edits, callbacks, member updates, unknown types
+    _check_id(msg.chat.id, "chat.id")
+    _check_id(msg.message_id, "message_id")
     sender = msg.from_user
-    if sender is not None and sender.id == me.id:
-        return None
+    if sender is not None:
+        _check_id(sender.id, "from.id")
+        if sender.id == me.id:
+            return None
+        if sender.is_bot and rules.ignore_bots:
+            log.debug("telegram: message %s from bot %s ignored (ignore_bots)", msg.message_id, sender.id)
+            return None
     kind = _KINDS.get(msg.chat.type)
     if kind is None:
         return None

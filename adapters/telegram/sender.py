@@ -3,6 +3,12 @@
 A 429 pauses the chat for ``retry_after`` and sends the same request again; 5xx and
 network failures back off exponentially with full jitter. After the bounded number
 of tries the request is logged with the reason and :class:`DeliveryFailed` is raised.
+
+The Bot API has no idempotency key: a send (``sendMessage``, ``sendVoice``...) whose
+connection broke after the request went out may have been delivered, and sending it
+again may show it twice. Such a send is retried at most once and counted in
+``bot_send_response_lost_total``; failures before the request left (connection
+refused, pool timeout) are retried as usual.
 """
 
 from __future__ import annotations
@@ -16,8 +22,17 @@ from typing import TypeVar
 from telegram import error as tg
 
 from adapters.telegram.config import RetryConfig
-from adapters.telegram.errors import DeliveryFailed, RateLimited, Retryable, TelegramApiError, map_error
+from adapters.telegram.errors import (
+    NOT_IDEMPOTENT,
+    DeliveryFailed,
+    RateLimited,
+    Retryable,
+    TelegramApiError,
+    map_error,
+    response_lost,
+)
 from adapters.telegram.ratelimit import RateLimiter
+from core import metrics
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +55,7 @@ class Sender:
         self.retries = 0
         self.rate_limited = 0
         self.failures = 0
+        self.responses_lost = 0
 
     def backoff(self, attempt: int) -> float:
         """Full-jitter exponential backoff for the ``attempt``-th retry (1-based)."""
@@ -68,12 +84,23 @@ class Sender:
         """
         tries = 0
         limited = 0
+        lost = 0
         while True:
             await self.limiter.acquire(chat_id, per_chat)
             try:
                 return await request()
             except tg.TelegramError as exc:
                 err: TelegramApiError = map_error(exc, method)
+                # --- issue 19: a send whose response was lost is sent again at most once -----------
+                if method in NOT_IDEMPOTENT and response_lost(exc):
+                    lost += 1
+                    self.responses_lost += 1
+                    if lost > 1:
+                        metrics.RESPONSE_LOST.labels("telegram", method, "given_up").inc()
+                        raise self._give_up(method, chat_id, tries + 1, err) from None
+                    metrics.RESPONSE_LOST.labels("telegram", method, "retried").inc()
+                    log.warning("telegram %s to chat %s: response lost (%s); it may have arrived, sending once more", method, chat_id, err.description)
+                # --- end issue 19 -----------------------------------------------------------------
             if isinstance(err, RateLimited):
                 limited += 1
                 self.rate_limited += 1

@@ -31,6 +31,8 @@ Server to client::
     {"type": "rejected", "id": "MSG-ID", "code": "too_long", "message": "..."}
                                                             not sent (over max_chars); keep the text
     {"type": "pong"}
+    {"type": "skipped", "in_reply_to": "MSG-ID"|null, "reason": "duplicate"|...}
+                                                            no reply will come for that message
     {"type": "error", "code": "...", "message": "..."}      the connection stays open
 
 ``welcome`` also carries ``greeting`` and ``hint`` (the empty page's text) and
@@ -38,10 +40,11 @@ Server to client::
 ``waveform`` (0-255 loudness points, the same as Discord's voice messages).
 
 Error codes: ``binary`` (binary frame), ``too_large`` (frame over the limit),
-``bad_json`` (not JSON), ``bad_frame`` (JSON that is not a valid frame),
+``bad_json`` (not JSON, or nested deeper than :data:`MAX_DEPTH`), ``bad_frame`` (JSON that is not a valid frame),
 ``unknown_type`` (a ``type`` this server does not know), ``unavailable``
 (the bot is shutting down). Frames more than four times the limit close the
-socket with code 1009 (the page reconnects).
+socket with code 1009 (the page reconnects). Text is cleaned of unpaired surrogates
+(``"\\ud800"`` becomes U+FFFD) before it goes further.
 """
 
 from __future__ import annotations
@@ -50,13 +53,19 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from adapters.web.errors import ProtocolError
-from core.model import ChatAction, OutgoingEvent, ReplyDelta, ReplyDone, ReplyTarget
+from core.model import ChatAction, OutgoingEvent, ReplyDelta, ReplyDone, ReplySkipped, ReplyTarget
+from core.sanitize import clean_text
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 SESSION_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+MAX_DEPTH = 32
+"""The deepest nesting of arrays and objects a frame may have (a valid frame has 1)."""
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
 
 
 class _Frame(BaseModel):
@@ -69,6 +78,11 @@ class MessageFrame(_Frame):
     type: Literal["message"]
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     text: str
+
+    @field_validator("text")
+    @classmethod
+    def _clean(cls, value: str) -> str:
+        return clean_text(value)
 
 
 class PingFrame(_Frame):
@@ -85,6 +99,21 @@ CLIENT_TYPES = ("message", "ping")
 def valid_session(value: str | None) -> bool:
     """True when ``value`` can be used as a session (chat) id."""
     return bool(value) and SESSION_PATTERN.match(value or "") is not None
+
+
+def nesting_depth(data: str) -> int:
+    """The deepest nesting of ``[`` and ``{`` in a JSON text (brackets inside strings not counted).
+
+    Cheap and iterative, so it can run before :func:`json.loads`, which recurses.
+    """
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(_JSON_STRING.sub("", data)):
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
 
 
 def parse_client_frame(data: str | bytes, max_bytes: int) -> MessageFrame | PingFrame:
@@ -105,9 +134,11 @@ def parse_client_frame(data: str | bytes, max_bytes: int) -> MessageFrame | Ping
     size = len(data.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
         raise ProtocolError("too_large", f"That frame is too large ({size:,} bytes; the limit is {max_bytes:,}).")
+    if nesting_depth(data) > MAX_DEPTH:
+        raise ProtocolError("bad_json", f"That frame is nested too deeply (more than {MAX_DEPTH} levels).")
     try:
         raw: Any = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ProtocolError("bad_json", "That frame is not valid JSON.") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
         raise ProtocolError("bad_frame", 'A frame must be a JSON object with a "type" string.')
@@ -158,4 +189,6 @@ def event_frame(event: OutgoingEvent) -> dict[str, Any] | None:
         }
     if isinstance(event, ChatAction):
         return {"type": "typing", "action": event.action, "in_reply_to": _in_reply_to(event.target)}
+    if isinstance(event, ReplySkipped):
+        return {"type": "skipped", "in_reply_to": _in_reply_to(event.target), "reason": event.reason}
     return None

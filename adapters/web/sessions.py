@@ -1,7 +1,8 @@
 """Open browser tabs grouped by session, each with its own outgoing queue.
 
 A slow tab never holds up another: frames go into a per-connection queue that
-a writer task drains. Replies for a session with no tab open are held for a
+a writer task drains. A frame that cannot be encoded or written is logged and
+skipped; the writer goes on with the next one (only a closed socket ends it). Replies for a session with no tab open are held for a
 while (bounded) and replayed when a tab of that session connects again.
 """
 
@@ -16,6 +17,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
+
+from core.sanitize import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,12 @@ class Connection:
     def send(self, frame: dict[str, Any]) -> None:
         """Queue ``frame``; a tab that falls 1,000 frames behind is closed (it will reconnect)."""
         try:
-            self._queue.put_nowait(json.dumps(frame, ensure_ascii=False))
+            text = clean_text(json.dumps(frame, ensure_ascii=False))
+        except (TypeError, ValueError) as exc:
+            log.error("web tab of session %s: frame %r cannot be encoded (%s); skipped", self.session, frame.get("type"), exc)
+            return
+        try:
+            self._queue.put_nowait(text)
         except asyncio.QueueFull:
             log.warning("web tab of session %s is too slow; closing it", self.session)
             if self._closing is None:
@@ -50,6 +58,8 @@ class Connection:
             except (ConnectionError, RuntimeError) as exc:
                 log.info("web tab of session %s went away: %s", self.session, exc)
                 return
+            except Exception:
+                log.exception("web tab of session %s: a frame could not be written; skipped", self.session)
 
     async def close(self) -> None:
         """Flush what is queued (bounded), then stop the writer."""

@@ -12,12 +12,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from core.errors import StoreError
 from core.lifecycle import Resource
 from core.model import Turn
+from core.sanitize import clean_text
 from core.stores.base import ConversationStore, DedupeStore, SettingsStore
 
 T = TypeVar("T")
@@ -111,6 +113,9 @@ class SqliteConversationStore(ConversationStore):
         self._cache.clear()
 
     async def append(self, chat_key: str, *turns: Turn) -> None:
+        # A lone surrogate cannot be encoded for SQLite: U+FFFD instead, in the cache alike.
+        turns = tuple(replace(t, text=clean_text(t.text), author=clean_text(t.author)) for t in turns)
+
         def write() -> None:
             conn = self.db.conn
             with conn:

@@ -65,3 +65,13 @@ def test_detect_language_by_script() -> None:
     assert detect_language("Привет, как дела?") == "ru"
     assert detect_language("Bonjour tout le monde", default="fr") == "fr"
     assert detect_language("Hello 你") == "en"  # a stray character does not switch voices
+
+
+def test_prepare_text_never_exceeds_max_chars_even_without_spaces() -> None:
+    """Issue 19: a text with no sentence end or space came back as max_chars + 1 (the added ".")."""
+    for max_chars in (1, 2, 10, 2000):
+        for text in ("a" * 5000, "word " * 1000, "x" * (max_chars + 1), "Hi. " + "b" * 5000):
+            out = prepare_text(text, max_chars)
+            assert len(out) <= max_chars, (max_chars, text[:20], len(out))
+            assert cap_length(text, max_chars) == text or len(cap_length(text, max_chars)) <= max_chars
+    assert len(prepare_text("a" * 5000, 2000)) == 2000

@@ -25,6 +25,8 @@ class OpenAIEngineConfig(BaseModel):
     max_retries: int = Field(default=3, ge=0)
     #: first retry delay; doubles each retry (a Retry-After header wins)
     backoff_s: float = Field(default=0.5, ge=0)
+    #: the longest Retry-After honoured; a server asking for more is given up on at once (next engine)
+    max_retry_after_s: float = Field(default=30, ge=0)
     #: estimated tokens of earlier turns sent along (about 4 characters a token)
     history_tokens: int = Field(default=2000, ge=0)
     temperature: float = Field(default=0.7, ge=0, le=2)

@@ -4,8 +4,12 @@ Works with OpenAI, Ollama, vLLM, llama.cpp's server and LM Studio: ``POST
 {base_url}/chat/completions`` with ``"stream": true``. The persona is the system
 prompt; earlier turns are sent newest-first until the token budget is spent.
 429 and 5xx answers (and refused connections) are retried with exponential
-backoff before anything has been yielded; 401/403/404 fail at once with a
-clear error (see :mod:`core.engines.llm.errors`).
+backoff before anything has been yielded; a ``Retry-After`` longer than
+``max_retry_after_s`` fails at once, so the chain moves on to its next engine;
+401/403/404 fail at once with a clear error (see :mod:`core.engines.llm.errors`).
+A 200 answer that is not an event stream of chat-completion chunks (an HTML
+page, another JSON schema, undecodable bytes) is an error naming the server,
+never "an empty answer". The API key is registered with the log redactor.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from core.engines.llm.errors import LLMAuthError, LLMConnectionError, LLMNotFoun
 from core.engines.llm.sse import sse_data
 from core.errors import EngineError, EngineTimeout, EngineUnavailable, NoAnswer
 from core.model import Turn
+from core.redaction import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +100,7 @@ class OpenAIEngine(DialogueEngine):
         connect_timeout_s: limit for connecting, the response headers, and each gap between chunks.
         max_retries: retries after 429/5xx or a refused connection.
         backoff_s: first retry delay, doubled each time (``Retry-After`` wins when given).
+        max_retry_after_s: the longest ``Retry-After`` waited for; longer ones fail at once.
         history_tokens: budget of earlier turns sent along.
         temperature: sampling temperature.
         max_tokens: length cap of the answer.
@@ -114,10 +120,14 @@ class OpenAIEngine(DialogueEngine):
         history_tokens: int = 2000,
         temperature: float = 0.7,
         max_tokens: int = 512,
+        max_retry_after_s: float = 30.0,
     ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self._api_key = api_key
+        if api_key is not None:
+            register_secret(api_key.get_secret_value())
+        self.max_retry_after_s = max_retry_after_s
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.max_retries = max_retries
@@ -144,6 +154,7 @@ class OpenAIEngine(DialogueEngine):
             history_tokens=cfg.history_tokens,
             temperature=cfg.temperature,
             max_tokens=cfg.max_tokens,
+            max_retry_after_s=cfg.max_retry_after_s,
         )
 
     async def start(self) -> None:
@@ -202,6 +213,13 @@ class OpenAIEngine(DialogueEngine):
                 if attempt >= self.max_retries:
                     cls = LLMRateLimited if status == 429 else LLMServerError
                     raise cls(f"{self.url} answered {status} after {attempt + 1} attempts: {detail}", status)
+                if retry_after is not None and retry_after > self.max_retry_after_s:
+                    cls = LLMRateLimited if status == 429 else LLMServerError
+                    raise cls(
+                        f"{self.url} answered {status} asking to retry after {retry_after:g}s, more than"
+                        f" max_retry_after_s={self.max_retry_after_s:g}; not waiting",
+                        status,
+                    )
                 delay = retry_after if retry_after is not None else delay
                 log.warning("openai engine: %s answered %d; retrying in %.1fs", self.url, status, delay)
             attempt += 1
@@ -211,26 +229,42 @@ class OpenAIEngine(DialogueEngine):
         if self._session is None:
             raise EngineUnavailable("openai engine is not started")
         produced = False
+        events = 0
         try:
             response = await self._open(self.payload(conversation))
             async with response:
+                content_type = response.headers.get("Content-Type", "")
                 async for data in sse_data(response):
                     if data.strip() == "[DONE]":
                         break
                     try:
                         event = json.loads(data)
                     except ValueError as exc:
-                        raise EngineError(f"bad event from {self.url}: {data[:100]!r}") from exc
+                        raise EngineError(f"bad event from {self.url} ({content_type or 'no content type'})") from exc
+                    if not isinstance(event, dict):
+                        raise EngineError(f"bad event from {self.url}: a JSON {type(event).__name__}, not an object")
                     if "error" in event:
                         raise EngineError(f"{self.url} reported: {event['error']}")
-                    for choice in event.get("choices") or []:
-                        piece = (choice.get("delta") or {}).get("content")
-                        if piece:
+                    choices = event.get("choices")
+                    if not isinstance(choices, list):
+                        raise EngineError(f"{self.url} sent an event without a choices list: not a chat-completions stream")
+                    events += 1
+                    for choice in choices:
+                        delta = choice.get("delta") if isinstance(choice, dict) else None
+                        piece = delta.get("content") if isinstance(delta, dict) else None
+                        if isinstance(piece, str) and piece:
                             produced = True
                             yield piece
         except TimeoutError as exc:
             raise EngineTimeout(f"{self.url} did not answer within the timeout") from exc
         except aiohttp.ClientError as exc:
             raise EngineError(f"{self.url} broke off the answer: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise EngineError(f"{self.url} sent bytes that are not UTF-8 in its event stream (at byte {exc.start})") from None
         if not produced:
+            if not events:
+                raise EngineError(
+                    f"{self.url} answered 200 without any chat-completion event"
+                    f" (content type {content_type or 'none'}): is base_url an OpenAI-compatible /v1 endpoint?"
+                )
             raise NoAnswer(f"{self.model} returned an empty answer")

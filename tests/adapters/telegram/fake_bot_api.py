@@ -6,7 +6,9 @@ Telegram does (``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code": 
 ``/file/bot<token>/<path>``, records every call, lets tests inject updates (long
 polling with offset/timeout semantics, or pushed to a webhook with the secret
 header) and injects faults: 429 with ``retry_after``, 500, slow answers, dropped
-connections and arbitrary errors, for the next N calls or a share of calls.
+connections (``drop``: before the request is processed; ``lose``: after it was
+processed, so only the answer is lost) and arbitrary errors, for the next N calls
+or a share of calls.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ class Call:
 
 @dataclass
 class Fault:
-    """What to do instead of answering: ``429``, ``500``, ``slow``, ``drop`` or ``error``."""
+    """What to do instead of answering: ``429``, ``500``, ``slow``, ``drop``, ``lose`` or ``error``."""
 
     kind: str
     count: int = 1
@@ -336,7 +338,9 @@ class FakeBotApi:
         if fault is not None:
             if fault.kind == "slow":
                 await asyncio.sleep(fault.delay_s)
-            elif fault.kind == "drop":
+            elif fault.kind in ("drop", "lose"):
+                if fault.kind == "lose" and (processor := getattr(self, f"_m_{method}", None)) is not None:
+                    await processor(params)  # done on "Telegram's" side; only the answer goes missing
                 call.status = 0
                 assert request.transport is not None
                 request.transport.abort()

@@ -12,7 +12,8 @@ PER_CHAT = 5
 async def test_429_storm_and_500s_exactly_one_answer_in_order(bot_factory, api):
     api.fail_share("429", 0.3, {"sendMessage"}, retry_after=0.2)
     api.fail_share("500", 0.2, {"sendMessage", "sendChatAction"})
-    api.fail_next("drop", 3, {"sendMessage"})
+    for chat in CHATS[:3]:  # one per chat: a dropped send is retried at most once (no idempotency key)
+        api.fail_next("drop", 1, {"sendMessage"}, chat_id=chat)
     api.fail_next("slow", 3, {"sendMessage"}, delay_s=0.3)
     async with bot_factory(retry={"max_tries": 10, "backoff_base_s": 0.05, "backoff_max_s": 0.2}) as h:
         for i in range(PER_CHAT):
@@ -63,3 +64,49 @@ async def test_html_formatting_reaches_telegram(bot_factory, api):
         sent = api.answered("sendMessage", 852)[0].params["text"]
         assert sent == "a <b>bold</b> &lt;b&gt;fake&lt;/b&gt; <code>code</code>"
         assert api.texts(852) == ["a bold <b>fake</b> code"]
+
+
+async def test_send_whose_response_is_lost_is_retried_at_most_once_and_counted(bot_factory, api, caplog):
+    """Issue 19: the Bot API has no idempotency key; a lost answer must not become 2-4 copies."""
+    from core import metrics
+
+    def lost(outcome: str) -> float:
+        return metrics.RESPONSE_LOST.labels("telegram", "sendMessage", outcome)._value.get()
+
+    before = lost("retried"), lost("given_up")
+    caplog.set_level(logging.WARNING, logger="adapters.telegram")
+    api.fail_next("lose", 2, {"sendMessage"}, chat_id=860)
+    api.fail_next("lose", 1, {"sendMessage"}, chat_id=861)
+    async with bot_factory(retry={"max_tries": 10, "backoff_base_s": 0.01, "backoff_max_s": 0.02}) as h:
+        api.inject_message(860, "lost twice")
+        api.inject_message(861, "lost once")
+        await api.wait_for(lambda: len(api.texts(861)) == 2 and len(api.texts(860)) == 2)
+        await asyncio.sleep(0.3)
+        api.inject_message(860, "next")
+        await api.wait_for(lambda: api.texts(860)[-1:] == ["next"])
+        await h.pipeline.idle()
+    # "Telegram" showed the first text twice (the original and the one retry), never more.
+    assert api.texts(860) == ["lost twice", "lost twice", "next"]
+    assert api.texts(861) == ["lost once", "lost once"]
+    assert len([c for c in api.calls if c.method == "sendMessage" and c.chat_id == 860]) == 3
+    assert h.adapter.sender.responses_lost == 3
+    assert (lost("retried") - before[0], lost("given_up") - before[1]) == (2, 1)
+    assert "sendMessage to chat 860 given up" in caplog.text
+
+
+def test_only_failures_after_the_request_left_count_as_lost_responses():
+    import httpx
+    from telegram import error as tg
+
+    from adapters.telegram.errors import response_lost
+
+    def failure(cause: Exception, exc: tg.TelegramError) -> tg.TelegramError:
+        exc.__cause__ = cause
+        return exc
+
+    assert response_lost(failure(httpx.RemoteProtocolError("Server disconnected"), tg.NetworkError("httpx.RemoteProtocolError")))
+    assert response_lost(failure(httpx.ReadTimeout("read"), tg.TimedOut()))
+    assert not response_lost(failure(httpx.ConnectError("refused"), tg.NetworkError("httpx.ConnectError")))
+    assert not response_lost(failure(httpx.PoolTimeout("pool"), tg.TimedOut()))
+    assert not response_lost(tg.NetworkError("Internal Server Error"))  # Telegram answered 5xx
+    assert not response_lost(tg.BadRequest("chat not found"))

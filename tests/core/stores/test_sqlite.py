@@ -71,3 +71,15 @@ async def test_cached_history_matches_database_after_appends_and_clear(tmp_path:
     async with fresh:
         assert [t.text for t in await fresh.recent("c")] == ["c2", "c3", "c4"]
         assert await fresh.recent("b") == []
+
+
+async def test_history_write_survives_lone_surrogates(tmp_path: Path) -> None:
+    """Issue 19: a lone surrogate made the INSERT fail (UnicodeEncodeError) and the turn was lost."""
+    path = tmp_path / "bots.sqlite3"
+    async with SqliteConversationStore(SqliteDatabase(path)) as store:
+        await store.append("chat", Turn("user", "hello \ud800 there", author="n\udc80me"), Turn("bot", "ok"))
+        cached = await store.recent("chat")
+    async with SqliteConversationStore(SqliteDatabase(path)) as again:
+        stored = await again.recent("chat")
+    for turns in (cached, stored):
+        assert [(t.text, t.author) for t in turns] == [("hello \ufffd there", "n\ufffdme"), ("ok", "")]

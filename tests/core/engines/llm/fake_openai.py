@@ -12,12 +12,19 @@ from aiohttp import web
 
 @dataclass
 class Scripted:
-    """One canned answer: an error status, or a streamed reply cut into pieces."""
+    """One canned answer: an error status, a streamed reply cut into pieces, or a raw body.
+
+    ``body`` (with ``content_type``) is sent as is with ``status``; ``echo_auth`` puts the request's
+    Authorization header into the error message, as some proxies do.
+    """
 
     status: int = 200
     pieces: tuple[str, ...] = ()
     delay_s: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    content_type: str = "text/html"
+    echo_auth: bool = False
 
 
 class FakeOpenAI:
@@ -50,8 +57,13 @@ class FakeOpenAI:
         self.requests.append(body)
         self.headers.append(dict(request.headers))
         step = self.script.pop(0) if self.script else Scripted(pieces=self.default)
+        if step.body is not None:
+            return web.Response(body=step.body, status=step.status, content_type=step.content_type, headers=step.headers)
         if step.status != 200:
-            error = {"error": {"message": f"scripted {step.status}", "type": "test", "code": step.status}}
+            message = f"scripted {step.status}"
+            if step.echo_auth:
+                message = f"invalid credentials: {request.headers.get('Authorization', '')}"
+            error = {"error": {"message": message, "type": "test", "code": step.status}}
             return web.json_response(error, status=step.status, headers=step.headers)
         if body.get("model") == "missing":
             return web.json_response({"error": {"message": "model 'missing' not found"}}, status=404)
