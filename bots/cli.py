@@ -135,8 +135,8 @@ async def _run(
         return 2
     try:
         await app.start()
-    except Exception as exc:
-        log.error("could not start: %s", exc, exc_info=True)
+    except Exception:
+        log.exception("could not start")
         await app.stop()
         return 1
     for bot in app.bots:
@@ -175,7 +175,9 @@ async def _chat(config: AppConfig, base: Path, bot_name: str | None) -> int:
         console = app.bots[0].adapters[0]
         assert isinstance(console, ConsoleAdapter)
         await console.closed.wait()
-        await app.bots[0].pipeline.idle()
+        pipeline = app.bots[0].pipeline
+        if pipeline is not None:  # answer what was typed last before closing
+            await pipeline.idle()
     finally:
         await app.stop()
     return 0
@@ -183,7 +185,6 @@ async def _chat(config: AppConfig, base: Path, bot_name: str | None) -> int:
 
 async def _say(config: AppConfig, text: str, out: Path, voice_name: str | None) -> int:
     from voice.cli import say
-
     from voice.errors import UnknownVoice
 
     try:

@@ -15,7 +15,6 @@ from core.engines.generative.config import GenerativeEngineConfig
 from core.engines.llm.config import OpenAIEngineConfig
 from core.engines.retrieval import RetrievalEngine
 
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

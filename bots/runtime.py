@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import ValidationError
@@ -147,7 +147,7 @@ class BotRuntime(Resource):
             resource = self._started.pop()
             try:
                 await resource.stop()
-            except Exception:  # noqa: BLE001 - keep stopping the rest
+            except Exception:
                 log.exception("bot %s: stopping %s failed", self.name, type(resource).__name__)
 
 
@@ -213,22 +213,19 @@ class App(Resource):
     def instance_name(self) -> str:
         """This process's name: the worker's consumer name in the redis group."""
         for bot in self.bots:
-            consumer = getattr(bot.bus, "consumer", None)
-            if consumer:
-                return str(consumer)
+            if bot.bus.consumer:
+                return bot.bus.consumer
         return self.instance or "all-in-one"
 
     def _health_checks(self) -> dict[str, Callable[[], Awaitable[bool]]]:
         """What ``/healthz`` checks: each bus answers, each pipeline runs, each adapter is connected."""
         checks: dict[str, Callable[[], Awaitable[bool]]] = {}
         for bot in self.bots:
-            ping = getattr(bot.bus, "ping", None)
-            if ping is not None:
-                checks[f"{bot.name}.bus"] = ping
+            checks[f"{bot.name}.bus"] = bot.bus.ping
             if bot.pipeline is not None:
                 checks[f"{bot.name}.pipeline"] = _now(bot.pipeline.running)
             for supervisor in bot.supervisors:
-                checks[supervisor.adapter.adapter_id] = _now(lambda s=supervisor: s.running)
+                checks[supervisor.adapter.adapter_id] = _running(supervisor)
         return checks
 
     def _build_bus(self, bot: BotConfig) -> Bus:
@@ -303,6 +300,13 @@ class App(Resource):
 def _now(probe: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         return probe()
+
+    return check
+
+
+def _running(supervisor: AdapterSupervisor) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return supervisor.running
 
     return check
 

@@ -4,6 +4,7 @@ background with backoff, while the bot's other adapters serve."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 
@@ -56,7 +57,7 @@ class AdapterSupervisor(Resource):
             self.last_error = describe(exc) if not isinstance(exc, TimeoutError) else f"no connection within {self.start_timeout_s:.0f} s"
             try:
                 await self.adapter.stop()  # release what the failed attempt opened
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("cleanup after a failed start of %s failed", self.adapter.adapter_id, exc_info=True)
             return False
         self.running = True
@@ -77,10 +78,8 @@ class AdapterSupervisor(Resource):
     async def stop(self) -> None:
         if self._retry is not None:
             self._retry.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # shutting down
                 await self._retry
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
             self._retry = None
         if self.running:
             self.running = False

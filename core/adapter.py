@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -56,10 +57,8 @@ class Adapter(Resource, abc.ABC):
     async def stop(self) -> None:
         if self._pump is not None:
             self._pump.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # shutting down
                 await self._pump
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
             self._pump = None
         await self.disconnect()
 

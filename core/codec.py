@@ -34,6 +34,7 @@ from core.model import (
     ReplySkipped,
     ReplyTarget,
     ReplyVoice,
+    SkipReason,
     VoiceClip,
 )
 
@@ -191,7 +192,9 @@ def decode_event(header: bytes, blobs: list[bytes]) -> OutgoingEvent:
                 str(c.get("engine", "")),
                 str(c.get("voice", "")),
             )
-        return cls(**body)  # type: ignore[no-any-return]
+        if "reason" in body:
+            body["reason"] = SkipReason(body["reason"])
+        return cls(**body)
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise CodecError(f"malformed event payload: {type(exc).__name__}: {exc}") from None
 

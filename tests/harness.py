@@ -6,13 +6,14 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from typing import Self
 
 from prometheus_client import REGISTRY
 
 from core.bus import InProcessBus
-from core.errors import BusUnavailable
 from core.engine import Conversation, DialogueEngine, Persona
 from core.engines.chain import EngineChain
+from core.errors import BusUnavailable
 from core.model import Addressed, Author, Chat, ChatKind, IncomingMessage, OutgoingEvent, ReplyDone
 from core.pipeline.context import BotServices
 from core.pipeline.pipeline import Pipeline
@@ -58,7 +59,7 @@ class ScriptedEngine(DialogueEngine):
         self.hang = hang
         self.seen: list[Conversation] = []
 
-    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
+    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:
         self.seen.append(conversation)
         if self.hang:
             await asyncio.Event().wait()
@@ -102,7 +103,7 @@ class Harness:
         self.events: list[OutgoingEvent] = []
         self._collector: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Harness:
+    async def __aenter__(self) -> Self:
         await self.chain.start()
         await self.bus.start()
         await self.pipeline.start()
@@ -127,7 +128,7 @@ class Harness:
         await asyncio.sleep(0)
         for _ in range(100):
             await asyncio.sleep(0.005)
-            if self.bus.backlog == 0 and not self.pipeline._tasks:
+            if (await self.bus.backlog()).lag == 0 and not self.pipeline._tasks:
                 break
         await self.pipeline.idle()
         await asyncio.sleep(0.01)

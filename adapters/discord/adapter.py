@@ -104,8 +104,8 @@ class DiscordAdapter(Adapter):
             client = discord.AutoShardedClient(shard_count=c.shard_count or None, **options)
         else:
             client = discord.Client(**options)
-        client.event(self.on_message)  # type: ignore[arg-type]
-        client.event(self.on_voice_state_update)  # type: ignore[arg-type]
+        client.event(self.on_message)
+        client.event(self.on_voice_state_update)
         return client
 
     async def connect(self) -> None:
@@ -359,7 +359,7 @@ class DiscordAdapter(Adapter):
         elif isinstance(event, ReplySkipped):
             await self._send_skipped(event, interaction)
 
-    def _first_sender(self, chat_id: str, ref: MessageRef | None):  # noqa: ANN202 - closure
+    def _first_sender(self, chat_id: str, ref: MessageRef | None):
         channel = self._channel(chat_id)
         reference = self._reference(ref)
 

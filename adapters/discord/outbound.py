@@ -58,7 +58,7 @@ class Lanes(Generic[T]):
                 await self._handle(item)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - one failed send never blocks the lane
+            except Exception:
                 log.exception("discord: delivery on lane %s failed", key)
             finally:
                 queue.task_done()

@@ -40,6 +40,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -48,7 +49,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core import metrics
-from core.bus import Bus, Delivery
+from core.bus import Backlog, Bus, Delivery
 from core.codec import decode_event, decode_message, encode_event, encode_message, inline_attachments
 from core.distributed.backoff import Backoff, Outage
 from core.errors import BusClosed, BusUnavailable, CodecError
@@ -331,7 +332,7 @@ class RedisBus(Bus):
 
     # -- gateway side: outgoing ----------------------------------------------------------------
 
-    async def outgoing(self, destination: str) -> AsyncIterator[OutgoingEvent]:  # type: ignore[override]
+    async def outgoing(self, destination: str) -> AsyncIterator[OutgoingEvent]:
         key = self._out_key(destination)
         self._outgoing_readers += 1
         # Entries delivered and not acknowledged yet: the ack travels with the next read (one round
@@ -346,7 +347,7 @@ class RedisBus(Bus):
                 start_id = "0" if pending_first else ">"
                 try:
                     batch = await self._retry(
-                        lambda: self._read_out(key, destination, start_id, block, delivered), until_closed=True
+                        partial(self._read_out, key, destination, start_id, block, delivered), until_closed=True
                     )
                 except BusClosed:
                     return
@@ -415,7 +416,7 @@ class RedisBus(Bus):
 
     # -- worker side: deliveries -----------------------------------------------------------------
 
-    async def deliveries(self) -> AsyncIterator[Delivery]:  # type: ignore[override]
+    async def deliveries(self) -> AsyncIterator[Delivery]:
         await self._retry(lambda: self._ensure_group(self.in_key, self.GROUP))
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.create_task(self._beat(), name=f"{self.bot}-bus-heartbeat")
@@ -440,7 +441,8 @@ class RedisBus(Bus):
                         continue
                     block = max(1, min(self.settings.block_ms, int((next_sweep - time.monotonic()) * 1000)))
                     batch = await self._retry(
-                        lambda: self.redis.xreadgroup(
+                        partial(
+                            self.redis.xreadgroup,
                             self.GROUP, self.consumer, {self.in_key: ">"}, count=min(room, self.settings.read_count), block=block
                         )
                     )
@@ -526,10 +528,10 @@ class RedisBus(Bus):
             if head is None or head.decode() == eid:
                 return
             # A head whose entry is gone (deleted, or trimmed by hand) would block the chat forever.
-            exists = await self._retry(lambda: self.redis.xrange(self.in_key, head, head, count=1), until_closed=False)
+            exists = await self._retry(partial(self.redis.xrange, self.in_key, head, head, count=1), until_closed=False)
             if not exists:
                 log.warning("%s: dropping stale order entry %s of %s", self.bot, head.decode(), chat_key)
-                await self._retry(lambda: self.redis.lrem(order_key, 1, head), until_closed=False)
+                await self._retry(partial(self.redis.lrem, order_key, 1, head), until_closed=False)
                 continue
             event = self._chat_done.setdefault(chat_key, asyncio.Event())
             event.clear()
@@ -559,14 +561,14 @@ class RedisBus(Bus):
 
     # -- monitoring ---------------------------------------------------------------------------
 
-    async def backlog(self) -> dict[str, int]:
+    async def backlog(self) -> Backlog:
         """``lag`` (entries no worker has read) and ``pending`` (read, not acknowledged)."""
         groups = await self.redis.xinfo_groups(self.in_key)
         for group in groups:
             name = group.get("name")
             if name in (self.GROUP, self.GROUP.encode()):
-                return {"lag": int(group.get("lag") or 0), "pending": int(group.get("pending") or 0)}
-        return {"lag": int(await self.redis.xlen(self.in_key)), "pending": 0}
+                return Backlog(lag=int(group.get("lag") or 0), pending=int(group.get("pending") or 0))
+        return Backlog(lag=int(await self.redis.xlen(self.in_key)))
 
     async def ping(self) -> bool:
         """True when redis answers now."""
@@ -582,8 +584,8 @@ class RedisBus(Bus):
                 backlog = await self.backlog()
             except (*_UNREACHABLE, ResponseError):
                 continue
-            metrics.STREAM_LAG.labels(self.bot).set(backlog["lag"])
-            metrics.PENDING.labels(self.bot).set(backlog["pending"])
+            metrics.STREAM_LAG.labels(self.bot).set(backlog.lag)
+            metrics.PENDING.labels(self.bot).set(backlog.pending)
 
     # -- keys and groups ----------------------------------------------------------------------------
 

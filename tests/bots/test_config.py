@@ -98,8 +98,9 @@ def test_redis_bus_and_storage_parse_with_env_url() -> None:
 
 
 def test_discord_shard_ids_need_a_shard_count_and_must_fit_it() -> None:
-    from adapters.discord.config import DiscordConfig
     from pydantic import ValidationError
+
+    from adapters.discord.config import DiscordConfig
 
     assert DiscordConfig(shard_count=4, shard_ids=[2, 3]).syncs_commands is False
     assert DiscordConfig(shard_count=4, shard_ids=[0, 1]).syncs_commands is True

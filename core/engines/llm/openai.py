@@ -207,7 +207,7 @@ class OpenAIEngine(DialogueEngine):
             attempt += 1
             await asyncio.sleep(delay)
 
-    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
+    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:
         if self._session is None:
             raise EngineUnavailable("openai engine is not started")
         produced = False

@@ -18,7 +18,7 @@ import random
 import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 from aiohttp import web
@@ -210,7 +210,7 @@ class FakeBotApi:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def __aenter__(self) -> FakeBotApi:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

@@ -52,14 +52,14 @@ async def test_group_command_with_our_name_is_normalized(bot_factory, api):
 
 
 async def test_group_answers_everything_when_configured(bot_factory, api):
-    async with bot_factory(reply_in_groups_only_when_addressed=False) as h:
+    async with bot_factory(reply_in_groups_only_when_addressed=False):
         api.inject_message(GROUP, "plain group chatter")
         await api.wait_for(lambda: api.answered("sendMessage", GROUP))
         assert api.texts(GROUP) == ["plain group chatter"]
 
 
 async def test_edits_and_service_messages_do_not_answer(bot_factory, api):
-    async with bot_factory() as h:
+    async with bot_factory():
         original = api.inject_message(601, "first")
         api.inject({"edited_message": {**original, "text": "first, edited", "edit_date": original["date"] + 1}})
         api.inject({"message": {**message_json(GROUP, None), "new_chat_members": [{"id": 5, "is_bot": False, "first_name": "N"}]}})
