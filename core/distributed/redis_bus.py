@@ -47,6 +47,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import StreamIdT
 
 from core import metrics
 from core.bus import Backlog, Bus, Delivery
@@ -247,7 +248,7 @@ class RedisBus(Bus):
             # The delivery count goes back one, so a handed-back message is not taken for a poison one.
             idle_ms = int(self.settings.claim_idle_s * 1000) * 10 + 1
             owned = await self.redis.xpending_range(self.in_key, self.GROUP, "-", "+", len(ids) * 2 + 64, consumername=self.consumer)
-            counts = {row["message_id"].decode(): int(row["times_delivered"]) for row in owned}
+            counts = {_text(row["message_id"]): int(row["times_delivered"]) for row in owned}
             async with self.redis.pipeline(transaction=False) as pipe:
                 for eid in ids:
                     retries = max(0, counts.get(eid, 1) - 1)
@@ -358,7 +359,7 @@ class RedisBus(Bus):
                         continue
                     raise
                 delivered = []
-                entries = batch[0][1] if batch else []
+                entries = _stream_entries(batch)
                 if pending_first and not entries:
                     pending_first = False
                     continue
@@ -446,7 +447,7 @@ class RedisBus(Bus):
                             self.GROUP, self.consumer, {self.in_key: ">"}, count=min(room, self.settings.read_count), block=block
                         )
                     )
-                    entries = batch[0][1] if batch else []
+                    entries = _stream_entries(batch)
             except BusClosed:
                 return
             except ResponseError as exc:
@@ -525,13 +526,13 @@ class RedisBus(Bus):
         delay = 0.002
         while True:
             head = await self._retry(lambda: self.redis.lindex(order_key, 0), until_closed=False)
-            if head is None or head.decode() == eid:
+            if head is None or _text(head) == eid:
                 return
             # A head whose entry is gone (deleted, or trimmed by hand) would block the chat forever.
             exists = await self._retry(partial(self.redis.xrange, self.in_key, head, head, count=1), until_closed=False)
             if not exists:
-                log.warning("%s: dropping stale order entry %s of %s", self.bot, head.decode(), chat_key)
-                await self._retry(partial(self.redis.lrem, order_key, 1, head), until_closed=False)
+                log.warning("%s: dropping stale order entry %s of %s", self.bot, _text(head), chat_key)
+                await self._retry(partial(self.redis.lrem, order_key, 1, _text(head)), until_closed=False)
                 continue
             event = self._chat_done.setdefault(chat_key, asyncio.Event())
             event.clear()
@@ -551,7 +552,7 @@ class RedisBus(Bus):
                 owned = await self.redis.xpending_range(
                     self.in_key, self.GROUP, "-", "+", max(len(self._held) * 2, 64), consumername=self.consumer
                 )
-                ids = [p["message_id"] for p in owned if p["message_id"].decode() in self._held]
+                ids: list[StreamIdT] = [_text(p["message_id"]) for p in owned if _text(p["message_id"]) in self._held]
                 if ids:
                     await self.redis.xclaim(self.in_key, self.GROUP, self.consumer, 0, ids, justid=True)
             except _UNREACHABLE as exc:
@@ -604,3 +605,13 @@ class RedisBus(Bus):
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+
+
+def _text(value: bytes | str | int) -> str:
+    """A redis reply value as text (this client reads raw bytes: ``decode_responses`` is off)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _stream_entries(batch: Any) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """The entries of a one-stream ``XREADGROUP`` reply (``[[stream, [(id, fields), ...]]]``, or nothing)."""
+    return batch[0][1] if batch else []
