@@ -123,7 +123,7 @@ class VoiceConfig(_Strict):
     """
 
     enabled: bool = True
-    engines: list[EngineConfig] = Field(default_factory=lambda: [PiperEngineConfig()])
+    engines: list[EngineConfig] = Field(default_factory=lambda: list[EngineConfig]([PiperEngineConfig()]))
     languages: dict[str, list[str]] = Field(default_factory=dict)
     max_chars: int = Field(default=2000, ge=20, le=20_000)
     min_sentence_chars: int = Field(default=20, ge=0, le=200)

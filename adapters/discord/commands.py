@@ -10,8 +10,6 @@ from discord import app_commands
 
 log = logging.getLogger(__name__)
 
-COMMAND_NAMES = ("ask", "voice", "voices", "reset", "join", "leave", "say", "skip")
-
 
 class CommandHandlers(Protocol):
     """What the adapter provides to the slash commands."""

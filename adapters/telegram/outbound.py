@@ -9,7 +9,6 @@ are coalesced: deltas that arrive faster than the throttle update one draft
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import itertools
 import logging
 import time
@@ -28,6 +27,7 @@ from adapters.telegram.errors import (
 )
 from adapters.telegram.formatting import preview, split_text, to_html
 from adapters.telegram.sender import Sender
+from core.lanes import Lanes
 from core.logcontext import key_of, message_context
 from core.model import (
     ChatAction,
@@ -280,74 +280,55 @@ class Replier:
 
 
 class Outboxes:
-    """One FIFO queue and worker per chat around a :class:`Replier`."""
+    """One FIFO queue and worker per chat (a :class:`~core.lanes.Lanes`) around a :class:`Replier`."""
 
     def __init__(self, replier: Replier) -> None:
         self.replier = replier
-        self._queues: dict[int, asyncio.Queue[OutgoingEvent]] = {}
-        self._workers: dict[int, asyncio.Task[None]] = {}
+        self._lanes: Lanes[OutgoingEvent] = Lanes(work=self._work, name="telegram-chat")
 
     def put(self, event: OutgoingEvent) -> None:
         """Queue ``event`` behind the chat's earlier events (never blocks, never drops)."""
-        chat_id = int(event.target.chat.id)
-        queue = self._queues.setdefault(chat_id, asyncio.Queue())
-        queue.put_nowait(event)
-        if chat_id not in self._workers:
-            # A fresh context: the worker outlives the message whose delivery started it, so it must
-            # not inherit that message's log id (each event sets its own below).
-            self._workers[chat_id] = asyncio.create_task(
-                self._work(chat_id, queue), name=f"telegram-chat-{chat_id}", context=contextvars.Context()
-            )
+        self._lanes.put(event.target.chat.id, event)
 
     @property
     def pending(self) -> int:
         """Events queued or being sent."""
-        return sum(q.qsize() for q in self._queues.values()) + len(self._workers)
+        return self._lanes.pending
 
-    async def _work(self, chat_id: int, queue: asyncio.Queue[OutgoingEvent]) -> None:
+    async def _work(self, key: str, queue: asyncio.Queue[OutgoingEvent]) -> None:
+        chat_id = int(key)
         replier = self.replier
         delay = replier.config.chat_action_delay_s
         pending: OutgoingEvent | None = None
-        try:
-            while True:
-                if pending is None and not queue.empty():
-                    pending = queue.get_nowait()
-                if pending is not None:
-                    event, pending = pending, None
-                    if isinstance(event, ChatAction) and delay > 0:
-                        # "typing" is only worth a request when the reply is not right behind it:
-                        # the next event (the reply itself) supersedes it.
-                        try:
-                            pending = await asyncio.wait_for(queue.get(), timeout=delay)
-                        except TimeoutError:
-                            pass
-                        if pending is not None and replier.visible(pending):
-                            continue
-                        if isinstance(pending, ReplySkipped) and _same_message(event.target, pending.target):
-                            continue  # no reply is coming: don't show "typing" for it
-                    with message_context(key_of(event.target.in_reply_to)):
-                        await replier.handle(event)
-                    continue
-                due = replier.next_flush(chat_id, time.monotonic())
-                if due is None:
-                    return
-                try:
-                    pending = await asyncio.wait_for(queue.get(), timeout=due)
-                except TimeoutError:
-                    await replier.flush(chat_id)
-        finally:
-            del self._workers[chat_id]
-            if queue.empty():
-                self._queues.pop(chat_id, None)
+        while True:
+            if pending is None and not queue.empty():
+                pending = queue.get_nowait()
+            if pending is not None:
+                event, pending = pending, None
+                if isinstance(event, ChatAction) and delay > 0:
+                    # "typing" is only worth a request when the reply is not right behind it:
+                    # the next event (the reply itself) supersedes it.
+                    try:
+                        pending = await asyncio.wait_for(queue.get(), timeout=delay)
+                    except TimeoutError:
+                        pass
+                    if pending is not None and replier.visible(pending):
+                        continue
+                    if isinstance(pending, ReplySkipped) and _same_message(event.target, pending.target):
+                        continue  # no reply is coming: don't show "typing" for it
+                with message_context(key_of(event.target.in_reply_to)):
+                    await replier.handle(event)
+                continue
+            due = replier.next_flush(chat_id, time.monotonic())
+            if due is None:
+                return
+            try:
+                pending = await asyncio.wait_for(queue.get(), timeout=due)
+            except TimeoutError:
+                await replier.flush(chat_id)
 
     async def drain(self, timeout_s: float) -> None:
         """Wait (bounded) for every queued event to be sent, then cancel what is left."""
-        deadline = time.monotonic() + timeout_s
-        while self._workers and time.monotonic() < deadline:
-            await asyncio.wait(set(self._workers.values()), timeout=max(0.0, deadline - time.monotonic()))
-        left = list(self._workers.values())
+        left = await self._lanes.drain(timeout_s)
         if left:
-            log.warning("telegram: %d chats still had replies queued at shutdown", len(left))
-        for task in left:
-            task.cancel()
-        await asyncio.gather(*left, return_exceptions=True)
+            log.warning("telegram: %d chats still had replies queued at shutdown", left)
