@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 
 from core.adapter import Adapter
+from core.backoff import Backoff, BackoffPolicy
 from core.lifecycle import Resource
 
 log = logging.getLogger(__name__)
@@ -67,13 +67,13 @@ class AdapterSupervisor(Resource):
         return True
 
     async def _retry_loop(self) -> None:
-        delay = self.first_delay_s
+        backoff = Backoff(BackoffPolicy(base_s=self.first_delay_s, cap_s=self.max_delay_s, jitter="equal"))
         while True:
+            delay = backoff.next()
             log.error("%s could not start: %s; retrying in %.0f s", self.adapter.adapter_id, self.last_error, delay)
-            await asyncio.sleep(delay * random.uniform(0.9, 1.1))
+            await asyncio.sleep(delay)
             if await self._attempt():
                 return
-            delay = min(self.max_delay_s, delay * 2)
 
     async def stop(self) -> None:
         if self._retry is not None:

@@ -10,7 +10,6 @@ import asyncio
 import hmac
 import json
 import logging
-import random
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +20,7 @@ from telegram import error as tg
 
 from adapters.telegram.config import WebhookConfig
 from adapters.telegram.errors import TelegramConfigError, map_error
+from core.backoff import Backoff, BackoffPolicy
 from core.errors import BusError
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,9 @@ RawHandler = Callable[[dict[str, Any]], Awaitable[None]]
 ALLOWED_UPDATES = ["message", "edited_message", "channel_post", "edited_channel_post"]
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+#: getUpdates (and an update the bus refused) is tried again after 1 s, doubling up to 30 s, never sooner than half.
+POLL_RETRY = BackoffPolicy(base_s=1.0, cap_s=30.0, jitter="equal")
 
 
 class UpdatesBot(Bot):
@@ -73,16 +76,15 @@ class Poller:
             self._task = None
 
     async def _run(self) -> None:
-        failures = 0
+        backoff = Backoff(POLL_RETRY)
         while True:
             try:
                 updates = await self.bot.raw_updates(self.offset, self.timeout_s)
-                failures = 0
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except tg.TelegramError as exc:
-                failures += 1
-                delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random() / 2)
+                delay = backoff.next()
                 log.warning("telegram getUpdates failed (%s); retry in %.1fs", map_error(exc, "getUpdates"), delay)
                 await asyncio.sleep(delay)
                 continue
@@ -96,8 +98,7 @@ class Poller:
                 except BusError as exc:
                     # Not accepted (the bus's server is down and the gateway's outbox is full): keep the
                     # offset here so Telegram hands this update and the rest of the batch over again.
-                    failures += 1
-                    delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random() / 2)
+                    delay = backoff.next()
                     log.error("telegram: update %s not accepted (%s); fetching it again in %.1fs", update_id, exc, delay)
                     await asyncio.sleep(delay)
                     break

@@ -52,7 +52,7 @@ from redis.typing import StreamIdT
 from core import metrics
 from core.bus import Backlog, Bus, Delivery
 from core.codec import decode_event, decode_message, encode_event, encode_message, inline_attachments
-from core.distributed.backoff import Backoff, Outage
+from core.distributed.backoff import Outage, redis_backoff
 from core.errors import BusClosed, BusUnavailable, CodecError
 from core.model import IncomingMessage, OutgoingEvent, ReplyDone
 
@@ -263,7 +263,7 @@ class RedisBus(Bus):
 
     async def _retry(self, call: Callable[[], Awaitable[T]], *, until_closed: bool = True) -> T:
         """Run ``call`` until it succeeds; on connection errors back off (bus stopping: BusClosed)."""
-        backoff = Backoff()
+        backoff = redis_backoff()
         while True:
             try:
                 result = await call()
@@ -310,7 +310,7 @@ class RedisBus(Bus):
 
     async def _flush_outbox(self) -> None:
         """Append buffered messages in order, backing off while redis is unreachable."""
-        backoff = Backoff()
+        backoff = redis_backoff()
         while self._outbox:
             message, fields, order_key = self._outbox[0]
             try:

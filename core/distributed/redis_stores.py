@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, FieldT
 
-from core.distributed.backoff import Backoff, Outage
+from core.distributed.backoff import Outage, redis_backoff
 from core.errors import StoreError
 from core.model import Turn
 from core.stores.base import ConversationStore, DedupeStore, RateCounter, SettingsStore
@@ -73,7 +73,7 @@ class RedisConnection:
         """Run ``fn(client)``, retrying connection errors with backoff for up to ``retry_for_s``."""
         if self._client is None:
             raise StoreError(f"{what}: the redis store is not started")
-        backoff = Backoff()
+        backoff = redis_backoff()
         deadline = time.monotonic() + self.retry_for_s
         while True:
             try:
