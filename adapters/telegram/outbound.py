@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from telegram import Bot, InputFile, ReplyParameters
@@ -20,6 +20,7 @@ from telegram import Bot, InputFile, ReplyParameters
 from adapters.telegram.config import TelegramConfig
 from adapters.telegram.errors import (
     BadRequest,
+    ChatMigrated,
     FormattingRejected,
     NotModified,
     TelegramAdapterError,
@@ -88,22 +89,51 @@ class Replier:
         self.sender = sender
         self.config = config
         self.streams: dict[str, _Stream] = {}
+        #: groups that became supergroups: old chat id -> new chat id (replies follow the chat)
+        self.moved: dict[int, int] = {}
 
     async def handle(self, event: OutgoingEvent) -> None:
-        """Send ``event``; failures are logged, never raised."""
+        """Send ``event``; failures are logged, never raised. A group that became a supergroup gets it there."""
+        event = self._follow(event)
         try:
-            if isinstance(event, ReplyDelta):
-                await self._delta(event)
-            elif isinstance(event, ReplyDone):
-                await self._done(event)
-            elif isinstance(event, ReplyVoice):
-                await self._voice(event)
-            elif isinstance(event, ChatAction):
-                await self._action(event)
-            elif isinstance(event, ReplySkipped):
-                self._skipped(event)
+            try:
+                await self._handle(event)
+            except ChatMigrated as exc:
+                self._moved(int(event.target.chat.id), exc.new_chat_id)
+                await self._handle(self._follow(event))
         except TelegramAdapterError as exc:
             log.error("telegram: %s for chat %s not delivered: %s", type(event).__name__, event.target.chat.id, exc)
+
+    def _follow(self, event: OutgoingEvent) -> OutgoingEvent:
+        """``event`` addressed to the supergroup its group became, if it did."""
+        new_id = self.moved.get(int(event.target.chat.id))
+        if new_id is None:
+            return event
+        target = replace(event.target, chat=replace(event.target.chat, id=str(new_id)))
+        return replace(event, target=target)
+
+    def _moved(self, old_id: int, new_id: int) -> None:
+        """Remember the migration; streams into the old group start over in the supergroup."""
+        if self.moved.get(old_id) != new_id:
+            log.info("telegram: group %s became supergroup %s; replies follow it", old_id, new_id)
+        self.moved[old_id] = new_id
+        for stream in self.streams.values():
+            if stream.chat_id == old_id:
+                stream.chat_id = new_id
+                stream.target = replace(stream.target, chat=replace(stream.target.chat, id=str(new_id)))
+                stream.message_id, stream.shown = None, ""
+
+    async def _handle(self, event: OutgoingEvent) -> None:
+        if isinstance(event, ReplyDelta):
+            await self._delta(event)
+        elif isinstance(event, ReplyDone):
+            await self._done(event)
+        elif isinstance(event, ReplyVoice):
+            await self._voice(event)
+        elif isinstance(event, ChatAction):
+            await self._action(event)
+        elif isinstance(event, ReplySkipped):
+            self._skipped(event)
 
     def visible(self, event: OutgoingEvent) -> bool:
         """Whether sending ``event`` shows something in the chat (and so ends a chat action)."""
@@ -113,11 +143,13 @@ class Replier:
 
     def next_flush(self, chat_id: int, now: float) -> float | None:
         """Seconds until a coalesced stream of ``chat_id`` is due for a push (None: nothing pending)."""
+        chat_id = self.moved.get(chat_id, chat_id)
         due = [s.last_push + self._interval(s) - now for s in self.streams.values() if s.chat_id == chat_id and s.dirty]
         return max(0.0, min(due)) if due else None
 
     async def flush(self, chat_id: int) -> None:
         """Push every stream of ``chat_id`` whose throttle has passed."""
+        chat_id = self.moved.get(chat_id, chat_id)
         now = time.monotonic()
         for stream in [s for s in self.streams.values() if s.chat_id == chat_id and s.dirty]:
             if now - stream.last_push >= self._interval(stream):
@@ -167,6 +199,8 @@ class Replier:
                 )
         except NotModified:
             pass
+        except ChatMigrated as exc:
+            self._moved(chat_id, exc.new_chat_id)  # the next push goes to the supergroup
         except TelegramAdapterError as exc:
             log.warning("telegram: streamed preview for chat %s failed: %s", chat_id, exc)
 

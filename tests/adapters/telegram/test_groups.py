@@ -96,3 +96,20 @@ async def test_same_update_after_restart_is_answered_once(bot_factory, api, tmp_
         await store.stop()
     assert len(published) == 2 and published[0] == published[1], "the update must really come twice"
     assert api.texts(602) == ["only once"]
+
+
+async def test_replies_follow_a_group_that_became_a_supergroup(bot_factory, api):
+    """Telegram refuses writes to a migrated group (ChatMigrated): the reply is sent again to the supergroup,
+    and later replies for the old group go straight there."""
+    supergroup = -1009876543210
+    api.migrate(GROUP, supergroup)
+    async with bot_factory() as h:
+        api.inject_message(GROUP, "@testbot first question")
+        await api.wait_for(lambda: "first question" in api.texts(supergroup))
+        api.inject_message(GROUP, "@testbot second question")
+        await api.wait_for(lambda: "second question" in api.texts(supergroup))
+        await h.pipeline.idle()
+        assert api.texts(GROUP) == []
+        refused = [c for c in api.calls if c.chat_id == GROUP and c.status == 400]
+        assert len(refused) == 1, [c.method for c in refused]  # only the first write learned of the move
+        assert h.adapter.outboxes.replier.moved == {GROUP: supergroup}
