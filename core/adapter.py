@@ -68,8 +68,7 @@ class Adapter(Resource, abc.ABC):
             await asyncio.wait({self._pump}, timeout=timeout_s)
 
     async def _run_outgoing(self) -> None:
-        # Adapter ids are "<bot>.<platform>" (subclasses such as Telegram's own a ``self.bot``).
-        bot = self.adapter_id.split(".", 1)[0]
+        bot = self.bus.bot
         async for event in self.bus.outgoing(self.adapter_id):
             with message_context(key_of(event.target.in_reply_to)):
                 await self._deliver_measured(event, bot)

@@ -64,10 +64,12 @@ class Bus(Resource, abc.ABC):
     """Carries incoming messages to the pipeline and outgoing events to adapters.
 
     Attributes:
+        bot: the name of the bot the bus carries messages for (labels its and its adapters' metrics).
         consumer: this process's name among the workers sharing the bus ("" for a bus private to
             one process).
     """
 
+    bot: str = ""
     consumer: str = ""
 
     @abc.abstractmethod
