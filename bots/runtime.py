@@ -23,7 +23,7 @@ from core.engines.chain import EngineChain
 from core.lifecycle import Resource
 from core.pipeline.context import BotServices
 from core.pipeline.pipeline import Pipeline
-from core.pipeline.settings import AccessRules, FloodLimits, PipelineSettings
+from core.pipeline.settings import FloodLimits, PipelineSettings
 from core.speech import Speech
 from core.stores.base import ConversationStore, DedupeStore, RateCounter, SettingsStore
 from core.stores.memory import (
@@ -78,27 +78,8 @@ def build_stores(config: StorageConfig, base: Path, max_turns: int, bus: BusConf
 
 
 def pipeline_settings(bot: BotConfig) -> PipelineSettings:
-    """The frozen pipeline settings of a bot."""
-    p = bot.pipeline
-    a = p.access
-    return PipelineSettings(
-        history_turns=p.history_turns,
-        max_input_chars=p.max_input_chars,
-        engine_timeout_s=p.engine_timeout_s,
-        first_piece_timeout_s=p.first_piece_timeout_s,
-        stream_interval_s=p.stream_interval_s,
-        voice_by_default=bot.voice.enabled_by_default,
-        default_voice=bot.voice.voice,
-        flood=FloodLimits(p.flood.per_user, p.flood.per_chat, p.flood.window_s),
-        access=AccessRules(
-            frozenset(a.allow_chats),
-            frozenset(a.deny_chats),
-            frozenset(a.allow_users),
-            frozenset(a.deny_users),
-            frozenset(a.admins),
-            frozenset(c.lstrip("/") for c in a.admin_commands),
-        ),
-    )
+    """The frozen pipeline settings of a bot: its ``pipeline:`` section with its voice defaults."""
+    return replace(bot.pipeline, voice_by_default=bot.voice.enabled_by_default, default_voice=bot.voice.voice)
 
 
 class BotRuntime(Resource):
