@@ -4,12 +4,11 @@ background with backoff, while the bot's other adapters serve."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from core.adapter import Adapter
 from core.backoff import Backoff, BackoffPolicy
-from core.lifecycle import Resource
+from core.lifecycle import Resource, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +75,8 @@ class AdapterSupervisor(Resource):
                 return
 
     async def stop(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):  # shutting down
-                await self._retry
-            self._retry = None
+        await cancel_and_wait(self._retry)
+        self._retry = None
         if self.running:
             self.running = False
             await self.adapter.stop()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import logging
 import time
 
 from core import metrics
 from core.bus import Bus
-from core.lifecycle import Resource
+from core.lifecycle import Resource, cancel_and_wait
 from core.logcontext import key_of, message_context
 from core.model import OutgoingEvent, ReplyDone
 
@@ -55,11 +54,8 @@ class Adapter(Resource, abc.ABC):
         self._pump = asyncio.create_task(self._run_outgoing(), name=f"{self.adapter_id}-out")
 
     async def stop(self) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):  # shutting down
-                await self._pump
-            self._pump = None
+        await cancel_and_wait(self._pump)
+        self._pump = None
         await self.disconnect()
 
     async def drain(self, timeout_s: float = 10.0) -> None:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from core import metrics
 from core.bus import Bus, Delivery
-from core.lifecycle import Resource
+from core.lifecycle import Resource, cancel_and_wait
 from core.logcontext import message_context
 from core.model import ReplySkipped, SkipReason
 from core.pipeline.commands import CommandRouter
@@ -84,11 +84,8 @@ class Pipeline(Resource):
 
     async def stop(self, drain_timeout_s: float = 10.0) -> None:
         """Stop taking new messages and wait (bounded) for those in flight."""
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):  # shutting down
-                await self._runner
-            self._runner = None
+        await cancel_and_wait(self._runner)
+        self._runner = None
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=drain_timeout_s)
             for task in pending:
