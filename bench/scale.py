@@ -56,7 +56,8 @@ sys.path.insert(0, str(ROOT))
 from bench.stats import peak_rss_mb, percentile
 from bots.config import BotConfig, StorageConfig
 from bots.engines import build_chain
-from bots.runtime import Stores, build_stores, pipeline_settings
+from bots.runtime import pipeline_settings
+from bots.stores import Stores, build_stores
 from core.bus import Bus, InProcessBus
 from core.distributed.redis_bus import RedisBus, RedisBusSettings
 from core.engine import Persona

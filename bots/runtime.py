@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import ValidationError
 
 from bots.adapters import build_adapters
-from bots.config import AppConfig, BotConfig, BusConfig, StorageConfig
+from bots.config import AppConfig, BotConfig
 from bots.engines import build_chain, resolve
 from bots.errors import ConfigError
+from bots.stores import build_stores
 from bots.supervisor import AdapterSupervisor
 from core.adapter import Adapter
 from core.bus import Bus, InProcessBus
@@ -25,56 +26,11 @@ from core.pipeline.context import BotServices
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import FloodLimits, PipelineSettings
 from core.speech import Speech
-from core.stores.base import ConversationStore, DedupeStore, RateCounter, SettingsStore
-from core.stores.memory import (
-    MemoryConversationStore,
-    MemoryDedupeStore,
-    MemoryRateCounter,
-    MemorySettingsStore,
-)
-from core.stores.sqlite import SqliteConversationStore, SqliteDatabase, SqliteDedupeStore, SqliteSettingsStore
 
 if TYPE_CHECKING:
     from bots.observability import ObservabilityServer
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class Stores:
-    """The stores shared by every bot of one process."""
-
-    conversations: ConversationStore
-    settings: SettingsStore
-    dedupe: DedupeStore
-    counter: RateCounter
-    resources: list[Resource] = field(default_factory=list)
-
-
-def build_stores(config: StorageConfig, base: Path, max_turns: int, bus: BusConfig | None = None) -> Stores:
-    """SQLite (default: survives restarts), Redis (shared by every worker) or in-memory stores."""
-    if config.kind == "redis":
-        from core.distributed.redis_stores import (
-            RedisConnection,
-            RedisConversationStore,
-            RedisDedupeStore,
-            RedisRateCounter,
-            RedisSettingsStore,
-        )
-
-        connection = RedisConnection(config.url or (bus.url if bus else "redis://127.0.0.1:6379/0"), config.namespace)
-        redis_stores = (
-            RedisConversationStore(connection, max_turns),
-            RedisSettingsStore(connection),
-            RedisDedupeStore(connection),
-            RedisRateCounter(connection),
-        )
-        return Stores(*redis_stores, resources=list(redis_stores))
-    if config.kind == "memory":
-        return Stores(MemoryConversationStore(max_turns), MemorySettingsStore(), MemoryDedupeStore(), MemoryRateCounter())
-    db = SqliteDatabase(resolve(config.path, base))
-    conv, settings, dedupe = SqliteConversationStore(db, max_turns), SqliteSettingsStore(db), SqliteDedupeStore(db)
-    return Stores(conv, settings, dedupe, MemoryRateCounter(), [conv, settings, dedupe])
 
 
 def pipeline_settings(bot: BotConfig) -> PipelineSettings:
@@ -286,10 +242,7 @@ def _now(probe: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
 
 
 def _running(supervisor: AdapterSupervisor) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        return supervisor.running
-
-    return check
+    return _now(lambda: supervisor.running)
 
 
 def _speaks_in_voice_channels(bot: BotConfig) -> bool:
