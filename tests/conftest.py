@@ -11,7 +11,6 @@ import pytest
 from voice.config import VoiceConfig
 from voice.service import VoiceService, build_speech
 
-
 CI = os.environ.get("CI") == "true"
 _skipped: list[pytest.TestReport] = []
 

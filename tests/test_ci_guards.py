@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_pytest(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=240,
+        check=False, cwd=cwd, env=env, capture_output=True, text=True, timeout=240,
     )
 
 
