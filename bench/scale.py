@@ -53,18 +53,18 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stats import peak_rss_mb, percentile
-from bots.config import BotConfig, StorageConfig
-from bots.engines import build_chain
-from bots.runtime import pipeline_settings
-from bots.stores import Stores, build_stores
-from core.bus import Bus, InProcessBus
-from core.distributed.redis_bus import RedisBus, RedisBusSettings
-from core.engine import Persona
-from core.model import Addressed, Author, Chat, ChatKind, IncomingMessage, ReplyDone, ReplySkipped
-from core.pipeline.context import BotServices
-from core.pipeline.pipeline import Pipeline
-from tests.redis_server import RedisServer
+from bench.stats import peak_rss_mb, percentile  # noqa: E402
+from bots.config import BotConfig, StorageConfig  # noqa: E402
+from bots.engines import build_chain  # noqa: E402
+from bots.runtime import pipeline_settings  # noqa: E402
+from bots.stores import Stores, build_stores  # noqa: E402
+from core.bus import Bus, InProcessBus  # noqa: E402
+from core.distributed.redis_bus import RedisBus, RedisBusSettings  # noqa: E402
+from core.engine import Persona  # noqa: E402
+from core.model import Addressed, Author, Chat, ChatKind, IncomingMessage, ReplyDone, ReplySkipped  # noqa: E402
+from core.pipeline.context import BotServices  # noqa: E402
+from core.pipeline.pipeline import Pipeline  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402
 
 BOT = "scale"
 DESTINATION = "bench.gateway"  # the ``origin`` of what we publish: replies come back to this stream

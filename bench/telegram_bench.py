@@ -23,20 +23,20 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from telegram import Update
-from telegram.ext import Application, ContextTypes, MessageHandler, filters
+from telegram import Update  # noqa: E402
+from telegram.ext import Application, ContextTypes, MessageHandler, filters  # noqa: E402
 
-from adapters.telegram.adapter import TelegramAdapter
-from adapters.telegram.config import TelegramConfig
-from bench.stats import percentile
-from core.bus import InProcessBus
-from core.engine import Persona
-from core.engines.echo import EchoEngine
-from core.pipeline.context import BotServices
-from core.pipeline.pipeline import Pipeline
-from core.pipeline.settings import FloodLimits, PipelineSettings
-from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
-from tests.adapters.telegram.fake_bot_api import TOKEN, FakeBotApi
+from adapters.telegram.adapter import TelegramAdapter  # noqa: E402
+from adapters.telegram.config import TelegramConfig  # noqa: E402
+from bench.stats import percentile  # noqa: E402
+from core.bus import InProcessBus  # noqa: E402
+from core.engine import Persona  # noqa: E402
+from core.engines.echo import EchoEngine  # noqa: E402
+from core.pipeline.context import BotServices  # noqa: E402
+from core.pipeline.pipeline import Pipeline  # noqa: E402
+from core.pipeline.settings import FloodLimits, PipelineSettings  # noqa: E402
+from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore  # noqa: E402
+from tests.adapters.telegram.fake_bot_api import TOKEN, FakeBotApi  # noqa: E402
 
 
 class Bare:

@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from bench.stats import percentile
+from bench.stats import percentile  # noqa: E402
 from core.errors import SpeechError
 from core.speech import VoiceSettings
 from voice import audio

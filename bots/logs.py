@@ -47,7 +47,7 @@ class RedactingFormatter(logging.Formatter):
             text = text.replace(secret, "***")
         return text
 
-    def formatMessage(self, record: logging.LogRecord) -> str:
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
         # The id ends the line itself, before any traceback that format() appends.
         text = super().formatMessage(record)
         msg_id = getattr(record, "msg_id", "")

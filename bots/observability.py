@@ -118,7 +118,7 @@ class ObservabilityServer(Resource):
             log.debug("health check %s took more than %.1fs", name, self.check_timeout_s)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failing check is an answer, not a crash
             log.debug("health check %s failed: %r", name, exc, exc_info=True)
         return False
 

@@ -84,7 +84,7 @@ class BotRuntime(Resource):
             resource = self._started.pop()
             try:
                 await resource.stop()
-            except Exception:
+            except Exception:  # noqa: BLE001 - keep stopping the rest
                 log.exception("bot %s: stopping %s failed", self.name, type(resource).__name__)
 
 

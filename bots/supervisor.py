@@ -56,7 +56,7 @@ class AdapterSupervisor(Resource):
             self.last_error = describe(exc) if not isinstance(exc, TimeoutError) else f"no connection within {self.start_timeout_s:.0f} s"
             try:
                 await self.adapter.stop()  # release what the failed attempt opened
-            except Exception:
+            except Exception:  # noqa: BLE001
                 log.debug("cleanup after a failed start of %s failed", self.adapter.adapter_id, exc_info=True)
             return False
         self.running = True

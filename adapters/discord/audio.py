@@ -70,7 +70,7 @@ class Clip:
                 self._frames.put(frame)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception:  # noqa: BLE001 - a failed synthesis ends the clip, never the queue
             log.exception("voice clip %r failed", self.label[:40])
         finally:
             self._frames.put(_END)
@@ -145,7 +145,7 @@ class SpeechQueue:
             if clip.task is not None:
                 clip.task.get_loop().call_soon_threadsafe(clip.task.cancel)
 
-    def source(self) -> QueueSource:
+    def source(self) -> "QueueSource":
         """A fresh audio source that plays the queue until it is empty."""
         return QueueSource(self)
 

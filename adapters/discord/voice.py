@@ -168,7 +168,7 @@ class VoiceManager:
             if session.vc.is_playing():
                 session.vc.stop()
             await session.vc.disconnect(force=True)
-        except Exception:
+        except Exception:  # noqa: BLE001 - leaving anyway
             log.warning("voice disconnect in guild %s failed", guild_id, exc_info=True)
         return True
 
@@ -244,7 +244,7 @@ class VoiceManager:
                     await self._check(session)
                 except asyncio.CancelledError:
                     raise
-                except Exception:
+                except Exception:  # noqa: BLE001 - the watchdog survives one bad guild
                     log.exception("voice watchdog failed for guild %s", session.guild_id)
 
     async def _check(self, session: GuildVoice) -> None:

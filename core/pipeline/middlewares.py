@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 async def _release(dedupe: DedupeStore, key: str) -> None:
     try:
         await asyncio.shield(dedupe.release(key))
-    except Exception:
+    except Exception:  # noqa: BLE001 - the original error matters more
         log.exception("could not release dedupe key %s", key)
 
 
