@@ -56,7 +56,8 @@ sys.path.insert(0, str(ROOT))
 from bench.stats import peak_rss_mb, percentile  # noqa: E402
 from bots.config import BotConfig, StorageConfig  # noqa: E402
 from bots.engines import build_chain  # noqa: E402
-from bots.runtime import Stores, build_stores, pipeline_settings  # noqa: E402
+from bots.runtime import pipeline_settings  # noqa: E402
+from bots.stores import Stores, build_stores  # noqa: E402
 from core.bus import Bus, InProcessBus  # noqa: E402
 from core.distributed.redis_bus import RedisBus, RedisBusSettings  # noqa: E402
 from core.engine import Persona  # noqa: E402
@@ -446,17 +447,17 @@ def report(r: dict[str, float]) -> str:
         f"  p50 +{r['redis_added_p50_ms']:.2f} ms   p99 +{r['redis_added_p99_ms']:.2f} ms",
         "  of which the bus alone (vs in-process with the same redis stores):",
         f"  p50 +{r['redis_bus_only_added_p50_ms']:.2f} ms   p99 +{r['redis_bus_only_added_p99_ms']:.2f} ms",
-        f"generative speed-up, 2 workers over 1: {r['generative_speedup_2_over_1']:.2f}x (target >= 1.8x on 2 cores; "
+        (f"generative speed-up, 2 workers over 1: {r['generative_speedup_2_over_1']:.2f}x (target >= 1.8x on 2 cores; "
         f"median of {REPEATS}: 1 worker {r['generative_1_worker_rate_min']:.1f} to {r['generative_1_worker_rate_max']:.1f} msg/s, "
-        f"2 workers {r['generative_2_worker_rate_min']:.1f} to {r['generative_2_worker_rate_max']:.1f} msg/s)",
+        f"2 workers {r['generative_2_worker_rate_min']:.1f} to {r['generative_2_worker_rate_max']:.1f} msg/s)"),
         f"generative speed-up, 4 workers over 1: {r['generative_speedup_4_over_1']:.2f}x (2 cores: not expected above ~2x)",
-        f"generative one reply at a time (max_batch: 1), 2 workers over 1: {r['single_speedup_2_over_1']:.2f}x; "
-        f"1 redis worker vs in-process: {r['single_1_worker_over_inprocess']:.2f}x",
+        (f"generative one reply at a time (max_batch: 1), 2 workers over 1: {r['single_speedup_2_over_1']:.2f}x; "
+        f"1 redis worker vs in-process: {r['single_1_worker_over_inprocess']:.2f}x"),
         f"generative, 1 redis worker vs in-process (both threads: 1): {r['generative_1_worker_over_inprocess']:.2f}x",
-        "generative, worker CPU per message with 1 / 2 / 4 workers: "
+        ("generative, worker CPU per message with 1 / 2 / 4 workers: "
         f"{r['generative_worker_cpu_ms_per_message_1']:.0f} / {r['generative_worker_cpu_ms_per_message_2']:.0f} / "
         f"{r['generative_worker_cpu_ms_per_message_4']:.0f} ms; gateway (this process) CPU per message: "
-        f"{r['generative_gateway_cpu_ms_per_message_2']:.1f} ms",
+        f"{r['generative_gateway_cpu_ms_per_message_2']:.1f} ms"),
         f"echo speed-up, 2 / 4 workers over 1: {r['echo_speedup_2_over_1']:.2f}x / {r['echo_speedup_4_over_1']:.2f}x",
     ])
 

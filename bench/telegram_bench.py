@@ -28,8 +28,8 @@ from telegram import Update  # noqa: E402
 from telegram.ext import Application, ContextTypes, MessageHandler, filters  # noqa: E402
 
 from adapters.telegram.adapter import TelegramAdapter  # noqa: E402
-from bench.stats import percentile  # noqa: E402
 from adapters.telegram.config import TelegramConfig  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from core.bus import InProcessBus  # noqa: E402
 from core.engine import Persona  # noqa: E402
 from core.engines.echo import EchoEngine  # noqa: E402

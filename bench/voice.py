@@ -16,7 +16,6 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from bench.stats import percentile  # noqa: E402
-
 from core.errors import SpeechError
 from core.speech import VoiceSettings
 from voice import audio

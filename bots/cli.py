@@ -236,7 +236,7 @@ async def _chat(config: AppConfig, base: Path, bot_name: str | None) -> int:
         assert isinstance(console, ConsoleAdapter)
         await console.closed.wait()
         pipeline = app.bots[0].pipeline
-        if pipeline is not None:
+        if pipeline is not None:  # answer what was typed last before closing
             await pipeline.idle()
     finally:
         await app.stop()

@@ -37,6 +37,7 @@ from core.engines.config import EchoEngineConfig, FaqEngineConfig, RetrievalEngi
 from core.engines.generative.config import GenerativeEngineConfig
 from core.engines.llm.config import OpenAIEngineConfig
 from core.kinds import CONTEXT_KEY, KindRegistry, by_kind, unknown_message
+from core.pipeline.settings import PipelineSettings
 from voice.config import VoiceConfig
 from voice.stt.config import ListenConfig
 
@@ -52,37 +53,6 @@ class PersonaConfig(_Strict):
     description: str = "A friendly, helpful chat bot."
     greeting: str = "Hello! How can I help?"
     language: str = "en"
-
-
-class FloodConfig(_Strict):
-    """Flood control: messages allowed per user and per chat in a window (0 disables a limit)."""
-
-    per_user: int = Field(default=8, ge=0)
-    per_chat: int = Field(default=20, ge=0)
-    window_s: float = Field(default=10.0, gt=0)
-
-
-class AccessConfig(_Strict):
-    """Allow/deny lists of ``platform:id`` keys, admins, and commands only admins may use."""
-
-    allow_chats: list[str] = Field(default_factory=list)
-    deny_chats: list[str] = Field(default_factory=list)
-    allow_users: list[str] = Field(default_factory=list)
-    deny_users: list[str] = Field(default_factory=list)
-    admins: list[str] = Field(default_factory=list)
-    admin_commands: list[str] = Field(default_factory=list)
-
-
-class PipelineConfig(_Strict):
-    """Pipeline knobs."""
-
-    history_turns: int = Field(default=20, ge=1, le=1000)
-    max_input_chars: int = Field(default=4000, ge=1)
-    engine_timeout_s: float = Field(default=20.0, gt=0)
-    first_piece_timeout_s: float = Field(default=10.0, gt=0)
-    stream_interval_s: float = Field(default=0.05, ge=0, le=5)
-    flood: FloodConfig = Field(default_factory=FloodConfig)
-    access: AccessConfig = Field(default_factory=AccessConfig)
 
 
 class BotVoiceConfig(_Strict):
@@ -151,7 +121,7 @@ class BotConfig(_Strict):
     engines: list[EngineConfig] = Field(min_length=1)
     voice: BotVoiceConfig = Field(default_factory=BotVoiceConfig)
     listen: ListenConfig = Field(default_factory=ListenConfig)
-    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     adapters: AdaptersConfig = Field(default_factory=AdaptersConfig)
     plugins: list[str] | None = Field(default=None, description="the loaded plugins this bot uses; default: all")
     #: environment variables each adapter's token was read from (for "set VAR" hints)
@@ -161,6 +131,13 @@ class BotConfig(_Strict):
         """How to give ``adapter`` its token, for log lines."""
         names = self._token_vars.get(adapter)
         return f"set {' or '.join(names)}" if names else f"set bots[{self.name}].adapters.{adapter}.token"
+
+    @field_validator("pipeline")
+    @classmethod
+    def _voice_elsewhere(cls, value: PipelineSettings) -> PipelineSettings:
+        if value.voice_by_default or value.default_voice:
+            raise ValueError("set voice.enabled_by_default and voice.voice in the bot's voice section, not here")
+        return value
 
     @field_validator("name")
     @classmethod

@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
 from bots.adapters import build_adapters
-from bots.config import AppConfig, BotConfig, BusConfig, StorageConfig
+from bots.config import AppConfig, BotConfig
 from bots.engines import build_chain, resolve
 from bots.errors import ConfigError, PluginError
 from bots.plugin import TTS_ENGINE, BotHandle, BuildEnv, MessageHandlers, Plugin
 from bots.registry import Registry, commands_of
+from bots.stores import build_stores
 from bots.supervisor import AdapterSupervisor
 from core.adapter import Adapter
 from core.bus import Bus, InProcessBus
@@ -29,16 +30,8 @@ from core.pipeline.listen import Transcribe
 from core.pipeline.middleware import Middleware
 from core.pipeline.middlewares import AccessControl, AddressedOnly, Dedupe, FloodControl, Validate
 from core.pipeline.pipeline import Pipeline
-from core.pipeline.settings import AccessRules, FloodLimits, PipelineSettings
+from core.pipeline.settings import FloodLimits, PipelineSettings
 from core.speech import Speech
-from core.stores.base import ConversationStore, DedupeStore, RateCounter, SettingsStore
-from core.stores.memory import (
-    MemoryConversationStore,
-    MemoryDedupeStore,
-    MemoryRateCounter,
-    MemorySettingsStore,
-)
-from core.stores.sqlite import SqliteConversationStore, SqliteDatabase, SqliteDedupeStore, SqliteSettingsStore
 from core.stt import ListenSettings, SpeechToText
 
 if TYPE_CHECKING:
@@ -47,65 +40,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class Stores:
-    """The stores shared by every bot of one process."""
-
-    conversations: ConversationStore
-    settings: SettingsStore
-    dedupe: DedupeStore
-    counter: RateCounter
-    resources: list[Resource] = field(default_factory=list)
-
-
-def build_stores(config: StorageConfig, base: Path, max_turns: int, bus: BusConfig | None = None) -> Stores:
-    """SQLite (default: survives restarts), Redis (shared by every worker) or in-memory stores."""
-    if config.kind == "redis":
-        from core.distributed.redis_stores import (
-            RedisConnection,
-            RedisConversationStore,
-            RedisDedupeStore,
-            RedisRateCounter,
-            RedisSettingsStore,
-        )
-
-        connection = RedisConnection(config.url or (bus.url if bus else "redis://127.0.0.1:6379/0"), config.namespace)
-        redis_stores = (
-            RedisConversationStore(connection, max_turns),
-            RedisSettingsStore(connection),
-            RedisDedupeStore(connection),
-            RedisRateCounter(connection),
-        )
-        return Stores(*redis_stores, resources=list(redis_stores))
-    if config.kind == "memory":
-        return Stores(MemoryConversationStore(max_turns), MemorySettingsStore(), MemoryDedupeStore(), MemoryRateCounter())
-    db = SqliteDatabase(resolve(config.path, base))
-    conv, settings, dedupe = SqliteConversationStore(db, max_turns), SqliteSettingsStore(db), SqliteDedupeStore(db)
-    return Stores(conv, settings, dedupe, MemoryRateCounter(), [conv, settings, dedupe])
-
-
 def pipeline_settings(bot: BotConfig) -> PipelineSettings:
-    """The frozen pipeline settings of a bot."""
-    p = bot.pipeline
-    a = p.access
-    return PipelineSettings(
-        history_turns=p.history_turns,
-        max_input_chars=p.max_input_chars,
-        engine_timeout_s=p.engine_timeout_s,
-        first_piece_timeout_s=p.first_piece_timeout_s,
-        stream_interval_s=p.stream_interval_s,
+    """The frozen pipeline settings of a bot: its ``pipeline:`` section with its voice and listening settings."""
+    return replace(
+        bot.pipeline,
         voice_by_default=bot.voice.enabled_by_default,
         default_voice=bot.voice.voice,
         listen=listen_settings(bot),
-        flood=FloodLimits(p.flood.per_user, p.flood.per_chat, p.flood.window_s),
-        access=AccessRules(
-            frozenset(a.allow_chats),
-            frozenset(a.deny_chats),
-            frozenset(a.allow_users),
-            frozenset(a.deny_users),
-            frozenset(a.admins),
-            frozenset(c.lstrip("/") for c in a.admin_commands),
-        ),
     )
 
 
@@ -293,22 +234,19 @@ class App(Resource):
     def instance_name(self) -> str:
         """This process's name: the worker's consumer name in the redis group."""
         for bot in self.bots:
-            consumer = getattr(bot.bus, "consumer", None)
-            if consumer:
-                return str(consumer)
+            if bot.bus.consumer:
+                return bot.bus.consumer
         return self.instance or "all-in-one"
 
     def _health_checks(self) -> dict[str, Callable[[], Awaitable[bool]]]:
         """What ``/healthz`` checks: each bus answers, each pipeline runs, each adapter is connected."""
         checks: dict[str, Callable[[], Awaitable[bool]]] = {}
         for bot in self.bots:
-            ping = getattr(bot.bus, "ping", None)
-            if ping is not None:
-                checks[f"{bot.name}.bus"] = ping
+            checks[f"{bot.name}.bus"] = bot.bus.ping
             if bot.pipeline is not None:
                 checks[f"{bot.name}.pipeline"] = _now(bot.pipeline.running)
             for supervisor in bot.supervisors:
-                checks[supervisor.adapter.adapter_id] = _now(lambda s=supervisor: s.running)
+                checks[supervisor.adapter.adapter_id] = _running(supervisor)
         return checks
 
     def _build_bus(self, bot: BotConfig) -> Bus:
@@ -409,6 +347,10 @@ def _now(probe: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
         return probe()
 
     return check
+
+
+def _running(supervisor: AdapterSupervisor) -> Callable[[], Awaitable[bool]]:
+    return _now(lambda: supervisor.running)
 
 
 def _speaks_in_voice_channels(bot: BotConfig) -> bool:

@@ -8,8 +8,8 @@ import logging
 import random
 
 from core.adapter import Adapter
-from core.backoff import BackoffPolicy
-from core.lifecycle import Resource
+from core.backoff import Backoff, BackoffPolicy
+from core.lifecycle import Resource, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -85,24 +85,18 @@ class AdapterSupervisor(Resource):
         if await first:  # the first attempt went on past first_wait_s, and worked
             log.info("%s connected", self.adapter.adapter_id)
             return
-        backoff = BackoffPolicy(base_s=self.first_delay_s, cap_s=self.max_delay_s, jitter="none")
-        retry = 0
+        # the logged delay is the step; the sleep spreads it by ±10% so many bots do not retry in step
+        backoff = Backoff(BackoffPolicy(base_s=self.first_delay_s, cap_s=self.max_delay_s, jitter="none"))
         while True:
-            retry += 1
-            delay = backoff.delay(retry)
+            delay = backoff.next()
             log.error("%s could not start: %s; retrying in %g s", self.adapter.adapter_id, self.last_error, round(delay, 1))
             await asyncio.sleep(delay * random.uniform(0.9, 1.1))
             if await self._attempt():
                 return
 
     async def stop(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
-            try:
-                await self._retry
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
-            self._retry = None
+        await cancel_and_wait(self._retry)
+        self._retry = None
         if self.running:
             self.running = False
             await self.adapter.stop()

@@ -9,7 +9,7 @@ import time
 
 from core import metrics
 from core.bus import Bus
-from core.lifecycle import Resource
+from core.lifecycle import Resource, cancel_and_wait
 from core.logcontext import key_of, message_context
 from core.model import OutgoingEvent, ReplyDone
 
@@ -54,13 +54,8 @@ class Adapter(Resource, abc.ABC):
         self._pump = asyncio.create_task(self._run_outgoing(), name=f"{self.adapter_id}-out")
 
     async def stop(self) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-            try:
-                await self._pump
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
-            self._pump = None
+        await cancel_and_wait(self._pump)
+        self._pump = None
         await self.disconnect()
 
     async def drain(self, timeout_s: float = 10.0) -> None:
@@ -69,8 +64,7 @@ class Adapter(Resource, abc.ABC):
             await asyncio.wait({self._pump}, timeout=timeout_s)
 
     async def _run_outgoing(self) -> None:
-        # Adapter ids are "<bot>.<platform>" (subclasses such as Telegram's own a ``self.bot``).
-        bot = self.adapter_id.split(".", 1)[0]
+        bot = self.bus.bot
         async for event in self.bus.outgoing(self.adapter_id):
             with message_context(key_of(event.target.in_reply_to)):
                 await self._deliver_measured(event, bot)

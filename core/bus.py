@@ -47,8 +47,30 @@ class Delivery:
     attempts: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """How far the workers are behind.
+
+    Attributes:
+        lag: incoming messages no worker has read yet.
+        pending: messages a worker has read and not acknowledged yet (0 where the bus cannot tell).
+    """
+
+    lag: int
+    pending: int = 0
+
+
 class Bus(Resource, abc.ABC):
-    """Carries incoming messages to the pipeline and outgoing events to adapters."""
+    """Carries incoming messages to the pipeline and outgoing events to adapters.
+
+    Attributes:
+        bot: the name of the bot the bus carries messages for (labels its and its adapters' metrics).
+        consumer: this process's name among the workers sharing the bus ("" for a bus private to
+            one process).
+    """
+
+    bot: str = ""
+    consumer: str = ""
 
     @abc.abstractmethod
     async def publish(self, message: IncomingMessage) -> None:
@@ -75,6 +97,14 @@ class Bus(Resource, abc.ABC):
     @abc.abstractmethod
     def outgoing(self, destination: str) -> AsyncIterator[OutgoingEvent]:
         """Gateway side: the outgoing events for one adapter, in order."""
+
+    @abc.abstractmethod
+    async def backlog(self) -> Backlog:
+        """How many messages wait for a worker, and how many are held unacknowledged."""
+
+    async def ping(self) -> bool:
+        """True when the bus's backing service answers now (a bus inside the process always does)."""
+        return True
 
 
 _CLOSE = object()
@@ -110,7 +140,7 @@ class InProcessBus(Bus):
         self._incoming.put_nowait(Delivery(message, redelivered=True))
         metrics.MESSAGES_IN.labels(self.bot, message.platform).inc()
 
-    async def deliveries(self) -> AsyncIterator[Delivery]:  # type: ignore[override]
+    async def deliveries(self) -> AsyncIterator[Delivery]:
         while True:
             item = await self._incoming.get()
             if item is _CLOSE:
@@ -126,7 +156,7 @@ class InProcessBus(Bus):
             raise BusClosed("bus is stopped")
         self._outgoing[event.target.destination].put_nowait(event)
 
-    async def outgoing(self, destination: str) -> AsyncIterator[OutgoingEvent]:  # type: ignore[override]
+    async def outgoing(self, destination: str) -> AsyncIterator[OutgoingEvent]:
         queue = self._outgoing[destination]
         while True:
             item = await queue.get()
@@ -134,7 +164,6 @@ class InProcessBus(Bus):
                 return
             yield item  # type: ignore[misc]
 
-    @property
-    def backlog(self) -> int:
-        """Incoming messages waiting for a worker."""
-        return self._incoming.qsize()
+    async def backlog(self) -> Backlog:
+        """Incoming messages waiting for a worker (this bus does not track unacknowledged ones)."""
+        return Backlog(lag=self._incoming.qsize())

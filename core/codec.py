@@ -35,6 +35,7 @@ from core.model import (
     ReplyTarget,
     ReplyVoice,
     ReplyVoiceFailed,
+    SkipReason,
     VoiceClip,
 )
 
@@ -194,7 +195,9 @@ def decode_event(header: bytes, blobs: list[bytes]) -> OutgoingEvent:
                 str(c.get("engine", "")),
                 str(c.get("voice", "")),
             )
-        return cls(**body)  # type: ignore[no-any-return]
+        if cls is ReplySkipped and "reason" in body:
+            body["reason"] = SkipReason(body["reason"])
+        return cls(**body)
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise CodecError(f"malformed event payload: {type(exc).__name__}: {exc}") from None
 

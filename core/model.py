@@ -247,6 +247,16 @@ class ChatAction:
     action: str
 
 
+class SkipReason(enum.StrEnum):
+    """Why the pipeline leaves an addressed message unanswered (the value travels on the bus)."""
+
+    DUPLICATE = "duplicate"
+    FLOOD = "flood"
+    DENIED = "denied"
+    NOT_FOR_US = "not-for-us"
+    UNANSWERED = "unanswered"  # a handler ended without replying
+
+
 @dataclass(frozen=True, slots=True)
 class ReplySkipped:
     """An addressed message that will get no reply, and why.
@@ -255,12 +265,10 @@ class ReplySkipped:
     flood control after its one notice, a deny list, a command for another bot.
     Adapters use it to end what they started for the message (a deferred slash
     command, a console prompt waiting for an answer); most simply ignore it.
-    ``reason`` is one of ``duplicate``, ``flood``, ``denied``, ``not-for-us``, or ``unanswered``
-    (a handler ended without replying).
     """
 
     target: ReplyTarget
-    reason: str
+    reason: SkipReason
 
 
 @dataclass(frozen=True, slots=True)

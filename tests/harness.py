@@ -6,6 +6,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from typing import Self
 
 from prometheus_client import REGISTRY
 
@@ -59,7 +60,7 @@ class ScriptedEngine(DialogueEngine):
         self.hang = hang
         self.seen: list[Conversation] = []
 
-    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
+    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:
         self.seen.append(conversation)
         if self.hang:
             await asyncio.Event().wait()
@@ -105,7 +106,7 @@ class Harness:
         self.events: list[OutgoingEvent] = []
         self._collector: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Harness:
+    async def __aenter__(self) -> Self:
         await self.chain.start()
         await self.bus.start()
         await self.pipeline.start()
@@ -130,7 +131,7 @@ class Harness:
         await asyncio.sleep(0)
         for _ in range(100):
             await asyncio.sleep(0.005)
-            if self.bus.backlog == 0 and not self.pipeline._tasks:
+            if (await self.bus.backlog()).lag == 0 and not self.pipeline._tasks:
                 break
         await self.pipeline.idle()
         await asyncio.sleep(0.01)

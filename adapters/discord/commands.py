@@ -25,8 +25,6 @@ DEFAULT_PIPELINE_COMMANDS = (
 )
 """What an adapter given no command specs offers besides its own."""
 
-COMMAND_NAMES = OWN_COMMANDS + tuple(c.name for c in DEFAULT_PIPELINE_COMMANDS)
-
 MAX_COMMANDS = 100
 """Discord allows 100 global chat-input commands per application."""
 

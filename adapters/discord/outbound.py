@@ -1,12 +1,10 @@
-"""Replies out: ordered lanes per channel, streamed messages edited at most once per interval."""
+"""Replies out: streamed messages edited at most once per interval (ordered per channel by core.lanes)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
 
 import discord
 
@@ -14,67 +12,7 @@ from adapters.discord.text import neutralize, preview
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 NO_MENTIONS = discord.AllowedMentions.none()
-
-
-class Lanes(Generic[T]):
-    """One FIFO worker per key: items of a key are handled in order, keys run concurrently.
-
-    Nothing is dropped: queues are unbounded and a failing item is logged and skipped.
-
-    Args:
-        handle: coroutine called for each item.
-    """
-
-    def __init__(self, handle: Callable[[T], Awaitable[None]]) -> None:
-        self._handle = handle
-        self._queues: dict[str, asyncio.Queue[T]] = {}
-        self._workers: dict[str, asyncio.Task[None]] = {}
-
-    def put(self, key: str, item: T) -> None:
-        """Queue ``item`` on lane ``key``."""
-        queue = self._queues.get(key)
-        if queue is None:
-            queue = self._queues[key] = asyncio.Queue()
-            # A fresh context: the lane outlives the message whose delivery started it, so it must
-            # not inherit that message's log id.
-            self._workers[key] = asyncio.create_task(
-                self._work(key, queue), name=f"discord-lane-{key}", context=contextvars.Context()
-            )
-        queue.put_nowait(item)
-
-    async def _work(self, key: str, queue: asyncio.Queue[T]) -> None:
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), timeout=60.0)
-            except TimeoutError:
-                if queue.empty():  # idle lane: free it (put() makes a new one)
-                    del self._queues[key], self._workers[key]
-                    return
-                continue
-            try:
-                await self._handle(item)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - one failed send never blocks the lane
-                log.exception("discord: delivery on lane %s failed", key)
-            finally:
-                queue.task_done()
-
-    async def join(self) -> None:
-        """Wait until every lane is empty (tests and benchmarks)."""
-        for queue in list(self._queues.values()):
-            await queue.join()
-
-    async def stop(self) -> None:
-        """Cancel every worker."""
-        for task in self._workers.values():
-            task.cancel()
-        await asyncio.gather(*self._workers.values(), return_exceptions=True)
-        self._queues.clear()
-        self._workers.clear()
 
 
 Send = Callable[[str], Awaitable[discord.Message]]

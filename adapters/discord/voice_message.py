@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from discord.http import HTTPClient, Route
@@ -37,7 +38,7 @@ def fit_waveform(waveform: bytes, duration_s: float) -> bytes:
     return bytes(out)
 
 
-def voice_message_payload(clip: VoiceClip, reference: dict[str, Any] | None) -> dict[str, Any]:
+def voice_message_payload(clip: VoiceClip, reference: Mapping[str, Any] | None) -> dict[str, Any]:
     """The ``payload_json`` of a voice message (no content: Discord refuses text with the flag)."""
     waveform = fit_waveform(clip.waveform, clip.duration_s)
     payload: dict[str, Any] = {
@@ -53,12 +54,12 @@ def voice_message_payload(clip: VoiceClip, reference: dict[str, Any] | None) -> 
         "allowed_mentions": {"parse": []},
     }
     if reference is not None:
-        payload["message_reference"] = reference
+        payload["message_reference"] = dict(reference)
     return payload
 
 
 async def send_voice_message(
-    http: HTTPClient, channel_id: int, clip: VoiceClip, reference: dict[str, Any] | None = None
+    http: HTTPClient, channel_id: int, clip: VoiceClip, reference: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """POST one voice message to ``channel_id``.
 
@@ -77,7 +78,7 @@ async def send_voice_message(
     """
     if not clip.waveform:
         raise ValueError("voice message needs a waveform")
-    form = [
+    form: list[dict[str, Any]] = [
         {"name": "payload_json", "value": json.dumps(voice_message_payload(clip, reference))},
         {"name": "files[0]", "value": clip.data, "filename": FILE_NAME, "content_type": clip.mime_type or "audio/ogg"},
     ]

@@ -10,7 +10,6 @@ import asyncio
 import hmac
 import json
 import logging
-import random
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -28,8 +27,9 @@ from adapters.telegram.errors import (
     Unauthorized,
     map_error,
 )
-from core.commands import CommandSpec
 from adapters.telegram.journal import JournalError
+from core.backoff import Backoff, BackoffPolicy
+from core.commands import CommandSpec
 from core.errors import BusError
 from core.redaction import register_secret
 
@@ -40,6 +40,9 @@ RawHandler = Callable[[dict[str, Any]], Awaitable[None]]
 ALLOWED_UPDATES = ["message", "edited_message", "channel_post", "edited_channel_post"]
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+#: getUpdates (and an update the bus refused) is tried again after 1 s, doubling up to 30 s, never sooner than half.
+POLL_RETRY = BackoffPolicy(base_s=1.0, cap_s=30.0, jitter="equal")
 
 
 MAX_MENU_COMMANDS = 100
@@ -107,16 +110,15 @@ class Poller:
             self._task = None
 
     async def _run(self) -> None:
-        failures = 0
+        backoff = Backoff(POLL_RETRY)
         while True:
             try:
                 updates = await self.bot.raw_updates(self.offset, self.timeout_s)
-                failures = 0
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except tg.TelegramError as exc:
-                failures += 1
-                delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random() / 2)
+                delay = backoff.next()
                 log.warning("telegram getUpdates failed (%s); retry in %.1fs", map_error(exc, "getUpdates"), delay)
                 await asyncio.sleep(delay)
                 continue
@@ -131,8 +133,7 @@ class Poller:
                     # Not accepted (the bus's server is down and the gateway's outbox is full, or the journal
                     # cannot be written): keep the offset here so Telegram hands this update and the rest of
                     # the batch over again.
-                    failures += 1
-                    delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (0.5 + random.random() / 2)
+                    delay = backoff.next()
                     log.error("telegram: update %s not accepted (%s); fetching it again in %.1fs", update_id, exc, delay)
                     await asyncio.sleep(delay)
                     break

@@ -9,11 +9,10 @@ are coalesced: deltas that arrive faster than the throttle update one draft
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from telegram import Bot, InputFile, ReplyParameters
@@ -21,6 +20,7 @@ from telegram import Bot, InputFile, ReplyParameters
 from adapters.telegram.config import TelegramConfig
 from adapters.telegram.errors import (
     BadRequest,
+    ChatMigrated,
     FormattingRejected,
     NotModified,
     TelegramAdapterError,
@@ -28,6 +28,7 @@ from adapters.telegram.errors import (
 )
 from adapters.telegram.formatting import preview, split_text, to_html
 from adapters.telegram.sender import Sender
+from core.lanes import Lanes
 from core.logcontext import key_of, message_context
 from core.model import (
     ChatAction,
@@ -88,22 +89,51 @@ class Replier:
         self.sender = sender
         self.config = config
         self.streams: dict[str, _Stream] = {}
+        #: groups that became supergroups: old chat id -> new chat id (replies follow the chat)
+        self.moved: dict[int, int] = {}
 
     async def handle(self, event: OutgoingEvent) -> None:
-        """Send ``event``; failures are logged, never raised."""
+        """Send ``event``; failures are logged, never raised. A group that became a supergroup gets it there."""
+        event = self._follow(event)
         try:
-            if isinstance(event, ReplyDelta):
-                await self._delta(event)
-            elif isinstance(event, ReplyDone):
-                await self._done(event)
-            elif isinstance(event, ReplyVoice):
-                await self._voice(event)
-            elif isinstance(event, ChatAction):
-                await self._action(event)
-            elif isinstance(event, ReplySkipped):
-                self._skipped(event)
+            try:
+                await self._handle(event)
+            except ChatMigrated as exc:
+                self._moved(int(event.target.chat.id), exc.new_chat_id)
+                await self._handle(self._follow(event))
         except TelegramAdapterError as exc:
             log.error("telegram: %s for chat %s not delivered: %s", type(event).__name__, event.target.chat.id, exc)
+
+    def _follow(self, event: OutgoingEvent) -> OutgoingEvent:
+        """``event`` addressed to the supergroup its group became, if it did."""
+        new_id = self.moved.get(int(event.target.chat.id))
+        if new_id is None:
+            return event
+        target = replace(event.target, chat=replace(event.target.chat, id=str(new_id)))
+        return replace(event, target=target)
+
+    def _moved(self, old_id: int, new_id: int) -> None:
+        """Remember the migration; streams into the old group start over in the supergroup."""
+        if self.moved.get(old_id) != new_id:
+            log.info("telegram: group %s became supergroup %s; replies follow it", old_id, new_id)
+        self.moved[old_id] = new_id
+        for stream in self.streams.values():
+            if stream.chat_id == old_id:
+                stream.chat_id = new_id
+                stream.target = replace(stream.target, chat=replace(stream.target.chat, id=str(new_id)))
+                stream.message_id, stream.shown = None, ""
+
+    async def _handle(self, event: OutgoingEvent) -> None:
+        if isinstance(event, ReplyDelta):
+            await self._delta(event)
+        elif isinstance(event, ReplyDone):
+            await self._done(event)
+        elif isinstance(event, ReplyVoice):
+            await self._voice(event)
+        elif isinstance(event, ChatAction):
+            await self._action(event)
+        elif isinstance(event, ReplySkipped):
+            self._skipped(event)
 
     def visible(self, event: OutgoingEvent) -> bool:
         """Whether sending ``event`` shows something in the chat (and so ends a chat action)."""
@@ -113,11 +143,13 @@ class Replier:
 
     def next_flush(self, chat_id: int, now: float) -> float | None:
         """Seconds until a coalesced stream of ``chat_id`` is due for a push (None: nothing pending)."""
+        chat_id = self.moved.get(chat_id, chat_id)
         due = [s.last_push + self._interval(s) - now for s in self.streams.values() if s.chat_id == chat_id and s.dirty]
         return max(0.0, min(due)) if due else None
 
     async def flush(self, chat_id: int) -> None:
         """Push every stream of ``chat_id`` whose throttle has passed."""
+        chat_id = self.moved.get(chat_id, chat_id)
         now = time.monotonic()
         for stream in [s for s in self.streams.values() if s.chat_id == chat_id and s.dirty]:
             if now - stream.last_push >= self._interval(stream):
@@ -167,6 +199,8 @@ class Replier:
                 )
         except NotModified:
             pass
+        except ChatMigrated as exc:
+            self._moved(chat_id, exc.new_chat_id)  # the next push goes to the supergroup
         except TelegramAdapterError as exc:
             log.warning("telegram: streamed preview for chat %s failed: %s", chat_id, exc)
 
@@ -280,74 +314,55 @@ class Replier:
 
 
 class Outboxes:
-    """One FIFO queue and worker per chat around a :class:`Replier`."""
+    """One FIFO queue and worker per chat (a :class:`~core.lanes.Lanes`) around a :class:`Replier`."""
 
     def __init__(self, replier: Replier) -> None:
         self.replier = replier
-        self._queues: dict[int, asyncio.Queue[OutgoingEvent]] = {}
-        self._workers: dict[int, asyncio.Task[None]] = {}
+        self._lanes: Lanes[OutgoingEvent] = Lanes(work=self._work, name="telegram-chat")
 
     def put(self, event: OutgoingEvent) -> None:
         """Queue ``event`` behind the chat's earlier events (never blocks, never drops)."""
-        chat_id = int(event.target.chat.id)
-        queue = self._queues.setdefault(chat_id, asyncio.Queue())
-        queue.put_nowait(event)
-        if chat_id not in self._workers:
-            # A fresh context: the worker outlives the message whose delivery started it, so it must
-            # not inherit that message's log id (each event sets its own below).
-            self._workers[chat_id] = asyncio.create_task(
-                self._work(chat_id, queue), name=f"telegram-chat-{chat_id}", context=contextvars.Context()
-            )
+        self._lanes.put(event.target.chat.id, event)
 
     @property
     def pending(self) -> int:
         """Events queued or being sent."""
-        return sum(q.qsize() for q in self._queues.values()) + len(self._workers)
+        return self._lanes.pending
 
-    async def _work(self, chat_id: int, queue: asyncio.Queue[OutgoingEvent]) -> None:
+    async def _work(self, key: str, queue: asyncio.Queue[OutgoingEvent]) -> None:
+        chat_id = int(key)
         replier = self.replier
         delay = replier.config.chat_action_delay_s
         pending: OutgoingEvent | None = None
-        try:
-            while True:
-                if pending is None and not queue.empty():
-                    pending = queue.get_nowait()
-                if pending is not None:
-                    event, pending = pending, None
-                    if isinstance(event, ChatAction) and delay > 0:
-                        # "typing" is only worth a request when the reply is not right behind it:
-                        # the next event (the reply itself) supersedes it.
-                        try:
-                            pending = await asyncio.wait_for(queue.get(), timeout=delay)
-                        except TimeoutError:
-                            pass
-                        if pending is not None and replier.visible(pending):
-                            continue
-                        if isinstance(pending, ReplySkipped) and _same_message(event.target, pending.target):
-                            continue  # no reply is coming: don't show "typing" for it
-                    with message_context(key_of(event.target.in_reply_to)):
-                        await replier.handle(event)
-                    continue
-                due = replier.next_flush(chat_id, time.monotonic())
-                if due is None:
-                    return
-                try:
-                    pending = await asyncio.wait_for(queue.get(), timeout=due)
-                except TimeoutError:
-                    await replier.flush(chat_id)
-        finally:
-            del self._workers[chat_id]
-            if queue.empty():
-                self._queues.pop(chat_id, None)
+        while True:
+            if pending is None and not queue.empty():
+                pending = queue.get_nowait()
+            if pending is not None:
+                event, pending = pending, None
+                if isinstance(event, ChatAction) and delay > 0:
+                    # "typing" is only worth a request when the reply is not right behind it:
+                    # the next event (the reply itself) supersedes it.
+                    try:
+                        pending = await asyncio.wait_for(queue.get(), timeout=delay)
+                    except TimeoutError:
+                        pass
+                    if pending is not None and replier.visible(pending):
+                        continue
+                    if isinstance(pending, ReplySkipped) and _same_message(event.target, pending.target):
+                        continue  # no reply is coming: don't show "typing" for it
+                with message_context(key_of(event.target.in_reply_to)):
+                    await replier.handle(event)
+                continue
+            due = replier.next_flush(chat_id, time.monotonic())
+            if due is None:
+                return
+            try:
+                pending = await asyncio.wait_for(queue.get(), timeout=due)
+            except TimeoutError:
+                await replier.flush(chat_id)
 
     async def drain(self, timeout_s: float) -> None:
         """Wait (bounded) for every queued event to be sent, then cancel what is left."""
-        deadline = time.monotonic() + timeout_s
-        while self._workers and time.monotonic() < deadline:
-            await asyncio.wait(set(self._workers.values()), timeout=max(0.0, deadline - time.monotonic()))
-        left = list(self._workers.values())
+        left = await self._lanes.drain(timeout_s)
         if left:
-            log.warning("telegram: %d chats still had replies queued at shutdown", len(left))
-        for task in left:
-            task.cancel()
-        await asyncio.gather(*left, return_exceptions=True)
+            log.warning("telegram: %d chats still had replies queued at shutdown", left)

@@ -1,28 +1,19 @@
-"""Exponential backoff with jitter, and a log of outages that says when they start and end."""
+"""How the redis bus and stores retry (with :mod:`core.backoff`), and a log of outages that says when they start and end."""
 
 from __future__ import annotations
 
 import logging
-import random
 import time
 
+from core.backoff import Backoff, BackoffPolicy
 
-class Backoff:
-    """Delays of ``first``, doubling up to ``cap``, each with ±20% jitter; :meth:`reset` after a success."""
+#: Redis calls retry quickly (a restart or failover takes seconds), never sooner than half a step.
+REDIS_RETRY = BackoffPolicy(base_s=0.05, cap_s=5.0, jitter="equal")
 
-    def __init__(self, first_s: float = 0.05, cap_s: float = 5.0) -> None:
-        self.first_s = first_s
-        self.cap_s = cap_s
-        self._next = first_s
 
-    def next(self) -> float:
-        """The next delay in seconds."""
-        delay = self._next
-        self._next = min(self.cap_s, self._next * 2)
-        return delay * random.uniform(0.8, 1.2)
-
-    def reset(self) -> None:
-        self._next = self.first_s
+def redis_backoff() -> Backoff:
+    """A fresh backoff for one retry loop against redis."""
+    return Backoff(REDIS_RETRY)
 
 
 class Outage:

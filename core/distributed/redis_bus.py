@@ -34,112 +34,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core import metrics
-from core.bus import Bus, Delivery
-from core.codec import decode_event, decode_message, encode_event, encode_message, inline_attachments
-from core.distributed.backoff import Backoff, Outage
-from core.errors import BusClosed, BusUnavailable, CodecError
-from core.model import IncomingMessage, OutgoingEvent, ReplyDone
+from core.bus import Backlog
+from core.distributed.redis_base import (
+    _ACK,
+    _ACK_OUT,
+    _PUBLISH,
+    _SEND,
+    _UNREACHABLE,
+    RedisBusSettings,
+    default_consumer_name,
+)
+from core.distributed.redis_gateway import GatewaySide
+from core.distributed.redis_worker import WorkerSide
+from core.errors import BusClosed
+
+__all__ = ["RedisBus", "RedisBusSettings", "default_consumer_name"]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
-
-_PUBLISH = """
-local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
-redis.call('RPUSH', KEYS[2], id)
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
-return id
-"""
-_ACK = """
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('LREM', KEYS[2], 1, ARGV[2])
-return 1
-"""
-_ACK_OUT = """
-redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
-redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
-return 1
-"""
-_SEND = """
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
-if KEYS[2] then redis.call('SET', KEYS[2], '1', 'PX', ARGV[2]) end
-return id
-"""
-
-
-def default_consumer_name() -> str:
-    """``host:pid``: unique per worker process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-@dataclass(frozen=True, slots=True)
-class RedisBusSettings:
-    """Tuning of one bot's Redis bus.
-
-    Attributes:
-        url: ``redis://host:port/db``.
-        namespace: key prefix, one per bot.
-        consumer: this worker's name in the consumer group (default ``host:pid``).
-        claim_idle_s: an entry unacknowledged and untouched this long belongs to a dead worker.
-        read_count: entries read per call.
-        max_held: entries a worker holds at once (read and not acknowledged).
-        block_ms: how long a read waits for new entries.
-        answered_ttl_s: how long the ``answered`` markers (and order lists) live.
-        outbox_limit: messages a gateway keeps while Redis is unreachable.
-        out_maxlen: approximate bound of each outgoing stream.
-        max_attachment_bytes: larger attachments are left out of a message.
-    """
-
-    url: str = "redis://127.0.0.1:6379/0"
-    namespace: str = "bots"
-    consumer: str = ""
-    claim_idle_s: float = 30.0
-    read_count: int = 16
-    max_held: int = 64
-    block_ms: int = 1000
-    answered_ttl_s: float = 24 * 3600
-    outbox_limit: int = 10_000
-    out_maxlen: int = 100_000
-    max_attachment_bytes: int = 20 * 1024 * 1024
-
-
-def _fields(header: bytes, blobs: list[bytes]) -> list[bytes | str]:
-    out: list[bytes | str] = ["h", header]
-    for i, blob in enumerate(blobs):
-        out += [f"b{i}", blob]
-    return out
-
-
-def _unfields(raw: dict[bytes, bytes]) -> tuple[bytes, list[bytes]]:
-    header = raw.get(b"h")
-    if header is None:
-        raise CodecError("stream entry has no header field")
-    blobs = []
-    i = 0
-    while (blob := raw.get(f"b{i}".encode())) is not None:
-        blobs.append(blob)
-        i += 1
-    return header, blobs
-
-
-class RedisBus(Bus):
+class RedisBus(GatewaySide, WorkerSide):
     """A :class:`core.bus.Bus` on Redis Streams (see the module docstring for the protocol).
 
     Args:
@@ -147,46 +67,7 @@ class RedisBus(Bus):
         bot: the bot's name, for metrics and logs.
     """
 
-    GROUP = "workers"
-    GATEWAY_GROUP = "gateway"
-    HANDED_BACK = "handed-back"
-
-    def __init__(self, settings: RedisBusSettings, bot: str = "") -> None:
-        self.settings = settings
-        self.bot = bot or settings.namespace
-        self.consumer = settings.consumer or default_consumer_name()
-        ns = settings.namespace
-        self.in_key = f"{ns}:in"
-        self._redis: aioredis.Redis | None = None
-        self._closing = asyncio.Event()
-        self._outage = Outage(log, f"redis ({self._safe_url()})")
-        self._outbox: deque[tuple[IncomingMessage, list[bytes | str], str]] = deque()
-        self._outbox_task: asyncio.Task[None] | None = None
-        self._held: dict[str, str] = {}  # entry id -> chat key
-        self._held_changed = asyncio.Event()
-        self._chat_done: dict[str, asyncio.Event] = {}
-        self._heartbeat: asyncio.Task[None] | None = None
-        self._gauges: asyncio.Task[None] | None = None
-        self._outgoing_readers = 0
-        self._scripts: dict[str, Any] = {}
-        self._sweep_from: bytes | str = "0-0"
-        self.redelivered = 0
-
-    def _safe_url(self) -> str:
-        """The URL without its password, for logs."""
-        url = self.settings.url
-        if "@" in url:
-            scheme, _, rest = url.partition("://")
-            return f"{scheme}://***@{rest.split('@', 1)[1]}"
-        return url
-
     # -- lifecycle -------------------------------------------------------------------------
-
-    @property
-    def redis(self) -> aioredis.Redis:
-        if self._redis is None:
-            raise BusClosed("bus is not started")
-        return self._redis
 
     async def start(self) -> None:
         if self._redis is not None:
@@ -236,337 +117,16 @@ class RedisBus(Bus):
         redis, self._redis = self._redis, None
         await redis.aclose()
 
-    async def _hand_back(self) -> None:
-        """Give the entries this worker still holds to whoever sweeps next (graceful shutdown)."""
-        if not self._held:
-            return
-        ids = list(self._held)
-        try:
-            # Owned by a placeholder consumer and made old: the next XAUTOCLAIM anywhere takes them.
-            # The delivery count goes back one, so a handed-back message is not taken for a poison one.
-            idle_ms = int(self.settings.claim_idle_s * 1000) * 10 + 1
-            owned = await self.redis.xpending_range(self.in_key, self.GROUP, "-", "+", len(ids) * 2 + 64, consumername=self.consumer)
-            counts = {row["message_id"].decode(): int(row["times_delivered"]) for row in owned}
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for eid in ids:
-                    retries = max(0, counts.get(eid, 1) - 1)
-                    pipe.xclaim(self.in_key, self.GROUP, self.HANDED_BACK, 0, [eid], idle=idle_ms, retrycount=retries, justid=True)
-                await pipe.execute()
-            log.info("%s: handed back %d unfinished messages to the other workers", self.bot, len(ids))
-        except _UNREACHABLE as exc:
-            log.warning("%s: could not hand back %d messages (%s); they are reclaimed after %.0fs idle", self.bot, len(ids), exc, self.settings.claim_idle_s)
-        self._held.clear()
-
-    # -- retrying ---------------------------------------------------------------------------
-
-    async def _retry(self, call: Callable[[], Awaitable[T]], *, until_closed: bool = True) -> T:
-        """Run ``call`` until it succeeds; on connection errors back off (bus stopping: BusClosed)."""
-        backoff = Backoff()
-        while True:
-            try:
-                result = await call()
-            except _UNREACHABLE as exc:
-                if until_closed and self._closing.is_set():
-                    raise BusClosed(f"bus stopped while redis was unreachable: {exc}") from None
-                delay = backoff.next()
-                self._outage.failed(exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            self._outage.ok()
-            return result
-
-    # -- gateway side: publish ----------------------------------------------------------------
-
-    async def publish(self, message: IncomingMessage) -> None:
-        if self._redis is None or self._closing.is_set():
-            raise BusClosed("bus is stopped")
-        message = await inline_attachments(message, self.settings.max_attachment_bytes)
-        header, blobs = encode_message(message)
-        fields = _fields(header, blobs)
-        order_key = self._order_key(message.chat_key)
-        metrics.MESSAGES_IN.labels(self.bot, message.platform).inc()
-        if not self._outbox:
-            try:
-                await self._append(fields, order_key)
-                self._outage.ok()
-                return
-            except _UNREACHABLE as exc:
-                self._outage.failed(exc, 0.0)
-        if len(self._outbox) >= self.settings.outbox_limit:
-            metrics.ERRORS.labels(self.bot, "outbox_full").inc()
-            raise BusUnavailable(
-                f"redis unreachable and {len(self._outbox)} messages already waiting; {message.key} not accepted"
-            )
-        self._outbox.append((message, fields, order_key))
-        metrics.OUTBOX.labels(self.bot).set(len(self._outbox))
-        if self._outbox_task is None or self._outbox_task.done():
-            self._outbox_task = asyncio.create_task(self._flush_outbox(), name=f"{self.bot}-outbox")
-
-    async def _append(self, fields: list[bytes | str], order_key: str) -> None:
-        ttl_ms = int(self.settings.answered_ttl_s * 1000)
-        await self._scripts["publish"](keys=[self.in_key, order_key], args=[ttl_ms, *fields])
-
-    async def _flush_outbox(self) -> None:
-        """Append buffered messages in order, backing off while redis is unreachable."""
-        backoff = Backoff()
-        while self._outbox:
-            message, fields, order_key = self._outbox[0]
-            try:
-                await self._append(fields, order_key)
-            except _UNREACHABLE as exc:
-                delay = backoff.next()
-                self._outage.failed(exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            self._outage.ok()
-            backoff.reset()
-            self._outbox.popleft()
-            metrics.OUTBOX.labels(self.bot).set(len(self._outbox))
-            log.debug("%s appended after the outage", message.key)
-
-    @property
-    def outbox_size(self) -> int:
-        """Messages waiting for redis to come back."""
-        return len(self._outbox)
-
-    # -- gateway side: outgoing ----------------------------------------------------------------
-
-    async def outgoing(self, destination: str) -> AsyncIterator[OutgoingEvent]:  # type: ignore[override]
-        key = self._out_key(destination)
-        self._outgoing_readers += 1
-        # Entries delivered and not acknowledged yet: the ack travels with the next read (one round
-        # trip per batch). A gateway that dies meanwhile delivers that batch again when it restarts.
-        delivered: list[bytes] = []
-        try:
-            await self._retry(lambda: self._ensure_group(key, self.GATEWAY_GROUP))
-            pending_first = True  # after a gateway restart, events read but not delivered come first
-            while True:
-                last = self._closing.is_set()
-                block = None if last else self.settings.block_ms
-                start_id = "0" if pending_first else ">"
-                try:
-                    batch = await self._retry(
-                        lambda: self._read_out(key, destination, start_id, block, delivered), until_closed=True
-                    )
-                except BusClosed:
-                    return
-                except ResponseError as exc:
-                    if "NOGROUP" in str(exc):  # redis came back empty: nothing left to acknowledge
-                        delivered = []
-                        await self._retry(lambda: self._ensure_group(key, self.GATEWAY_GROUP))
-                        continue
-                    raise
-                delivered = []
-                entries = batch[0][1] if batch else []
-                if pending_first and not entries:
-                    pending_first = False
-                    continue
-                for entry_id, raw in entries:
-                    delivered.append(entry_id)
-                    if not raw:  # pending entry deleted meanwhile
-                        continue
-                    try:
-                        event = decode_event(*_unfields(raw))
-                    except CodecError as exc:
-                        log.error("%s: dropping undecodable outgoing entry %s: %s", destination, entry_id, exc)
-                        continue
-                    yield event
-                if last and not entries:
-                    return
-        finally:
-            self._outgoing_readers -= 1
-            if delivered and self._redis is not None:
-                with contextlib.suppress(*_UNREACHABLE, ResponseError):
-                    await self._ack_out(key, delivered)
-
-    async def _read_out(
-        self, key: str, consumer: str, start_id: str, block: int | None, delivered: list[bytes]
-    ) -> Any:
-        """Acknowledge ``delivered`` (if any) and read the next batch, in one round trip."""
-        if not delivered:
-            return await self.redis.xreadgroup(self.GATEWAY_GROUP, consumer, {key: start_id}, count=64, block=block)
-        # evalsha by hand: a pipeline given the script object asks SCRIPT EXISTS first, a round trip more
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.evalsha(self._scripts["ack_out"].sha, 1, key, self.GATEWAY_GROUP, *delivered)
-            pipe.xreadgroup(self.GATEWAY_GROUP, consumer, {key: start_id}, count=64, block=block)
-            acked, batch = await pipe.execute(raise_on_error=False)
-        if isinstance(batch, Exception):
-            raise batch
-        if isinstance(acked, Exception):  # NOSCRIPT after a redis restart: the script object loads it
-            await self._ack_out(key, delivered)
-        return batch
-
-    async def _ack_out(self, key: str, entry_ids: list[bytes]) -> None:
-        await self._scripts["ack_out"](keys=[key], args=[self.GATEWAY_GROUP, *entry_ids])
-
-    # -- worker side: send ----------------------------------------------------------------------
-
-    async def send(self, event: OutgoingEvent) -> None:
-        if self._redis is None:
-            raise BusClosed("bus is stopped")
-        header, blobs = encode_event(event)
-        keys = [self._out_key(event.target.destination)]
-        if isinstance(event, ReplyDone) and event.target.in_reply_to is not None:
-            ref = event.target.in_reply_to
-            keys.append(self._answered_key(f"{ref.platform}:{ref.chat_id}:{ref.message_id}"))
-        args = [self.settings.out_maxlen, int(self.settings.answered_ttl_s * 1000), *_fields(header, blobs)]
-        # Keep trying even while stopping: a worker holding a reply hands it back or dies trying.
-        await self._retry(lambda: self._scripts["send"](keys=keys, args=args), until_closed=False)
-
-    # -- worker side: deliveries -----------------------------------------------------------------
-
-    async def deliveries(self) -> AsyncIterator[Delivery]:  # type: ignore[override]
-        await self._retry(lambda: self._ensure_group(self.in_key, self.GROUP))
-        if self._heartbeat is None or self._heartbeat.done():
-            self._heartbeat = asyncio.create_task(self._beat(), name=f"{self.bot}-bus-heartbeat")
-        sweep_every = max(0.05, self.settings.claim_idle_s / 4)
-        next_sweep = 0.0
-        while not self._closing.is_set():
-            now = time.monotonic()
-            entries: list[tuple[bytes, dict[bytes, bytes]]] = []
-            reclaimed = False
-            try:
-                if now >= next_sweep:
-                    entries = await self._retry(self._reclaim)
-                    reclaimed = bool(entries)
-                    # more may be waiting: sweep again at once while the sweep comes back full
-                    next_sweep = now if self._sweep_from not in ("0-0", b"0-0") else now + sweep_every
-                if not entries:
-                    room = self.settings.max_held - len(self._held)
-                    if room <= 0:
-                        self._held_changed.clear()
-                        with contextlib.suppress(asyncio.TimeoutError):
-                            await asyncio.wait_for(self._held_changed.wait(), sweep_every)
-                        continue
-                    block = max(1, min(self.settings.block_ms, int((next_sweep - time.monotonic()) * 1000)))
-                    batch = await self._retry(
-                        lambda: self.redis.xreadgroup(
-                            self.GROUP, self.consumer, {self.in_key: ">"}, count=min(room, self.settings.read_count), block=block
-                        )
-                    )
-                    entries = batch[0][1] if batch else []
-            except BusClosed:
-                return
-            except ResponseError as exc:
-                if "NOGROUP" in str(exc):  # redis came back without our data
-                    log.warning("%s: consumer group missing (redis restarted empty?); recreating it", self.bot)
-                    await self._retry(lambda: self._ensure_group(self.in_key, self.GROUP))
-                    continue
-                raise
-            for entry_id, raw in entries:
-                delivery = await self._to_delivery(entry_id, raw, reclaimed)
-                if delivery is not None:
-                    yield delivery
-
-    async def _reclaim(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
-        """Entries idle longer than ``claim_idle_s`` (their worker died or stopped), now ours."""
-        idle_ms = int(self.settings.claim_idle_s * 1000)
-        # Not bounded by max_held: held messages may be waiting for exactly these (older ones of their chats).
-        result = await self.redis.xautoclaim(
-            self.in_key, self.GROUP, self.consumer, idle_ms, self._sweep_from, count=self.settings.read_count
-        )
-        # The scan resumes where it stopped, so a long list of live entries cannot hide idle ones.
-        self._sweep_from = result[0] if result[0] not in (b"0-0", "0-0") else "0-0"
-        claimed = result[1]
-        for deleted in result[2] if len(result) > 2 else ():
-            log.warning("%s: pending entry %s was deleted before it was handled", self.bot, deleted)
-        return [(eid, raw) for eid, raw in claimed if raw]
-
-    async def _to_delivery(self, entry_id: bytes, raw: dict[bytes, bytes], reclaimed: bool) -> Delivery | None:
-        eid = entry_id.decode()
-        try:
-            message = decode_message(*_unfields(raw))
-        except CodecError as exc:
-            log.error("%s: dropping undecodable incoming entry %s: %s", self.bot, eid, exc)
-            metrics.ERRORS.labels(self.bot, "codec").inc()
-            await self._retry(lambda: self._ack_in(eid, None), until_closed=False)
-            return None
-        if reclaimed:
-            self.redelivered += 1
-            metrics.REDELIVERIES.labels(self.bot).inc()
-            answered = await self._retry(lambda: self.redis.exists(self._answered_key(message.key)))
-            if answered:
-                log.info("%s: redelivered %s was answered already; acknowledged without answering again", self.bot, message.key)
-                metrics.DUPLICATES_SKIPPED.labels(self.bot).inc()
-                await self._retry(lambda: self._ack_in(eid, message.chat_key), until_closed=False)
-                return None
-            log.info("%s: %s reclaimed from a worker that stopped or died", self.bot, message.key)
-        attempts = await self._retry(lambda: self._attempts(eid)) if reclaimed else 1
-        self._held[eid] = message.chat_key
-
-        async def ack() -> None:
-            await self._retry(lambda: self._ack_in(eid, message.chat_key), until_closed=False)
-
-        async def turn() -> None:
-            await self._turn(eid, message.chat_key)
-
-        return Delivery(message, ack=ack, turn=turn, redelivered=reclaimed, delivery_id=eid, attempts=attempts)
-
-    async def _attempts(self, eid: str) -> int:
-        """How many times the entry has been handed out (XAUTOCLAIM counts each claim)."""
-        rows = await self.redis.xpending_range(self.in_key, self.GROUP, eid, eid, 1)
-        return int(rows[0]["times_delivered"]) if rows else 1
-
-    async def _ack_in(self, eid: str, chat_key: str | None) -> None:
-        order_key = self._order_key(chat_key) if chat_key else f"{self.settings.namespace}:order:?"
-        await self._scripts["ack"](keys=[self.in_key, order_key], args=[self.GROUP, eid])
-        if self._held.pop(eid, None) is not None:
-            self._held_changed.set()
-        if chat_key and (event := self._chat_done.get(chat_key)) is not None:
-            event.set()  # wakes a held message of the same chat at once
-            if chat_key not in self._held.values():
-                del self._chat_done[chat_key]
-
-    async def _turn(self, eid: str, chat_key: str) -> None:
-        """Wait until ``eid`` heads its chat's order list (every earlier message was acknowledged)."""
-        order_key = self._order_key(chat_key)
-        delay = 0.002
-        while True:
-            head = await self._retry(lambda: self.redis.lindex(order_key, 0), until_closed=False)
-            if head is None or head.decode() == eid:
-                return
-            # A head whose entry is gone (deleted, or trimmed by hand) would block the chat forever.
-            exists = await self._retry(lambda: self.redis.xrange(self.in_key, head, head, count=1), until_closed=False)
-            if not exists:
-                log.warning("%s: dropping stale order entry %s of %s", self.bot, head.decode(), chat_key)
-                await self._retry(lambda: self.redis.lrem(order_key, 1, head), until_closed=False)
-                continue
-            event = self._chat_done.setdefault(chat_key, asyncio.Event())
-            event.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(event.wait(), delay)  # woken at once when we acked that chat here
-            delay = min(0.02, delay * 1.5)
-
-    async def _beat(self) -> None:
-        """Keep the idle time of held entries low so no other worker takes them from a live one."""
-        every = max(0.05, self.settings.claim_idle_s / 3)
-        while True:
-            await asyncio.sleep(every)
-            if not self._held:
-                continue
-            try:
-                # Only entries still ours: one another worker took (we stalled too long) stays theirs.
-                owned = await self.redis.xpending_range(
-                    self.in_key, self.GROUP, "-", "+", max(len(self._held) * 2, 64), consumername=self.consumer
-                )
-                ids = [p["message_id"] for p in owned if p["message_id"].decode() in self._held]
-                if ids:
-                    await self.redis.xclaim(self.in_key, self.GROUP, self.consumer, 0, ids, justid=True)
-            except _UNREACHABLE as exc:
-                self._outage.failed(exc, every)
-            except ResponseError as exc:
-                log.warning("%s: heartbeat failed: %s", self.bot, exc)
-
     # -- monitoring ---------------------------------------------------------------------------
 
-    async def backlog(self) -> dict[str, int]:
+    async def backlog(self) -> Backlog:
         """``lag`` (entries no worker has read) and ``pending`` (read, not acknowledged)."""
         groups = await self.redis.xinfo_groups(self.in_key)
         for group in groups:
             name = group.get("name")
             if name in (self.GROUP, self.GROUP.encode()):
-                return {"lag": int(group.get("lag") or 0), "pending": int(group.get("pending") or 0)}
-        return {"lag": int(await self.redis.xlen(self.in_key)), "pending": 0}
+                return Backlog(lag=int(group.get("lag") or 0), pending=int(group.get("pending") or 0))
+        return Backlog(lag=int(await self.redis.xlen(self.in_key)))
 
     async def ping(self) -> bool:
         """True when redis answers now."""
@@ -582,23 +142,5 @@ class RedisBus(Bus):
                 backlog = await self.backlog()
             except (*_UNREACHABLE, ResponseError):
                 continue
-            metrics.STREAM_LAG.labels(self.bot).set(backlog["lag"])
-            metrics.PENDING.labels(self.bot).set(backlog["pending"])
-
-    # -- keys and groups ----------------------------------------------------------------------------
-
-    def _order_key(self, chat_key: str) -> str:
-        return f"{self.settings.namespace}:order:{chat_key}"
-
-    def _out_key(self, destination: str) -> str:
-        return f"{self.settings.namespace}:out:{destination}"
-
-    def _answered_key(self, message_key: str) -> str:
-        return f"{self.settings.namespace}:answered:{message_key}"
-
-    async def _ensure_group(self, key: str, group: str) -> None:
-        try:
-            await self.redis.xgroup_create(key, group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+            metrics.STREAM_LAG.labels(self.bot).set(backlog.lag)
+            metrics.PENDING.labels(self.bot).set(backlog.pending)

@@ -24,8 +24,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import EncodableT, FieldT
 
-from core.distributed.backoff import Backoff, Outage
+from core.distributed.backoff import Outage, redis_backoff
 from core.errors import StoreError
 from core.model import Turn
 from core.stores.base import ConversationStore, DedupeStore, RateCounter, SettingsStore
@@ -72,7 +73,7 @@ class RedisConnection:
         """Run ``fn(client)``, retrying connection errors with backoff for up to ``retry_for_s``."""
         if self._client is None:
             raise StoreError(f"{what}: the redis store is not started")
-        backoff = Backoff()
+        backoff = redis_backoff()
         deadline = time.monotonic() + self.retry_for_s
         while True:
             try:
@@ -156,14 +157,14 @@ class RedisSettingsStore(_RedisStore, SettingsStore):
         out: dict[str, Any] = {}
         for field, value in raw.items():
             try:
-                out[field.decode()] = json.loads(value)
+                out[field.decode() if isinstance(field, bytes) else field] = json.loads(value)
             except ValueError:
                 log.warning("skipping a malformed setting %s of %s", field, scope)
         return out
 
     async def update(self, scope: str, values: Mapping[str, Any]) -> dict[str, Any]:
         key = self.connection.key("settings", scope)
-        mapping = {k: json.dumps(v) for k, v in values.items()}
+        mapping: dict[FieldT, EncodableT] = {k: json.dumps(v) for k, v in values.items()}
         if mapping:
             await self.connection.call("write settings", lambda r: r.hset(key, mapping=mapping))
         return await self.get(scope)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from core.engine import Conversation, DialogueEngine
 from core.errors import EngineError, EngineTimeout, EngineUnavailable, NoAnswer
@@ -36,8 +38,6 @@ class EngineChain(DialogueEngine):
         self.engines = list(engines)
         self.timeout_s = timeout_s
         self.first_piece_timeout_s = first_piece_timeout_s or timeout_s
-        #: name of the engine that produced the last answer, for logs and tests
-        self.last_engine: str | None = None
 
     async def start(self) -> None:
         """Start every engine; one that cannot start is left out with a logged reason.
@@ -66,31 +66,34 @@ class EngineChain(DialogueEngine):
             except Exception:
                 log.exception("engine %s failed to stop", engine.name)
 
-    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
-        reasons: list[str] = []
+    def reply(self, conversation: Conversation) -> ChainReply:
+        """The answer of the first engine that answers in time (see :class:`ChainReply`)."""
+        return ChainReply(self, conversation)
+
+    async def _answer(self, conversation: Conversation, result: ChainReply) -> AsyncGenerator[str, None]:
         for engine in self.engines:
             started = time.monotonic()
             deadline = started + self.timeout_s
-            async with aclosing(engine.reply(conversation)) as stream:
+            async with _closing(engine.reply(conversation)) as stream:
                 try:
                     first = await asyncio.wait_for(anext(stream), self.first_piece_timeout_s)
                 except StopAsyncIteration:
-                    reasons.append(f"{engine.name}: empty answer")
+                    result.attempts.append(Attempt(engine.name, Outcome.DECLINED, "empty answer"))
                     continue
                 except NoAnswer as exc:
-                    reasons.append(f"{engine.name}: no answer ({exc})" if str(exc) else f"{engine.name}: no answer")
+                    result.attempts.append(Attempt(engine.name, Outcome.DECLINED, f"no answer ({exc})" if str(exc) else "no answer"))
                     continue
                 except TimeoutError:
                     log.warning("engine %s gave no first piece within %.1fs; trying the next", engine.name, self.first_piece_timeout_s)
-                    reasons.append(f"{engine.name}: timed out")
+                    result.attempts.append(Attempt(engine.name, Outcome.TIMED_OUT, "timed out"))
                     continue
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    log.error("engine %s failed: %r; trying the next", engine.name, exc, exc_info=True)
-                    reasons.append(f"{engine.name}: {type(exc).__name__}")
+                    log.exception("engine %s failed; trying the next", engine.name)
+                    result.attempts.append(Attempt(engine.name, Outcome.FAILED, type(exc).__name__))
                     continue
-                self.last_engine = engine.name
+                result.engine = engine.name
                 yield first
                 while True:
                     remaining = deadline - time.monotonic()
@@ -108,7 +111,61 @@ class EngineChain(DialogueEngine):
                         raise EngineError(f"{engine.name} failed mid-answer: {exc!r}") from exc
                     yield piece
 
-        summary = "; ".join(reasons)
-        if any(not r.endswith(("no answer", "empty answer")) and "no answer (" not in r for r in reasons):
+        summary = "; ".join(str(a) for a in result.attempts)
+        if any(a.outcome is not Outcome.DECLINED for a in result.attempts):
             raise EngineError(f"every engine failed or declined: {summary}")
         raise NoAnswer(summary)
+
+
+class Outcome(enum.Enum):
+    """Why an engine of the chain did not answer."""
+
+    DECLINED = "declined"  # no answer it is confident in, or an empty one: not a failure
+    TIMED_OUT = "timed out"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One engine the chain tried before the one that answered (or before giving up)."""
+
+    engine: str
+    outcome: Outcome
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.engine}: {self.detail}"
+
+
+class ChainReply(AsyncIterator[str]):
+    """One answer of an :class:`EngineChain`, iterated piece by piece.
+
+    Attributes:
+        engine: the engine that answered, once it has yielded its first piece (None before, and
+            when every engine declined or failed).
+        attempts: the engines tried before it, each with why it did not answer.
+    """
+
+    def __init__(self, chain: EngineChain, conversation: Conversation) -> None:
+        self.engine: str | None = None
+        self.attempts: list[Attempt] = []
+        self._pieces = chain._answer(conversation, self)
+
+    def __aiter__(self) -> ChainReply:
+        return self
+
+    async def __anext__(self) -> str:
+        return await anext(self._pieces)
+
+    async def aclose(self) -> None:
+        await self._pieces.aclose()
+
+
+@asynccontextmanager
+async def _closing(stream: AsyncIterator[str]) -> AsyncGenerator[AsyncIterator[str], None]:
+    """Close an engine's stream however the chain leaves it (async generators hold resources)."""
+    try:
+        yield stream
+    finally:
+        if isinstance(stream, (AsyncGenerator, ChainReply)):  # a bare iterator holds nothing to close
+            await stream.aclose()

@@ -22,7 +22,7 @@ class EchoEngine(DialogueEngine):
         self.pieces = max(1, pieces)
         self.delay_s = delay_s
 
-    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
+    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         text = f"{self.prefix}{conversation.text}"

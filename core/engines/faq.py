@@ -108,7 +108,7 @@ class FaqEngine(DialogueEngine):
                 best = FaqMatch(self.entries[i], q, score)
         return best
 
-    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
+    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:
         found = self.match(conversation.text)
         if found is None or found.confidence < self.threshold:
             conf = f"{found.confidence:.2f}" if found else "0"

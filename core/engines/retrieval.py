@@ -87,7 +87,7 @@ class RetrievalEngine(DialogueEngine):
         doc, score = hits[0]
         return self.pairs[rows[doc]], min(1.0, score / scale)
 
-    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
+    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:
         if not self._index:
             raise EngineUnavailable("retrieval engine is not started")
         recent_bot = [t.text for t in conversation.turns[-6:] if t.role == "bot"]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from core.commands import CommandOption, CommandSpec
 from core.errors import SpeechError
+from core.model import SkipReason
 from core.pipeline.context import Context
 from core.pipeline.middleware import Handler, Middleware
 from core.pipeline.voiceprefs import chat_scope, resolve, user_scope
@@ -81,7 +82,7 @@ class CommandRouter(Middleware):
             await handler(ctx)
             return
         if parsed.bot and self.bot_username and parsed.bot.lower() != self.bot_username:
-            ctx.state["skipped"] = "not-for-us"
+            ctx.skipped = SkipReason.NOT_FOR_US
             return
         command = self.commands.get(parsed.name)
         if command is None:

@@ -8,7 +8,7 @@ from typing import Any
 from core.bus import Bus
 from core.commands import CommandSpec
 from core.engine import DialogueEngine, Persona
-from core.model import ChatAction, IncomingMessage, ReplyDone, ReplyTarget, new_reply_id
+from core.model import ChatAction, IncomingMessage, ReplyDone, ReplyTarget, SkipReason, new_reply_id
 from core.pipeline.settings import PipelineSettings
 from core.speech import Speech
 from core.stores.base import ConversationStore, DedupeStore, RateCounter, SettingsStore
@@ -43,6 +43,8 @@ class Context:
     bus: Bus
     state: dict[str, Any] = field(default_factory=dict)
     answered: bool = False
+    #: why a middleware or command deliberately leaves the message unanswered (told to the adapter)
+    skipped: SkipReason | None = None
     #: handed out before to a worker that did not finish it (the bus checked it was not answered)
     redelivered: bool = False
 

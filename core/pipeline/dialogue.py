@@ -85,7 +85,7 @@ async def answer(ctx: Context) -> None:
         failure = "no-answer"
         metrics.ERRORS.labels(bot, "no_answer").inc()
     except (TimeoutError, EngineError) as exc:
-        log.error("engine failed on %s: %s", message.key, exc, exc_info=True)
+        log.exception("engine failed on %s", message.key)
         failure = "error"
         timed_out = isinstance(exc, (TimeoutError, EngineTimeout))
         metrics.ERRORS.labels(bot, "engine_timeout" if timed_out else "engine").inc()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 
+from core.model import SkipReason
 from core.pipeline.commands import parse_command
 from core.pipeline.context import Context
 from core.pipeline.middleware import Handler, Middleware
@@ -43,7 +44,7 @@ class Dedupe(Middleware):
             claimed = True
         if not claimed:
             log.info("duplicate message %s ignored", ctx.message.key)
-            ctx.state["skipped"] = "duplicate"
+            ctx.skipped = SkipReason.DUPLICATE
             return
         try:
             await handler(ctx)
@@ -92,7 +93,7 @@ class FloodControl(Middleware):
                 window = int(time.time() // limits.window_s)  # wall clock: shared by every worker
                 first_excess = await ctx.services.dedupe.claim(f"{key}:notice:{window}", limits.window_s * 2)
                 log.info("flood control: %s over %d messages per %.0fs", key, limit, limits.window_s)
-                ctx.state["skipped"] = "flood"
+                ctx.skipped = SkipReason.FLOOD
                 if first_excess:
                     await ctx.reply(
                         f"You're sending messages faster than I can keep up with. "
@@ -111,15 +112,15 @@ class AccessControl(Middleware):
         m = ctx.message
         if m.chat_key in rules.deny_chats or m.user_key in rules.deny_users:
             log.info("access denied for %s in %s (deny list)", m.user_key, m.chat_key)
-            ctx.state["skipped"] = "denied"
+            ctx.skipped = SkipReason.DENIED
             return
         if rules.allow_chats and m.chat_key not in rules.allow_chats and m.user_key not in rules.admins:
             log.info("access denied: chat %s not in allow list", m.chat_key)
-            ctx.state["skipped"] = "denied"
+            ctx.skipped = SkipReason.DENIED
             return
         if rules.allow_users and m.user_key not in rules.allow_users and m.user_key not in rules.admins:
             log.info("access denied: user %s not in allow list", m.user_key)
-            ctx.state["skipped"] = "denied"
+            ctx.skipped = SkipReason.DENIED
             return
         command = parse_command(m.text)
         if command and command.name in rules.admin_commands and m.user_key not in rules.admins:

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Sequence
 
 from core import metrics
 from core.bus import Bus, Delivery
-from core.lifecycle import Resource
+from core.lifecycle import Resource, cancel_and_wait
 from core.logcontext import message_context
-from core.model import ReplySkipped
+from core.model import ReplySkipped, SkipReason
 from core.pipeline.commands import CommandRouter
 from core.pipeline.context import BotServices, Context
 from core.pipeline.dialogue import APOLOGY, answer
@@ -93,13 +93,8 @@ class Pipeline(Resource):
 
     async def stop(self, drain_timeout_s: float = 10.0) -> None:
         """Stop taking new messages and wait (bounded) for those in flight."""
-        if self._runner is not None:
-            self._runner.cancel()
-            try:
-                await self._runner
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
-            self._runner = None
+        await cancel_and_wait(self._runner)
+        self._runner = None
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=drain_timeout_s)
             for task in pending:
@@ -168,7 +163,7 @@ class Pipeline(Resource):
             await self.handler(ctx)
             self.handled += 1
             if message.is_addressed and not ctx.answered:
-                await self.bus.send(ReplySkipped(ctx.target, str(ctx.state.get("skipped", "unanswered"))))
+                await self.bus.send(ReplySkipped(ctx.target, ctx.skipped or SkipReason.UNANSWERED))
             metrics.HANDLED.labels(bot, "answered" if ctx.answered else "skipped").inc()
         except asyncio.CancelledError:
             raise

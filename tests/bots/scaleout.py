@@ -18,6 +18,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import aiohttp
 
@@ -148,7 +149,7 @@ class Chats:
         self._sockets: dict[str, aiohttp.ClientWebSocketResponse] = {}
         self._readers: list[asyncio.Task[None]] = []
 
-    async def __aenter__(self) -> Chats:
+    async def __aenter__(self) -> Self:
         self._http = aiohttp.ClientSession()
         for session in self.sessions:
             ws = await self._http.ws_connect(f"{self.ws_url}?session={session}", origin=self.ws_url.replace("ws://", "http://").rsplit("/ws", 1)[0])

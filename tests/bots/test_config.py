@@ -104,8 +104,9 @@ def test_redis_bus_and_storage_parse_with_env_url() -> None:
 
 
 def test_discord_shard_ids_need_a_shard_count_and_must_fit_it() -> None:
-    from adapters.discord.config import DiscordConfig
     from pydantic import ValidationError
+
+    from adapters.discord.config import DiscordConfig
 
     assert DiscordConfig(shard_count=4, shard_ids=[2, 3]).syncs_commands is False
     assert DiscordConfig(shard_count=4, shard_ids=[0, 1]).syncs_commands is True
@@ -113,3 +114,34 @@ def test_discord_shard_ids_need_a_shard_count_and_must_fit_it() -> None:
         DiscordConfig(shard_ids=[0])
     with pytest.raises(ValidationError, match="distinct ids in 0..3"):
         DiscordConfig(shard_count=4, shard_ids=[4])
+
+
+def test_pipeline_section_is_the_core_settings_value_with_the_bots_voice_defaults() -> None:
+    """One definition: the ``pipeline:`` section validates straight into core's PipelineSettings."""
+    from bots.runtime import pipeline_settings
+    from core.pipeline.settings import AccessRules, FloodLimits, PipelineSettings
+
+    raw = {"bots": [{
+        "name": "b", "engines": [{"kind": "echo"}], "voice": {"enabled_by_default": True, "voice": "joe"},
+        "pipeline": {"history_turns": 5, "flood": {"per_user": 3}, "access": {"admins": ["t:1"], "admin_commands": ["/reset"]}},
+    }]}
+    bot = parse_config(raw, env={}).bots[0]
+    assert isinstance(bot.pipeline, PipelineSettings)
+    settings = pipeline_settings(bot)
+    assert settings.history_turns == 5 and settings.flood == FloodLimits(per_user=3)
+    assert settings.access == AccessRules(admins=frozenset({"t:1"}), admin_commands=frozenset({"reset"}))
+    assert settings.voice_by_default and settings.default_voice == "joe"
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "problem"),
+    [
+        ({"histroy_turns": 5}, "bots.0.pipeline.histroy_turns"),
+        ({"flood": {"window_s": 0}}, "bots.0.pipeline.flood.window_s"),
+        ({"voice_by_default": True}, "voice section"),
+    ],
+)
+def test_pipeline_section_refuses_unknown_keys_bad_values_and_voice_keys(pipeline: dict, problem: str) -> None:
+    raw = {"bots": [{"name": "b", "engines": [{"kind": "echo"}], "pipeline": pipeline}]}
+    with pytest.raises(ConfigError, match=problem):
+        parse_config(raw, env={})

@@ -35,9 +35,9 @@ class RecordingAdapter(Adapter):
 
 @pytest.fixture
 async def adapter() -> AsyncIterator[RecordingAdapter]:
-    bus = InProcessBus()
+    bus = InProcessBus("obsbot")
     await bus.start()
-    adapter = RecordingAdapter("obsbot.fake", bus)
+    adapter = RecordingAdapter("fake-1", bus)  # the bot's name comes from its bus, not from the adapter id
     await adapter.start()
     yield adapter
     await bus.stop()
@@ -47,7 +47,7 @@ async def adapter() -> AsyncIterator[RecordingAdapter]:
 
 def target(received_at: float, message_id: str = "m1") -> ReplyTarget:
     chat = message("").chat
-    return ReplyTarget("obsbot.fake", chat, MessageRef("fake", chat.id, message_id), received_at=received_at)
+    return ReplyTarget("fake-1", chat, MessageRef("fake", chat.id, message_id), received_at=received_at)
 
 
 async def wait_for(adapter: RecordingAdapter, count: int) -> None:
@@ -99,7 +99,7 @@ async def test_failed_delivery_is_an_error_not_an_outgoing_message(adapter: Reco
 async def test_each_delivery_runs_with_the_answered_message_key(adapter: RecordingAdapter) -> None:
     await adapter.bus.send(ReplyDone("r5", target(time.time(), "41"), "a"))
     await adapter.bus.send(ReplyDone("r6", target(time.time(), "42"), "b"))
-    await adapter.bus.send(ReplyDone("r7", ReplyTarget("obsbot.fake", message("").chat), "no ref"))
+    await adapter.bus.send(ReplyDone("r7", ReplyTarget("fake-1", message("").chat), "no ref"))
     await wait_for(adapter, 3)
     chat_id = message("").chat.id
     assert [key for _, key in adapter.delivered] == [f"fake:{chat_id}:41", f"fake:{chat_id}:42", ""]

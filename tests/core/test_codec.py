@@ -24,6 +24,7 @@ from core.model import (
     ReplyTarget,
     ReplyVoice,
     ReplyVoiceFailed,
+    SkipReason,
     VoiceClip,
 )
 
@@ -65,12 +66,20 @@ def test_message_round_trip_is_exact() -> None:
         ReplyDone("r1", TARGET, "done ✓", streamed=True, notice=False),
         ReplyVoice("r1", TARGET, VoiceClip(b"\x00\x01" * 5000, "audio/ogg", 2.5, bytes([0, 128, 255]), "piper", "joe"), "text"),
         ChatAction(TARGET, "record_voice"),
-        ReplySkipped(TARGET, "duplicate"),
+        ReplySkipped(TARGET, SkipReason.DUPLICATE),
         ReplyVoiceFailed("r1", TARGET, "timeout"),
     ],
 )
 def test_every_event_round_trips(event: object) -> None:
     assert decode_event(*encode_event(event)) == event  # type: ignore[arg-type]
+
+
+def test_skip_reason_comes_back_typed_and_an_unknown_one_is_a_codec_error() -> None:
+    header, blobs = encode_event(ReplySkipped(TARGET, SkipReason.NOT_FOR_US))
+    back = decode_event(header, blobs)
+    assert isinstance(back, ReplySkipped) and back.reason is SkipReason.NOT_FOR_US
+    with pytest.raises(CodecError, match="malformed event"):
+        decode_event(header.replace(b"not-for-us", b"whatever"), blobs)
 
 
 def test_unserializable_raw_payload_becomes_strings_not_an_error() -> None:

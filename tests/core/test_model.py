@@ -11,9 +11,9 @@ from core.model import Addressed, Attachment, AttachmentKind, Author, Chat, Chat
 
 
 def _msg(**kw: object) -> IncomingMessage:
-    base: dict[str, object] = dict(
-        platform="telegram", origin="bot.telegram", chat=Chat("-100", ChatKind.GROUP), author=Author("7", "Ann"), message_id="55"
-    )
+    base: dict[str, object] = {
+        "platform": "telegram", "origin": "bot.telegram", "chat": Chat("-100", ChatKind.GROUP), "author": Author("7", "Ann"), "message_id": "55"
+    }
     base.update(kw)
     return IncomingMessage(**base)  # type: ignore[arg-type]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import final
 
 from core.lifecycle import Resource
@@ -19,7 +18,6 @@ from core.speech import VoiceInfo
 from voice.breaker import CircuitBreaker
 from voice.errors import TtsEngineError, TtsTimeout, TtsUnavailable
 from voice.pcm import Pcm
-from voice.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +105,3 @@ class TtsEngine(Resource, abc.ABC):
         if self.breaker is not None:
             self.breaker.record_success()
         return pcm
-
-    async def stream(self, text: str, voice: str, rate: float = 1.0, min_chars: int = 20) -> AsyncIterator[Pcm]:
-        """Synthesize sentence by sentence, yielding each as soon as it is ready."""
-        for sentence in split_sentences(text, min_chars):
-            yield await self.synthesize(sentence, voice, rate)

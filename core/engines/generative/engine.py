@@ -182,7 +182,7 @@ class GenerativeEngine(DialogueEngine):
             return None
         return torch.Generator().manual_seed(self.seed)
 
-    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
+    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:
         if self.loaded is None or self._pending is None:
             raise EngineUnavailable("generative engine is not started")
         if conversation.language and conversation.language not in self.languages:

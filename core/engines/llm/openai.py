@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 from pydantic import SecretStr
 
+from core.backoff import BackoffPolicy
 from core.engine import Conversation, DialogueEngine, Persona
 from core.engines.llm.config import OpenAIEngineConfig
 from core.engines.llm.errors import LLMAuthError, LLMConnectionError, LLMNotFound, LLMRateLimited, LLMServerError
@@ -99,7 +100,7 @@ class OpenAIEngine(DialogueEngine):
         timeout_s: limit for a whole answer.
         connect_timeout_s: limit for connecting, the response headers, and each gap between chunks.
         max_retries: retries after 429/5xx or a refused connection.
-        backoff_s: first retry delay, doubled each time (``Retry-After`` wins when given).
+        backoff_s: first retry delay, doubled each time up to 30 s, equal jitter (``Retry-After`` wins when given).
         max_retry_after_s: the longest ``Retry-After`` waited for; longer ones fail at once.
         history_tokens: budget of earlier turns sent along.
         temperature: sampling temperature.
@@ -132,6 +133,7 @@ class OpenAIEngine(DialogueEngine):
         self.connect_timeout_s = connect_timeout_s
         self.max_retries = max_retries
         self.backoff_s = backoff_s
+        self.retry_policy = BackoffPolicy(base_s=backoff_s, cap_s=max(backoff_s, 30.0), jitter="equal")
         self.history_tokens = history_tokens
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -190,7 +192,7 @@ class OpenAIEngine(DialogueEngine):
         assert self._session is not None
         attempt = 0
         while True:
-            delay = self.backoff_s * (2**attempt)
+            delay = self.retry_policy.delay(attempt + 1)
             try:
                 response = await self._session.post(self.url, json=body, headers=self._headers())
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
@@ -225,7 +227,7 @@ class OpenAIEngine(DialogueEngine):
             attempt += 1
             await asyncio.sleep(delay)
 
-    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
+    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:
         if self._session is None:
             raise EngineUnavailable("openai engine is not started")
         produced = False

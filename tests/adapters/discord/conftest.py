@@ -6,9 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import discord
 import pytest
-from discord.http import Route
 
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.config import DiscordConfig
@@ -77,12 +75,10 @@ async def start_bot(fake: FakeDiscord, **options: Any) -> Bot:
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeDiscord]:
-    base, gateway = Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     server = FakeDiscord()
     server.add_guild(GUILD, {GENERAL: "general", ANSWERS: "answers"}, threads={THREAD: GENERAL},
                      voice={VOICE: "lounge"}, members=[ALICE], voice_states=[(500, VOICE)])
     await server.start()
     yield server
     await server.stop()
-    Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
 

@@ -1,6 +1,6 @@
 """A protocol-faithful fake Discord on 127.0.0.1: REST + gateway WebSocket, recording what the bot sends.
 
-The real discord.py client connects to it (``Route.BASE`` and ``DiscordWebSocket.DEFAULT_GATEWAY``
+The real discord.py client connects to it (the adapter's ``api_base_url`` and ``gateway_url``
 point here). REST answers carry Discord's rate-limit headers; ``fail_next`` makes a route answer
 429 (with ``Via``, as Cloudflare-fronted Discord does, else discord.py treats it as a ban); the
 gateway speaks HELLO / IDENTIFY / READY / GUILD_CREATE / heartbeats / RESUME with a replayable
@@ -70,12 +70,12 @@ class FakeDiscord:
 
     @property
     def api_base(self) -> str:
-        """REST base URL for ``Route.BASE``."""
+        """REST base URL (the adapter's ``api_base_url``)."""
         return f"http://127.0.0.1:{self.port}/api/v10"
 
     @property
     def gateway_url(self) -> str:
-        """Gateway URL for ``DiscordWebSocket.DEFAULT_GATEWAY``."""
+        """Gateway URL (the adapter's ``gateway_url``)."""
         return f"ws://127.0.0.1:{self.port}/gateway"
 
     async def start(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 
 from core.engine import Conversation, DialogueEngine
@@ -34,7 +35,7 @@ async def test_streamed_reply_edits_one_message_within_throttle(fake: FakeDiscor
         assert len(posts) == 1  # one message, grown by edits
         assert len({s.path for s in edits}) == 1 and len(edits) >= 2
         writes = [posts[0].at] + [s.at for s in edits]
-        gaps = [b - a for a, b in zip(writes, writes[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(writes)]
         assert min(gaps) >= 0.29, gaps  # never faster than the throttle
         contents = [posts[0].json["content"]] + [s.json["content"] for s in edits]
         assert all(final.startswith(c) for c in contents) and contents[-1] == final

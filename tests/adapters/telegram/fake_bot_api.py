@@ -20,7 +20,7 @@ import random
 import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 from aiohttp import web
@@ -177,6 +177,7 @@ class FakeBotApi:
         self.token = token
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
+        self.migrated: dict[int, int] = {}  # group id -> the supergroup it became
         self.files: dict[str, tuple[str, bytes]] = {}
         self.voice_forbidden: set[int] = set()
         self.messages: dict[tuple[int, int], str] = {}
@@ -212,7 +213,7 @@ class FakeBotApi:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def __aenter__(self) -> FakeBotApi:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -245,6 +246,10 @@ class FakeBotApi:
         msg = message_json(chat_id, text, **kw)
         self.inject({"channel_post" if msg["chat"]["type"] == "channel" else "message": msg})
         return msg
+
+    def migrate(self, group_id: int, supergroup_id: int) -> None:
+        """The group becomes a supergroup: writes to the old id are refused with ``migrate_to_chat_id``."""
+        self.migrated[group_id] = supergroup_id
 
     def fail_next(self, kind: str, count: int = 1, methods: set[str] | None = None, **kw: Any) -> None:
         """Answer the next ``count`` matching calls with a fault instead of the result."""
@@ -334,6 +339,10 @@ class FakeBotApi:
         if request.match_info["token"] != self.token:
             call.status = 401
             return self._error(401, "Unauthorized")
+        moved_to = self.migrated.get(params.get("chat_id")) if isinstance(params.get("chat_id"), int) else None
+        if moved_to is not None:
+            call.status = 400
+            return self._error(400, "Bad Request: group chat was upgraded to a supergroup chat", migrate_to_chat_id=moved_to)
         fault = self._fault(method, params)
         if fault is not None:
             if fault.kind == "slow":

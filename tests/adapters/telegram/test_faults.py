@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 
 CHATS = [801 + i for i in range(8)]
@@ -30,7 +31,7 @@ async def test_429_storm_and_500s_exactly_one_answer_in_order(bot_factory, api):
     # after a 429 the chat waits retry_after before the same request goes again
     for chat in CHATS:
         calls = [c for c in api.calls if c.method == "sendMessage" and c.chat_id == chat]
-        for before, after in zip(calls, calls[1:]):
+        for before, after in itertools.pairwise(calls):
             if before.status == 429:
                 assert after.at - before.at >= 0.19, (chat, after.at - before.at)
                 assert after.params["text"] == before.params["text"], "the same request is retried"
@@ -39,7 +40,7 @@ async def test_429_storm_and_500s_exactly_one_answer_in_order(bot_factory, api):
 async def test_request_that_keeps_failing_is_given_up_and_logged(bot_factory, api, caplog):
     caplog.set_level(logging.ERROR, logger="adapters.telegram")
     api.fail_next("500", 3, {"sendMessage"})
-    async with bot_factory(retry={"max_tries": 3, "backoff_base_s": 0.01, "backoff_max_s": 0.02}) as h:
+    async with bot_factory(retry={"max_tries": 3, "backoff_base_s": 0.01, "backoff_max_s": 0.02}):
         api.inject_message(850, "lost cause")
         await api.wait_for(lambda: len([c for c in api.calls if c.method == "sendMessage"]) == 3)
         await asyncio.sleep(0.1)
@@ -50,7 +51,7 @@ async def test_request_that_keeps_failing_is_given_up_and_logged(bot_factory, ap
 
 async def test_formatting_rejected_falls_back_to_plain_text(bot_factory, api):
     api.fail_next("error", 1, {"sendMessage"}, code=400, description="Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 3")
-    async with bot_factory() as h:
+    async with bot_factory():
         api.inject_message(851, "some **bold** words")
         await api.wait_for(lambda: api.texts(851))
         plain = api.answered("sendMessage", 851)[0]
@@ -58,7 +59,7 @@ async def test_formatting_rejected_falls_back_to_plain_text(bot_factory, api):
 
 
 async def test_html_formatting_reaches_telegram(bot_factory, api):
-    async with bot_factory() as h:
+    async with bot_factory():
         api.inject_message(852, "a **bold** <b>fake</b> `code`")
         await api.wait_for(lambda: api.texts(852))
         sent = api.answered("sendMessage", 852)[0].params["text"]

@@ -52,14 +52,14 @@ async def test_group_command_with_our_name_is_normalized(bot_factory, api):
 
 
 async def test_group_answers_everything_when_configured(bot_factory, api):
-    async with bot_factory(reply_in_groups_only_when_addressed=False) as h:
+    async with bot_factory(reply_in_groups_only_when_addressed=False):
         api.inject_message(GROUP, "plain group chatter")
         await api.wait_for(lambda: api.answered("sendMessage", GROUP))
         assert api.texts(GROUP) == ["plain group chatter"]
 
 
 async def test_edits_and_service_messages_do_not_answer(bot_factory, api):
-    async with bot_factory() as h:
+    async with bot_factory():
         original = api.inject_message(601, "first")
         api.inject({"edited_message": {**original, "text": "first, edited", "edit_date": original["date"] + 1}})
         api.inject({"message": {**message_json(GROUP, None), "new_chat_members": [{"id": 5, "is_bot": False, "first_name": "N"}]}})
@@ -96,3 +96,20 @@ async def test_same_update_after_restart_is_answered_once(bot_factory, api, tmp_
         await store.stop()
     assert len(published) == 2 and published[0] == published[1], "the update must really come twice"
     assert api.texts(602) == ["only once"]
+
+
+async def test_replies_follow_a_group_that_became_a_supergroup(bot_factory, api):
+    """Telegram refuses writes to a migrated group (ChatMigrated): the reply is sent again to the supergroup,
+    and later replies for the old group go straight there."""
+    supergroup = -1009876543210
+    api.migrate(GROUP, supergroup)
+    async with bot_factory() as h:
+        api.inject_message(GROUP, "@testbot first question")
+        await api.wait_for(lambda: "first question" in api.texts(supergroup))
+        api.inject_message(GROUP, "@testbot second question")
+        await api.wait_for(lambda: "second question" in api.texts(supergroup))
+        await h.pipeline.idle()
+        assert api.texts(GROUP) == []
+        refused = [c for c in api.calls if c.chat_id == GROUP and c.status == 400]
+        assert len(refused) == 1, [c.method for c in refused]  # only the first write learned of the move
+        assert h.adapter.outboxes.replier.moved == {GROUP: supergroup}

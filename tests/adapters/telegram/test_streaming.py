@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from tests.adapters.telegram.conftest import PacedEngine
 
 WORDS = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen"
@@ -17,7 +19,7 @@ async def test_private_stream_drafts_then_one_message(bot_factory, api):
         assert len({d.params["draft_id"] for d in drafts}) == 1, "one animated draft per reply"
         texts = [d.params["text"] for d in drafts]
         assert all(WORDS.startswith(t) for t in texts) and texts == sorted(texts, key=len)
-        gaps = [b.at - a.at for a, b in zip(drafts, drafts[1:])]
+        gaps = [b.at - a.at for a, b in itertools.pairwise(drafts)]
         assert min(gaps) >= 0.14, gaps
         assert api.texts(701) == [WORDS], "exactly one final message with the whole text"
         assert not api.answered("editMessageText")
@@ -35,7 +37,7 @@ async def test_group_stream_edits_one_message_throttled(bot_factory, api):
         assert len(edits) >= 2, "several edits as the text grows"
         assert len({e.params["message_id"] for e in edits}) == 1, "always the same message"
         pushes = [sends[0], *edits]
-        gaps = [b.at - a.at for a, b in zip(pushes, pushes[1:])]
+        gaps = [b.at - a.at for a, b in itertools.pairwise(pushes)]
         # the final edit at ReplyDone is not throttled; every streamed edit is
         assert min(gaps[:-1]) >= 0.19, gaps
         assert edits[-1].params["text"] == WORDS

@@ -20,7 +20,7 @@ async def test_webhook_accepts_secret_and_refuses_without(bot_factory, api):
     port = free_port()
     url = f"http://127.0.0.1:{port}/tg-hook"
     webhook = {"listen": "127.0.0.1", "port": port, "path": "/tg-hook", "url": url, "secret": "s3cret-token"}
-    async with bot_factory(mode="webhook", webhook=webhook) as h:
+    async with bot_factory(mode="webhook", webhook=webhook):
         assert api.webhook_url == url and api.webhook_secret == "s3cret-token"
         assert not [c for c in api.calls if c.method == "getUpdates"]
         api.inject_message(901, "through the webhook")

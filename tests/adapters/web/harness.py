@@ -144,7 +144,7 @@ class Client:
         try:
             while True:
                 frames.append(await self.recv(seconds))
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             return frames
 
 

@@ -31,9 +31,11 @@ async def test_healthz_and_page_are_served_with_a_strict_csp(http: aiohttp.Clien
 
 
 async def test_title_is_escaped_in_the_page(http: aiohttp.ClientSession) -> None:
-    async with running_bot(EchoEngine(), config=WebConfig(port=0, title="<b>Evil</b> & co")) as bot:
-        async with http.get(bot.url) as resp:
-            page = await resp.text()
+    async with (
+        running_bot(EchoEngine(), config=WebConfig(port=0, title="<b>Evil</b> & co")) as bot,
+        http.get(bot.url) as resp,
+    ):
+        page = await resp.text()
     assert "<b>Evil</b>" not in page
     assert "&lt;b&gt;Evil&lt;/b&gt; &amp; co" in page
 
@@ -104,16 +106,19 @@ async def test_restart_on_the_same_sqlite_file_keeps_history(http: aiohttp.Clien
 
 
 async def test_every_tab_of_a_session_gets_the_replies_and_other_sessions_do_not(http: aiohttp.ClientSession) -> None:
-    async with running_bot(EchoEngine()) as bot:
-        async with client(http, bot, "shared-tab") as a, client(http, bot, "shared-tab") as b, \
-                client(http, bot, "other-tab") as other:
-            msg_id = await a.send("hello tabs")
-            done_a, _ = await a.until("done")
-            echo, _ = await b.until("echo")
-            done_b, _ = await b.until("done")
-            assert echo == {"type": "echo", "id": msg_id, "text": "hello tabs"}
-            assert done_a == done_b and done_a["text"] == "hello tabs"
-            assert await other.silent(0.2) == []
+    async with (
+        running_bot(EchoEngine()) as bot,
+        client(http, bot, "shared-tab") as a,
+        client(http, bot, "shared-tab") as b,
+        client(http, bot, "other-tab") as other,
+    ):
+        msg_id = await a.send("hello tabs")
+        done_a, _ = await a.until("done")
+        echo, _ = await b.until("echo")
+        done_b, _ = await b.until("done")
+        assert echo == {"type": "echo", "id": msg_id, "text": "hello tabs"}
+        assert done_a == done_b and done_a["text"] == "hello tabs"
+        assert await other.silent(0.2) == []
 
 
 async def test_replies_for_a_closed_tab_are_replayed_on_reconnect(http: aiohttp.ClientSession) -> None:

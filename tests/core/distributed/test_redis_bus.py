@@ -6,6 +6,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Self
 
 import pytest
 import redis.asyncio as aioredis
@@ -42,7 +43,7 @@ class Numbered(DialogueEngine):
 
 
 def settings(server: RedisServer, **changes: object) -> RedisBusSettings:
-    base = dict(url=server.url, namespace="t:bot", claim_idle_s=0.5, block_ms=100)
+    base = {"url": server.url, "namespace": "t:bot", "claim_idle_s": 0.5, "block_ms": 100}
     base.update(changes)
     return RedisBusSettings(**base)  # type: ignore[arg-type]
 
@@ -93,7 +94,7 @@ class Gateway:
         self.events: list[OutgoingEvent] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Gateway:
+    async def __aenter__(self) -> Self:
         await self.bus.start()
         self._task = asyncio.create_task(self._collect())
         return self
@@ -222,11 +223,11 @@ async def test_redelivered_after_its_reply_was_sent_is_not_answered_twice(redis_
                     break
                 await asyncio.sleep(0.02)
             await asyncio.sleep(0.2)
-            backlog = await p2.bus.backlog()  # type: ignore[attr-defined]
+            backlog = await p2.bus.backlog()
         await dedupe.stop()
     assert [r.text for r in gw.done()] == ["reply to once"]
     assert survivor.calls == 0
-    assert backlog["pending"] == 0
+    assert backlog.pending == 0
 
 
 async def test_graceful_stop_hands_back_unstarted_messages_at_once(redis_server: RedisServer) -> None:

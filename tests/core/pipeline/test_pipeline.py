@@ -9,12 +9,12 @@ from core import logcontext
 from core.engine import Conversation
 from core.errors import NoAnswer
 from core.model import Addressed, ChatKind, ReplyDelta, ReplySkipped
-from core.stores.memory import MemoryDedupeStore
 from core.pipeline.context import Context
 from core.pipeline.dialogue import APOLOGY, CUT_SHORT, NO_ANSWER
 from core.pipeline.middleware import Handler, Middleware
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import FloodLimits
+from core.stores.memory import MemoryDedupeStore
 from tests.harness import Harness, ScriptedEngine, message, metric, with_settings
 
 

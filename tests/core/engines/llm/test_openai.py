@@ -153,6 +153,17 @@ async def test_a_hanging_llm_server_is_cut_off_by_the_chain_and_the_next_engine_
     chain = EngineChain([_engine(server), EchoEngine(prefix="echo: ")], timeout_s=10, first_piece_timeout_s=0.3)
     async with chain:
         started = time.monotonic()
-        reply = "".join([p async for p in chain.reply(Conversation(text="hi"))])
-    assert reply == "echo: hi" and chain.last_engine == "echo"
+        answer = chain.reply(Conversation(text="hi"))
+        reply = "".join([p async for p in answer])
+    assert reply == "echo: hi" and answer.engine == "echo"
     assert time.monotonic() - started < 2
+
+
+def test_retry_delays_grow_from_backoff_s_and_are_capped() -> None:
+    """The delay before retry n is backoff_s * 2**(n-1), jittered within its upper half, never above 30 s."""
+
+    engine = OpenAIEngine("http://127.0.0.1:9/v1", "x", backoff_s=0.5)
+    policy = engine.retry_policy
+    assert [policy.step(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+    assert policy.step(50) == 30.0
+    assert all(0.25 <= policy.delay(1) <= 0.5 for _ in range(50))

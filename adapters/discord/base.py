@@ -1,0 +1,134 @@
+"""What every concern of the Discord adapter shares: its state, and the helpers more than one of them uses.
+
+The adapter is put together in :mod:`adapters.discord.adapter` from one class per concern
+(connection, incoming messages, slash commands, voice control, delivery), each a subclass of
+:class:`DiscordAdapterBase`.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import time
+
+import discord
+
+from adapters.discord.config import DiscordConfig
+from adapters.discord.inbound import PLATFORM
+from adapters.discord.outbound import NO_MENTIONS, StreamedMessage
+from adapters.discord.voice import VoiceManager
+from core.adapter import Adapter
+from core.bus import Bus
+from core.commands import CommandSpec
+from core.lanes import Lanes
+from core.model import MessageRef, OutgoingEvent
+from core.speech import Speech
+
+log = logging.getLogger(__name__)
+
+INTERACTION_TTL_S = 15 * 60  # Discord's interaction tokens last 15 minutes
+
+UNAVAILABLE = "Sorry, I can't take messages right now. Please send that again in a minute."
+
+
+class DiscordAdapterBase(Adapter, abc.ABC):
+    """The Discord adapter's state (see :class:`adapters.discord.adapter.DiscordAdapter` for the arguments)."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        adapter_id: str,
+        bus: Bus,
+        config: DiscordConfig,
+        speech: Speech | None = None,
+        commands: list[CommandSpec] | None = None,
+    ) -> None:
+        super().__init__(adapter_id, bus)
+        self.config = config
+        self.commands = commands
+        self.speech = speech
+        self.voice = VoiceManager(speech, config.voice)
+        self.client: discord.Client | None = None
+        self.tree: discord.app_commands.CommandTree | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._lanes: Lanes[OutgoingEvent] = Lanes(self._send, name=f"{adapter_id}-lane")
+        self._streams: dict[str, StreamedMessage] = {}
+        self._interactions: dict[str, tuple[discord.Interaction, float]] = {}
+        self._chat_guild: dict[str, int] = {}
+        self.published = 0
+        self.skipped = 0  # ReplySkipped events handled
+
+    # -- implemented by the concerns ------------------------------------------------------
+
+    @abc.abstractmethod
+    async def on_message(self, message: discord.Message) -> None:
+        """Gateway MESSAGE_CREATE (incoming)."""
+
+    @abc.abstractmethod
+    async def on_voice_state_update(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        """Gateway VOICE_STATE_UPDATE (voice control)."""
+
+    @abc.abstractmethod
+    async def _send(self, event: OutgoingEvent) -> None:
+        """Send one outgoing event, on its channel's lane (delivery)."""
+
+    @abc.abstractmethod
+    def _speak(self, event: OutgoingEvent) -> None:
+        """Feed a reply to the guild's voice channel (voice control)."""
+
+    # the slash commands' handlers (adapters.discord.commands.CommandHandlers)
+
+    @abc.abstractmethod
+    async def pipeline_command(self, interaction: discord.Interaction, text: str) -> None:
+        """A slash command for the pipeline (slash commands)."""
+
+    @abc.abstractmethod
+    async def voice_join(self, interaction: discord.Interaction) -> None:
+        """``/join`` (voice control)."""
+
+    @abc.abstractmethod
+    async def voice_leave(self, interaction: discord.Interaction) -> None:
+        """``/leave`` (voice control)."""
+
+    @abc.abstractmethod
+    async def voice_say(self, interaction: discord.Interaction, text: str) -> None:
+        """``/say`` (voice control)."""
+
+    @abc.abstractmethod
+    async def voice_skip(self, interaction: discord.Interaction) -> None:
+        """``/skip`` (voice control)."""
+
+    # -- shared helpers -------------------------------------------------------------------
+
+    def _remember(self, interaction: discord.Interaction) -> None:
+        now = time.monotonic()
+        for key in [k for k, (_, at) in self._interactions.items() if now - at > INTERACTION_TTL_S]:
+            del self._interactions[key]
+        self._interactions[str(interaction.id)] = (interaction, now)
+
+    def _interaction_for(self, ref: MessageRef | None) -> discord.Interaction | None:
+        entry = self._interactions.get(ref.message_id) if ref is not None else None
+        return entry[0] if entry else None
+
+    def _channel(self, chat_id: str) -> discord.PartialMessageable:
+        assert self.client is not None
+        return self.client.get_partial_messageable(int(chat_id))
+
+    @staticmethod
+    def _reference(ref: MessageRef | None) -> discord.MessageReference | None:
+        if ref is None or not ref.message_id.isdigit() or not ref.chat_id.isdigit():
+            return None
+        return discord.MessageReference(message_id=int(ref.message_id), channel_id=int(ref.chat_id), fail_if_not_exists=False)
+
+    @staticmethod
+    async def _end_deferred(interaction: discord.Interaction, note: str) -> None:
+        """Replace a deferred command's public "thinking…" with an ephemeral note (see _send_skipped)."""
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException as exc:
+            log.info("discord: could not remove the thinking message: %s", exc)
+        await interaction.followup.send(note, ephemeral=True, allowed_mentions=NO_MENTIONS)
