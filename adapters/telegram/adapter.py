@@ -52,7 +52,7 @@ class TelegramAdapter(Adapter):
         super().__init__(adapter_id, bus)
         self.config = config
         self.limiter = RateLimiter(config.rate_limits)
-        self.sender = Sender(self.limiter, config.retry)
+        self.sender = Sender(self.limiter, config.retry, max_in_flight=config.max_concurrent_sends)
         self.rules = AddressRules(config.reply_in_groups_only_when_addressed, config.answer_channel_posts)
         self.bot: UpdatesBot | None = None
         self.me: BotIdentity | None = None
