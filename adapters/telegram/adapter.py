@@ -17,7 +17,6 @@ import logging
 from typing import Any
 
 from telegram import BotCommand, Update
-from telegram.request import HTTPXRequest
 
 from adapters.telegram.config import TelegramConfig
 from adapters.telegram.connection import ALLOWED_UPDATES, Poller, UpdatesBot, WebhookServer, webhook_secret
@@ -26,6 +25,7 @@ from adapters.telegram.inbound import AddressRules, BotIdentity, translate
 from adapters.telegram.outbound import Outboxes, Replier
 from adapters.telegram.ratelimit import RateLimiter
 from adapters.telegram.sender import Sender
+from adapters.telegram.transport import AiohttpRequest
 from core.adapter import Adapter
 from core.bus import Bus
 from core.model import OutgoingEvent
@@ -67,14 +67,14 @@ class TelegramAdapter(Adapter):
         if cfg.token is None or not cfg.token.get_secret_value():
             raise TelegramConfigError("telegram.token is not set (use ${TELEGRAM_BOT_TOKEN})")
         timeout = cfg.request_timeout_s
-        request = HTTPXRequest(
+        request = AiohttpRequest(
             connection_pool_size=cfg.connection_pool_size,
             read_timeout=timeout,
             write_timeout=timeout,
             connect_timeout=timeout,
             pool_timeout=timeout,
         )
-        updates_request = HTTPXRequest(connection_pool_size=2, read_timeout=timeout, connect_timeout=timeout)
+        updates_request = AiohttpRequest(connection_pool_size=2, read_timeout=timeout, connect_timeout=timeout)
         bot = self.bot = UpdatesBot(
             cfg.token.get_secret_value(),
             base_url=cfg.base_url,
