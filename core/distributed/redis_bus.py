@@ -11,16 +11,23 @@ Delivery is at-least-once with answers exactly once:
 
 * A gateway appends a message and its id to the chat's order list in one script.
 * Workers read through the consumer group. An entry is acknowledged (``XACK``,
-  ``XDEL``, and removed from the order list, in one script) only after its replies
-  were appended to the gateway's stream.
+  ``XDEL``, and removed from the order list) only after its replies were appended to
+  the gateway's stream.
+* A worker's writes (replies, chat actions, acks) go through one writer that sends
+  everything queued in one ``MULTI``/``EXEC`` round trip, in the order queued: a
+  message's typing and reply travel together, and under load the writes of many
+  messages (their acks included) share one round trip. ``send`` of a chat action or a
+  streamed piece returns once queued; ``send`` of anything that answers (a reply, a
+  voice note, a skip) and ``ack`` return once their batch is in Redis, so a reply handed
+  to the bus survives the worker being killed right after.
 * A worker refreshes the idle time of the entries it holds (a heartbeat), so only
   entries of a worker that died or stopped grow idle; other workers take those
   with ``XAUTOCLAIM`` after ``claim_idle_s``.
-* The text reply and the ``answered`` marker are written in one script, so a
+* The text reply and the ``answered`` marker are written in one transaction, so a
   redelivered entry whose reply already went out is acknowledged, not answered again.
 * Per-chat order: a worker starts an entry only when it is the head of its chat's
-  order list (see :meth:`RedisBus._turn`); the head is released by the ack, after
-  the replies were appended. Replies of one chat therefore leave in order whichever
+  order list (see :meth:`RedisBus._turn`; the heads of a batch just read are checked
+  in one round trip); the head is released by the ack, after the replies were appended. Replies of one chat therefore leave in order whichever
   worker handles them, and chats never wait for each other.
 
 While Redis is unreachable a gateway keeps incoming messages in a bounded outbox
@@ -52,7 +59,7 @@ from core.bus import Bus, Delivery
 from core.codec import decode_event, decode_message, encode_event, encode_message, inline_attachments
 from core.distributed.backoff import Backoff, Outage
 from core.errors import BusClosed, BusUnavailable, CodecError
-from core.model import IncomingMessage, OutgoingEvent, ReplyDone
+from core.model import ChatAction, IncomingMessage, OutgoingEvent, ReplyDelta, ReplyDone
 
 log = logging.getLogger(__name__)
 
@@ -66,21 +73,10 @@ redis.call('RPUSH', KEYS[2], id)
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return id
 """
-_ACK = """
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('LREM', KEYS[2], 1, ARGV[2])
-return 1
-"""
 _ACK_OUT = """
 redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
 redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
 return 1
-"""
-_SEND = """
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
-if KEYS[2] then redis.call('SET', KEYS[2], '1', 'PX', ARGV[2]) end
-return id
 """
 
 
@@ -127,6 +123,17 @@ def _fields(header: bytes, blobs: list[bytes]) -> list[bytes | str]:
     return out
 
 
+def _mapping(header: bytes, blobs: list[bytes]) -> dict[bytes | str, bytes]:
+    out: dict[bytes | str, bytes] = {"h": header}
+    for i, blob in enumerate(blobs):
+        out[f"b{i}"] = blob
+    return out
+
+
+Write = Callable[[Any], None]
+"""Adds one write's commands to a pipeline (see :meth:`RedisBus._write`)."""
+
+
 def _unfields(raw: dict[bytes, bytes]) -> tuple[bytes, list[bytes]]:
     header = raw.get(b"h")
     if header is None:
@@ -170,6 +177,8 @@ class RedisBus(Bus):
         self._outgoing_readers = 0
         self._scripts: dict[str, Any] = {}
         self._sweep_from: bytes | str = "0-0"
+        self._writes: list[tuple[Write, asyncio.Future[None] | None]] = []
+        self._writer: asyncio.Task[None] | None = None
         self.redelivered = 0
 
     def _safe_url(self) -> str:
@@ -202,8 +211,6 @@ class RedisBus(Bus):
         )
         self._scripts = {
             "publish": self._redis.register_script(_PUBLISH),
-            "ack": self._redis.register_script(_ACK),
-            "send": self._redis.register_script(_SEND),
             "ack_out": self._redis.register_script(_ACK_OUT),
         }
         try:
@@ -227,6 +234,11 @@ class RedisBus(Bus):
         deadline = time.monotonic() + drain_timeout_s
         while self._outgoing_readers and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
+        if self._writer is not None and not self._writer.done():
+            # replies queued by messages still finishing: they go out (or the messages are handed back)
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._writer), max(0.0, deadline - time.monotonic()))
+            self._writer.cancel()
         for task in (self._heartbeat, self._gauges):
             if task is not None:
                 task.cancel()
@@ -402,16 +414,65 @@ class RedisBus(Bus):
     # -- worker side: send ----------------------------------------------------------------------
 
     async def send(self, event: OutgoingEvent) -> None:
+        """Queue ``event`` for the writer; an answer (not a chat action or streamed piece) waits until it is in Redis."""
         if self._redis is None:
             raise BusClosed("bus is stopped")
         header, blobs = encode_event(event)
-        keys = [self._out_key(event.target.destination)]
+        out_key = self._out_key(event.target.destination)
+        fields = _mapping(header, blobs)
+        maxlen = self.settings.out_maxlen
+        answered = None
         if isinstance(event, ReplyDone) and event.target.in_reply_to is not None:
             ref = event.target.in_reply_to
-            keys.append(self._answered_key(f"{ref.platform}:{ref.chat_id}:{ref.message_id}"))
-        args = [self.settings.out_maxlen, int(self.settings.answered_ttl_s * 1000), *_fields(header, blobs)]
-        # Keep trying even while stopping: a worker holding a reply hands it back or dies trying.
-        await self._retry(lambda: self._scripts["send"](keys=keys, args=args), until_closed=False)
+            answered = self._answered_key(f"{ref.platform}:{ref.chat_id}:{ref.message_id}")
+        ttl_ms = int(self.settings.answered_ttl_s * 1000)
+
+        def write(pipe: Any) -> None:
+            pipe.xadd(out_key, fields, maxlen=maxlen, approximate=True)
+            if answered is not None:
+                pipe.set(answered, b"1", px=ttl_ms)
+
+        if isinstance(event, ChatAction | ReplyDelta):
+            self._write(write)  # the message's ack (or its reply) waits for it
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._write(write, done)
+        await done
+
+    def _write(self, write: Write, done: asyncio.Future[None] | None = None) -> None:
+        """Queue ``write`` for the writer task; ``done`` is resolved once its batch is in Redis."""
+        self._writes.append((write, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_loop(), name=f"{self.bot}-bus-writer")
+
+    async def _write_loop(self) -> None:
+        """Send everything queued in one transaction, in order, until nothing is queued."""
+        while self._writes:
+            batch, self._writes = self._writes, []
+
+            async def run(batch: list[tuple[Write, asyncio.Future[None] | None]] = batch) -> list[Any]:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    for write, _ in batch:
+                        write(pipe)
+                    result: list[Any] = await pipe.execute(raise_on_error=False)
+                    return result
+
+            try:
+                # Keep trying even while stopping: a worker holding a reply hands it back or dies trying.
+                results = await self._retry(run, until_closed=False)
+            except BaseException as exc:
+                for _, done in batch:
+                    if done is not None and not done.done():
+                        done.set_exception(exc if isinstance(exc, Exception) else BusClosed("bus stopped"))
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                log.error("%s: %d writes failed: %r", self.bot, len(batch), exc)
+                continue
+            for failed in (r for r in results if isinstance(r, Exception)):
+                log.error("%s: a write was refused by redis: %s", self.bot, failed)
+            for _, done in batch:
+                if done is not None and not done.done():
+                    done.set_result(None)
 
     # -- worker side: deliveries -----------------------------------------------------------------
 
@@ -433,7 +494,9 @@ class RedisBus(Bus):
                     next_sweep = now if self._sweep_from not in ("0-0", b"0-0") else now + sweep_every
                 if not entries:
                     room = self.settings.max_held - len(self._held)
-                    if room <= 0:
+                    # Few slots free: wait for more rather than read a few entries per round trip.
+                    enough = max(1, min(self.settings.read_count, self.settings.max_held) // 2)
+                    if room <= 0 or (room < enough and self._held):
                         self._held_changed.clear()
                         with contextlib.suppress(asyncio.TimeoutError):
                             await asyncio.wait_for(self._held_changed.wait(), sweep_every)
@@ -453,10 +516,31 @@ class RedisBus(Bus):
                     await self._retry(lambda: self._ensure_group(self.in_key, self.GROUP))
                     continue
                 raise
-            for entry_id, raw in entries:
-                delivery = await self._to_delivery(entry_id, raw, reclaimed)
+            decoded = [(eid, message) for eid, raw in entries if (message := await self._decode(eid, raw)) is not None]
+            heads = set() if reclaimed or not decoded else await self._retry(lambda d=decoded: self._heads(d))  # type: ignore[misc]
+            for eid, message in decoded:
+                delivery = await self._to_delivery(eid, message, reclaimed, eid in heads)
                 if delivery is not None:
                     yield delivery
+
+    async def _decode(self, entry_id: bytes, raw: dict[bytes, bytes]) -> IncomingMessage | None:
+        """The entry's message; an undecodable entry is logged and acknowledged (None)."""
+        try:
+            return decode_message(*_unfields(raw))
+        except CodecError as exc:
+            eid = entry_id.decode()
+            log.error("%s: dropping undecodable incoming entry %s: %s", self.bot, eid, exc)
+            metrics.ERRORS.labels(self.bot, "codec").inc()
+            await self._ack_in(eid, None)
+            return None
+
+    async def _heads(self, decoded: list[tuple[bytes, IncomingMessage]]) -> set[bytes]:
+        """The entries that head their chat's order list now (their turn needs no round trip), in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for _, message in decoded:
+                pipe.lindex(self._order_key(message.chat_key), 0)
+            heads = await pipe.execute()
+        return {eid for (eid, _), head in zip(decoded, heads, strict=True) if head == eid}
 
     async def _reclaim(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
         """Entries idle longer than ``claim_idle_s`` (their worker died or stopped), now ours."""
@@ -472,15 +556,8 @@ class RedisBus(Bus):
             log.warning("%s: pending entry %s was deleted before it was handled", self.bot, deleted)
         return [(eid, raw) for eid, raw in claimed if raw]
 
-    async def _to_delivery(self, entry_id: bytes, raw: dict[bytes, bytes], reclaimed: bool) -> Delivery | None:
+    async def _to_delivery(self, entry_id: bytes, message: IncomingMessage, reclaimed: bool, at_head: bool) -> Delivery | None:
         eid = entry_id.decode()
-        try:
-            message = decode_message(*_unfields(raw))
-        except CodecError as exc:
-            log.error("%s: dropping undecodable incoming entry %s: %s", self.bot, eid, exc)
-            metrics.ERRORS.labels(self.bot, "codec").inc()
-            await self._retry(lambda: self._ack_in(eid, None), until_closed=False)
-            return None
         if reclaimed:
             self.redelivered += 1
             metrics.REDELIVERIES.labels(self.bot).inc()
@@ -488,16 +565,22 @@ class RedisBus(Bus):
             if answered:
                 log.info("%s: redelivered %s was answered already; acknowledged without answering again", self.bot, message.key)
                 metrics.DUPLICATES_SKIPPED.labels(self.bot).inc()
-                await self._retry(lambda: self._ack_in(eid, message.chat_key), until_closed=False)
+                await self._ack_in(eid, message.chat_key)
                 return None
             log.info("%s: %s reclaimed from a worker that stopped or died", self.bot, message.key)
         attempts = await self._retry(lambda: self._attempts(eid)) if reclaimed else 1
         self._held[eid] = message.chat_key
 
         async def ack() -> None:
-            await self._retry(lambda: self._ack_in(eid, message.chat_key), until_closed=False)
+            await self._ack_in(eid, message.chat_key)
+
+        first_turn = at_head  # it headed its chat when read, and only its own ack changes that
 
         async def turn() -> None:
+            nonlocal first_turn
+            if first_turn:
+                first_turn = False
+                return
             await self._turn(eid, message.chat_key)
 
         return Delivery(message, ack=ack, turn=turn, redelivered=reclaimed, delivery_id=eid, attempts=attempts)
@@ -508,8 +591,18 @@ class RedisBus(Bus):
         return int(rows[0]["times_delivered"]) if rows else 1
 
     async def _ack_in(self, eid: str, chat_key: str | None) -> None:
+        """Acknowledge ``eid`` after every write queued before it (one transaction with them); retries until done."""
         order_key = self._order_key(chat_key) if chat_key else f"{self.settings.namespace}:order:?"
-        await self._scripts["ack"](keys=[self.in_key, order_key], args=[self.GROUP, eid])
+        in_key, group = self.in_key, self.GROUP
+
+        def write(pipe: Any) -> None:
+            pipe.xack(in_key, group, eid)
+            pipe.xdel(in_key, eid)
+            pipe.lrem(order_key, 1, eid)
+
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._write(write, done)
+        await done
         if self._held.pop(eid, None) is not None:
             self._held_changed.set()
         if chat_key and (event := self._chat_done.get(chat_key)) is not None:
