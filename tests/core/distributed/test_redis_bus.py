@@ -392,3 +392,32 @@ async def test_a_flushed_ack_script_neither_strands_nor_repeats_replies(redis_se
     assert [e.text for e in gw.done()] == ["a", "b", "c", "d", "e"]
     assert during[0] <= 1  # at most the last batch waits for the next read
     assert await _out_pending(redis_server) == (0, 0)
+
+
+async def test_typing_streamed_piece_and_reply_share_one_round_trip(redis_server: RedisServer) -> None:
+    """Issue 15: a worker's writes are queued and sent together; the answer returns once it is in redis."""
+    import redis as sync_redis
+
+    from core.model import ChatAction, ReplyDelta
+
+    stats = sync_redis.Redis.from_url(redis_server.url)
+    bus = RedisBus(settings(redis_server, consumer="w"), bot="bot")
+    await bus.start()
+    try:
+        incoming = message("hello", chat="c9")
+        target = ReplyTarget("gw", incoming.chat, incoming.ref)
+        await bus.send(ChatAction(target, "typing"))  # warm: the connections exist before counting
+        before = int(stats.info("stats")["total_reads_processed"])
+        await bus.send(ChatAction(target, "typing"))
+        await bus.send(ReplyDelta("r1", target, 0, "hel"))
+        await bus.send(ReplyDone("r1", target, "hello back"))
+        # one read per client round trip; the second INFO is one itself
+        round_trips = int(stats.info("stats")["total_reads_processed"]) - before - 1
+        out = await bus.redis.xrange(bus._out_key("gw"))
+        answered = await bus.redis.exists(bus._answered_key(incoming.key))
+    finally:
+        await bus.stop()
+        stats.close()
+    assert round_trips == 1, round_trips
+    assert len(out) == 4, "every event in the gateway's stream"
+    assert answered == 1, "the reply and its answered marker went together"
