@@ -295,9 +295,13 @@ class Replier:
     async def _action(self, event: ChatAction) -> None:
         """A chat action is cosmetic: sent only when the limits have room to spare, so it never delays text."""
         chat_id = int(event.target.chat.id)
-        sent = await self.sender.call_spare(
-            "sendChatAction", chat_id, lambda: self.bot.send_chat_action(chat_id, event.action), per_chat=False
-        )
+        try:
+            sent = await self.sender.call_spare(
+                "sendChatAction", chat_id, lambda: self.bot.send_chat_action(chat_id, event.action), per_chat=False
+            )
+        except TelegramAdapterError as exc:  # not retried: the reply itself ends the indicator anyway
+            log.info("telegram: %s in chat %s not shown: %s", event.action, chat_id, exc)
+            return
         if sent is None:
             log.debug("telegram: %s in chat %s skipped (no send budget to spare)", event.action, chat_id)
 

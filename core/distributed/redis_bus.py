@@ -47,6 +47,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -358,7 +359,7 @@ class RedisBus(Bus):
                 start_id = "0" if pending_first else ">"
                 try:
                     batch = await self._retry(
-                        lambda: self._read_out(key, destination, start_id, block, delivered), until_closed=True
+                        partial(self._read_out, key, destination, start_id, block, delivered), until_closed=True
                     )
                 except BusClosed:
                     return
@@ -502,11 +503,8 @@ class RedisBus(Bus):
                             await asyncio.wait_for(self._held_changed.wait(), sweep_every)
                         continue
                     block = max(1, min(self.settings.block_ms, int((next_sweep - time.monotonic()) * 1000)))
-                    batch = await self._retry(
-                        lambda: self.redis.xreadgroup(
-                            self.GROUP, self.consumer, {self.in_key: ">"}, count=min(room, self.settings.read_count), block=block
-                        )
-                    )
+                    read = partial(self._read_in, min(room, self.settings.read_count), block)
+                    batch = await self._retry(read)
                     entries = batch[0][1] if batch else []
             except BusClosed:
                 return
@@ -517,11 +515,14 @@ class RedisBus(Bus):
                     continue
                 raise
             decoded = [(eid, message) for eid, raw in entries if (message := await self._decode(eid, raw)) is not None]
-            heads = set() if reclaimed or not decoded else await self._retry(lambda d=decoded: self._heads(d))  # type: ignore[misc]
+            heads = set() if reclaimed or not decoded else await self._retry(partial(self._heads, decoded))
             for eid, message in decoded:
                 delivery = await self._to_delivery(eid, message, reclaimed, eid in heads)
                 if delivery is not None:
                     yield delivery
+
+    async def _read_in(self, count: int, block: int) -> Any:
+        return await self.redis.xreadgroup(self.GROUP, self.consumer, {self.in_key: ">"}, count=count, block=block)
 
     async def _decode(self, entry_id: bytes, raw: dict[bytes, bytes]) -> IncomingMessage | None:
         """The entry's message; an undecodable entry is logged and acknowledged (None)."""
@@ -619,16 +620,22 @@ class RedisBus(Bus):
             if head is None or head.decode() == eid:
                 return
             # A head whose entry is gone (deleted, or trimmed by hand) would block the chat forever.
-            exists = await self._retry(lambda: self.redis.xrange(self.in_key, head, head, count=1), until_closed=False)
+            exists = await self._retry(partial(self._entry_exists, head), until_closed=False)
             if not exists:
                 log.warning("%s: dropping stale order entry %s of %s", self.bot, head.decode(), chat_key)
-                await self._retry(lambda: self.redis.lrem(order_key, 1, head), until_closed=False)
+                await self._retry(partial(self._drop_order_entry, order_key, head), until_closed=False)
                 continue
             event = self._chat_done.setdefault(chat_key, asyncio.Event())
             event.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(event.wait(), delay)  # woken at once when we acked that chat here
             delay = min(0.02, delay * 1.5)
+
+    async def _entry_exists(self, eid: bytes | str) -> bool:
+        return bool(await self.redis.xrange(self.in_key, eid, eid, count=1))
+
+    async def _drop_order_entry(self, order_key: str, eid: Any) -> None:
+        await self.redis.lrem(order_key, 1, eid)
 
     async def _beat(self) -> None:
         """Keep the idle time of held entries low so no other worker takes them from a live one."""

@@ -6,6 +6,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Self
 
 import pytest
 import redis.asyncio as aioredis
@@ -42,7 +43,7 @@ class Numbered(DialogueEngine):
 
 
 def settings(server: RedisServer, **changes: object) -> RedisBusSettings:
-    base = dict(url=server.url, namespace="t:bot", claim_idle_s=0.5, block_ms=100)
+    base = {"url": server.url, "namespace": "t:bot", "claim_idle_s": 0.5, "block_ms": 100}
     base.update(changes)
     return RedisBusSettings(**base)  # type: ignore[arg-type]
 
@@ -93,7 +94,7 @@ class Gateway:
         self.events: list[OutgoingEvent] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Gateway:
+    async def __aenter__(self) -> Self:
         await self.bus.start()
         self._task = asyncio.create_task(self._collect())
         return self
@@ -413,7 +414,7 @@ async def test_typing_streamed_piece_and_reply_share_one_round_trip(redis_server
         await bus.send(ReplyDone("r1", target, "hello back"))
         # one read per client round trip; the second INFO is one itself
         round_trips = int(stats.info("stats")["total_reads_processed"]) - before - 1
-        out = await bus.redis.xrange(bus._out_key("gw"))
+        out = await bus.redis.xrange(bus._out_key("gw")) or []
         answered = await bus.redis.exists(bus._answered_key(incoming.key))
     finally:
         await bus.stop()
