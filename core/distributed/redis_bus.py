@@ -9,7 +9,8 @@ Keys, under one namespace per bot (``{ns}`` is e.g. ``bots:companion``)::
 
 Delivery is at-least-once with answers exactly once:
 
-* A gateway appends a message and its id to the chat's order list in one script.
+* A gateway appends a message and its id to the chat's order list in one script;
+  concurrent publishes share one round trip (a pipeline of those scripts), in order.
 * Workers read through the consumer group. An entry is acknowledged (``XACK``,
   ``XDEL``, and removed from the order list) only after its replies were appended to
   the gateway's stream.
@@ -52,7 +53,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core import metrics
@@ -178,6 +179,8 @@ class RedisBus(Bus):
         self._outgoing_readers = 0
         self._scripts: dict[str, Any] = {}
         self._sweep_from: bytes | str = "0-0"
+        self._publishes: list[tuple[IncomingMessage, list[bytes | str], str, asyncio.Future[None]]] = []
+        self._publisher: asyncio.Task[None] | None = None
         self._writes: list[tuple[Write, asyncio.Future[None] | None]] = []
         self._writer: asyncio.Task[None] | None = None
         self.redelivered = 0
@@ -226,6 +229,9 @@ class RedisBus(Bus):
         if self._redis is None:
             return
         self._closing.set()
+        if self._publisher is not None and not self._publisher.done():
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._publisher), drain_timeout_s)
         if self._outbox_task is not None:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
                 await asyncio.wait_for(asyncio.shield(self._outbox_task), drain_timeout_s)
@@ -291,6 +297,7 @@ class RedisBus(Bus):
     # -- gateway side: publish ----------------------------------------------------------------
 
     async def publish(self, message: IncomingMessage) -> None:
+        """Append ``message`` (concurrent publishes share one round trip); returns once it is in Redis or the outbox."""
         if self._redis is None or self._closing.is_set():
             raise BusClosed("bus is stopped")
         message = await inline_attachments(message, self.settings.max_attachment_bytes)
@@ -298,22 +305,64 @@ class RedisBus(Bus):
         fields = _fields(header, blobs)
         order_key = self._order_key(message.chat_key)
         metrics.MESSAGES_IN.labels(self.bot, message.platform).inc()
-        if not self._outbox:
-            try:
+        accepted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._publishes.append((message, fields, order_key, accepted))
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._publish_loop(), name=f"{self.bot}-publisher")
+        await accepted
+
+    async def _publish_loop(self) -> None:
+        """Append queued messages in order: one pipeline per batch, or the outbox while Redis is away."""
+        while self._publishes:
+            batch, self._publishes = self._publishes, []
+            if not self._outbox:
+                try:
+                    await self._append_many([(fields, order_key) for _, fields, order_key, _ in batch])
+                    self._outage.ok()
+                    for *_, accepted in batch:
+                        if not accepted.done():
+                            accepted.set_result(None)
+                    continue
+                except _UNREACHABLE as exc:
+                    self._outage.failed(exc, 0.0)
+                except Exception as exc:  # noqa: BLE001 - each publisher hears of it
+                    for *_, accepted in batch:
+                        if not accepted.done():
+                            accepted.set_exception(exc)
+                    continue
+            # Redis is away, or messages from an outage are still waiting: keep them behind those.
+            for message, fields, order_key, accepted in batch:
+                if accepted.done():
+                    continue
+                if len(self._outbox) >= self.settings.outbox_limit:
+                    metrics.ERRORS.labels(self.bot, "outbox_full").inc()
+                    accepted.set_exception(BusUnavailable(
+                        f"redis unreachable and {len(self._outbox)} messages already waiting; {message.key} not accepted"
+                    ))
+                    continue
+                self._outbox.append((message, fields, order_key))
+                accepted.set_result(None)
+            metrics.OUTBOX.labels(self.bot).set(len(self._outbox))
+            if self._outbox and (self._outbox_task is None or self._outbox_task.done()):
+                self._outbox_task = asyncio.create_task(self._flush_outbox(), name=f"{self.bot}-outbox")
+
+    async def _append_many(self, items: list[tuple[list[bytes | str], str]]) -> None:
+        """Append messages with the publish script, all in one round trip (one by one if the script is missing)."""
+        if len(items) == 1:
+            await self._append(*items[0])
+            return
+        ttl_ms = int(self.settings.answered_ttl_s * 1000)
+        sha = self._scripts["publish"].sha
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for fields, order_key in items:
+                pipe.evalsha(sha, 2, self.in_key, order_key, ttl_ms, *fields)
+            results = await pipe.execute(raise_on_error=False)
+        if any(isinstance(r, NoScriptError) for r in results):  # redis restarted: none of them ran
+            for fields, order_key in items:
                 await self._append(fields, order_key)
-                self._outage.ok()
-                return
-            except _UNREACHABLE as exc:
-                self._outage.failed(exc, 0.0)
-        if len(self._outbox) >= self.settings.outbox_limit:
-            metrics.ERRORS.labels(self.bot, "outbox_full").inc()
-            raise BusUnavailable(
-                f"redis unreachable and {len(self._outbox)} messages already waiting; {message.key} not accepted"
-            )
-        self._outbox.append((message, fields, order_key))
-        metrics.OUTBOX.labels(self.bot).set(len(self._outbox))
-        if self._outbox_task is None or self._outbox_task.done():
-            self._outbox_task = asyncio.create_task(self._flush_outbox(), name=f"{self.bot}-outbox")
+            return
+        for failed in (r for r in results if isinstance(r, Exception)):
+            raise failed
 
     async def _append(self, fields: list[bytes | str], order_key: str) -> None:
         ttl_ms = int(self.settings.answered_ttl_s * 1000)

@@ -12,7 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.bus import Delivery
-from core.distributed.redis_bus import RedisBus, RedisBusSettings
+from core.codec import decode_message
+from core.distributed.redis_bus import RedisBus, RedisBusSettings, _unfields
 from core.distributed.redis_stores import RedisConnection, RedisConversationStore, RedisDedupeStore, RedisSettingsStore
 from core.engine import Conversation, DialogueEngine, Persona
 from core.engines.chain import EngineChain
@@ -422,3 +423,26 @@ async def test_typing_streamed_piece_and_reply_share_one_round_trip(redis_server
     assert round_trips == 1, round_trips
     assert len(out) == 4, "every event in the gateway's stream"
     assert answered == 1, "the reply and its answered marker went together"
+
+
+async def test_concurrent_publishes_share_round_trips_and_keep_order(redis_server: RedisServer) -> None:
+    """Issue 15: publishes that arrive together go in one pipeline, in the order they were made."""
+    import redis as sync_redis
+
+    stats = sync_redis.Redis.from_url(redis_server.url)
+    bus = RedisBus(settings(redis_server), bot="bot")
+    await bus.start()
+    try:
+        await bus.publish(message("warm", chat="c0"))  # the script is loaded, the connection open
+        before = int(stats.info("stats")["total_reads_processed"])
+        await asyncio.gather(*(bus.publish(message(f"m{i}", chat=f"c{i % 3}")) for i in range(30)))
+        round_trips = int(stats.info("stats")["total_reads_processed"]) - before - 1
+        entries = await bus.redis.xrange(bus.in_key) or []
+        order = await bus.redis.lrange(bus._order_key(message("x", chat="c1").chat_key), 0, -1)
+    finally:
+        await bus.stop()
+        stats.close()
+    assert round_trips <= 2, round_trips  # the first alone, the other 29 queued behind it together
+    decoded = [(eid, decode_message(*_unfields(raw))) for eid, raw in entries]  # type: ignore[arg-type]
+    assert [m.text for _, m in decoded] == ["warm"] + [f"m{i}" for i in range(30)]
+    assert order == [eid for eid, m in decoded if m.chat.id == "c1"], "each chat's order list follows the stream"
