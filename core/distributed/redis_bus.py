@@ -27,8 +27,10 @@ Delivery is at-least-once with answers exactly once:
 * The text reply and the ``answered`` marker are written in one transaction, so a
   redelivered entry whose reply already went out is acknowledged, not answered again.
 * Per-chat order: a worker starts an entry only when it is the head of its chat's
-  order list (see :meth:`RedisBus._turn`; the heads of a batch just read are checked
-  in one round trip); the head is released by the ack, after the replies were appended. Replies of one chat therefore leave in order whichever
+  order list (see :meth:`RedisBus._turn`); the head is released by the ack, after the
+  replies were appended. An entry published to an empty order list carries ``head``
+  (it stays the head until its own ack), and the heads of the rest of a batch just
+  read are checked in one round trip, so ``turn()`` usually costs nothing. Replies of one chat therefore leave in order whichever
   worker handles them, and chats never wait for each other.
 
 While Redis is unreachable a gateway keeps incoming messages in a bounded outbox
@@ -69,8 +71,15 @@ T = TypeVar("T")
 
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
+# An entry appended to an empty order list is marked "head": it heads its chat until its own ack,
+# so the worker that reads it needs no round trip to check its turn.
 _PUBLISH = """
-local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+local id
+if redis.call('LLEN', KEYS[2]) == 0 then
+  id = redis.call('XADD', KEYS[1], '*', 'head', '1', unpack(ARGV, 2))
+else
+  id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+end
 redis.call('RPUSH', KEYS[2], id)
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 return id
@@ -564,7 +573,12 @@ class RedisBus(Bus):
                     continue
                 raise
             decoded = [(eid, message) for eid, raw in entries if (message := await self._decode(eid, raw)) is not None]
-            heads = set() if reclaimed or not decoded else await self._retry(partial(self._heads, decoded))
+            heads: set[bytes] = set()
+            if not reclaimed:
+                heads = {eid for eid, raw in entries if raw.get(b"head") == b"1"}  # headed an empty list when published
+                unknown = [(eid, message) for eid, message in decoded if eid not in heads]
+                if unknown:
+                    heads |= await self._retry(partial(self._heads, unknown))
             for eid, message in decoded:
                 delivery = await self._to_delivery(eid, message, reclaimed, eid in heads)
                 if delivery is not None:

@@ -446,3 +446,39 @@ async def test_concurrent_publishes_share_round_trips_and_keep_order(redis_serve
     decoded = [(eid, decode_message(*_unfields(raw))) for eid, raw in entries]  # type: ignore[arg-type]
     assert [m.text for _, m in decoded] == ["warm"] + [f"m{i}" for i in range(30)]
     assert order == [eid for eid, m in decoded if m.chat.id == "c1"], "each chat's order list follows the stream"
+
+
+async def test_message_to_an_idle_chat_takes_its_turn_without_a_round_trip(redis_server: RedisServer) -> None:
+    """Issue 15: published to an empty order list, an entry is marked as its chat's head; the next waits."""
+    import redis as sync_redis
+
+    stats = sync_redis.Redis.from_url(redis_server.url)
+    gateway = RedisBus(settings(redis_server), bot="bot")
+    bus = RedisBus(settings(redis_server, consumer="w"), bot="bot")
+    await gateway.start()
+    await bus.start()
+    try:
+        await gateway.publish(message("first", chat="c1"))
+        await gateway.publish(message("second", chat="c1"))
+        raw = [fields for _, fields in await bus.redis.xrange(bus.in_key) or []]
+        taken: list[Delivery] = []
+        async for delivery in bus.deliveries():
+            taken.append(delivery)
+            if len(taken) == 2:
+                break
+        before = int(stats.info("stats")["total_reads_processed"])
+        await taken[0].turn()
+        round_trips = int(stats.info("stats")["total_reads_processed"]) - before - 1
+        second = asyncio.ensure_future(taken[1].turn())
+        await asyncio.sleep(0.1)
+        waited = not second.done()
+        await taken[0].ack()
+        await asyncio.wait_for(second, 2.0)
+        await taken[1].ack()
+    finally:
+        await bus.stop()
+        await gateway.stop()
+        stats.close()
+    assert [f.get(b"head") for f in raw] == [b"1", None]  # type: ignore[union-attr]
+    assert round_trips == 0, round_trips
+    assert waited, "the second message of the chat waits for the first one's ack"
