@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from redis import Redis as SyncRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -103,19 +104,28 @@ class Result:
     cpu_redis: float = 0.0
     #: CPU the rest of the machine used meanwhile (other programs, the kernel, steal), in cores
     cpu_other: float = 0.0
+    #: Redis round trips (socket reads redis-server processed) and commands per message, all clients together
+    round_trips: float = 0.0
+    commands: float = 0.0
+
+    def cpu_ms(self, cores: float) -> float:
+        """CPU milliseconds per message from a share of cores."""
+        return cores * 1000 / self.rate if self.rate else 0.0
 
     def row(self) -> str:
         workers = str(self.workers) if self.workers else "-"
         cpu = f"{self.cpu_gateway:4.2f}/{self.cpu_workers:4.2f}/{self.cpu_redis:4.2f}/{self.cpu_other:4.2f}"
+        per_msg = "/".join(f"{self.cpu_ms(c):.2f}" for c in (self.cpu_gateway, self.cpu_workers, self.cpu_redis))
         return (
             f"{self.engine:12} {self.bus:18} {workers:>7} {self.chats:>5} {self.messages:>6} "
-            f"{self.rate:9,.{1 if self.rate < 100 else 0}f} {self.p50_ms:9.2f} {self.p99_ms:9.2f} {self.mean_ms:9.2f}  {cpu}"
+            f"{self.rate:9,.{1 if self.rate < 100 else 0}f} {self.p50_ms:9.2f} {self.p99_ms:9.2f} {self.mean_ms:9.2f}  {cpu:24}"
+            f"{per_msg:>20} {self.round_trips:6.1f} {self.commands:6.1f}"
         )
 
 
 HEADER = (
     f"{'engine':12} {'bus':18} {'workers':>7} {'chats':>5} {'msgs':>6} {'msg/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'mean ms':>9}"
-    "  cores gw/wk/redis/other"
+    "  cores gw/wk/redis/other  CPU ms/msg gw/wk/redis   RT/msg cmd/msg"
 )
 
 
@@ -302,6 +312,18 @@ class Processes:
 
     workers: tuple[int, ...] = ()
     redis: int | None = None
+    redis_url: str = ""
+
+    def redis_stats(self) -> tuple[int, int]:
+        """redis-server's socket reads (one per round trip of a client) and commands processed so far."""
+        if not self.redis_url:
+            return 0, 0
+        client = SyncRedis.from_url(self.redis_url)
+        try:
+            stats = client.info("stats")
+        finally:
+            client.close()
+        return int(stats["total_reads_processed"]), int(stats["total_commands_processed"])
 
     def sample(self) -> tuple[float, float, float, float]:
         """CPU seconds so far: this process, the workers, redis, the whole machine."""
@@ -317,13 +339,16 @@ async def measure(
     for n, load in enumerate(loads):
         await loop.run(load.chats, max(50, load.chats), f"{tag}w{n}-")
         before = procs.sample()
+        stats_before = procs.redis_stats()
         latencies, seconds, skipped = await loop.run(load.chats, load.messages, f"{tag}m{n}-")
         gw, wk, rd, busy = (round((b - a) / seconds, 2) for a, b in zip(before, procs.sample()))
+        # the two INFO calls themselves: one read and one command each
+        reads, commands = (b - a - 1 for a, b in zip(stats_before, procs.redis_stats()))
         ms = [v * 1000 for v in latencies]
         result = Result(
             engine, bus, workers, load.chats, load.messages, seconds, load.messages / seconds,
             percentile(ms, 50), percentile(ms, 99), statistics.fmean(ms), skipped, gw, wk, rd,
-            max(0.0, round(busy - gw - wk - rd, 2)),
+            max(0.0, round(busy - gw - wk - rd, 2)), round(reads / load.messages, 2), round(commands / load.messages, 2),
         )
         print(result.row(), flush=True, file=sys.stderr if QUIET else sys.stdout)
         results.append(result)
@@ -360,7 +385,7 @@ async def run_inprocess(engine: str, stores_kind: str, loads: list[Load], redis:
     await pipeline.start()
     loop = ClosedLoop(bus)
     try:
-        return await measure(loop, engine, f"inprocess/{stores_kind}", 0, loads, tag, Processes(redis=redis.pid))
+        return await measure(loop, engine, f"inprocess/{stores_kind}", 0, loads, tag, Processes(redis=redis.pid, redis_url=redis.url))
     finally:
         await pipeline.stop()
         await bus.stop()
@@ -381,7 +406,7 @@ async def run_redis(engine: str, workers: int, loads: list[Load], redis: RedisSe
     loop = ClosedLoop(bus)
     try:
         pids = tuple(w.process.pid for w in procs if w.process is not None)
-        return await measure(loop, engine, "redis", workers, loads, tag, Processes(pids, redis.pid))
+        return await measure(loop, engine, "redis", workers, loads, tag, Processes(pids, redis.pid, redis.url))
     finally:
         await bus.stop()
         await loop.close()
@@ -462,9 +487,44 @@ def report(r: dict[str, float]) -> str:
     ])
 
 
+def echo_report(results: list[Result], chats: int) -> str:
+    """The echo targets: 1 redis worker against in-process, added latency at 1 chat, 4 workers against 2."""
+    inproc = matching(results, "echo", "inprocess/memory", 0, chats)[0]
+    quiet = matching(results, "echo", "inprocess/memory", 0, 1)[0]
+    one = {w: matching(results, "echo", "redis", w, chats)[0] for w in (1, 2, 4)}
+    quiet_redis = matching(results, "echo", "redis", 1, 1)[0]
+    return "\n".join([
+        (f"echo {chats} chats: redis 1 worker / in-process {one[1].rate / inproc.rate:.2f}x (target >= 0.6); "
+        f"4 workers / 2 workers {one[4].rate / one[2].rate:.2f}x (target >= 1)"),
+        (f"echo 1 chat, added by the redis bus: p50 +{quiet_redis.p50_ms - quiet.p50_ms:.2f} ms (target <= 2), "
+        f"p99 +{quiet_redis.p99_ms - quiet.p99_ms:.2f} ms (target <= 8)"),
+        (f"echo {chats} chats, 1 worker: CPU ms per message gateway {one[1].cpu_ms(one[1].cpu_gateway):.2f}, "
+        f"worker {one[1].cpu_ms(one[1].cpu_workers):.2f}, redis {one[1].cpu_ms(one[1].cpu_redis):.2f}; "
+        f"{one[1].round_trips:.1f} round trips and {one[1].commands:.1f} commands per message"),
+    ])
+
+
 def children_peak_rss_mb() -> float:
     """The largest peak resident memory of the child processes reaped so far (the workers), in MiB."""
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+async def run_echo(messages: int, chats: int, directory: Path) -> list[Result]:
+    """Only the echo cases (``--echo-only``): the bus's own cost, in a minute or two."""
+    redis = RedisServer(directory, persistent=False)
+    redis.start()
+    tags = (f"bench{n}" for n in itertools.count())
+    quiet, busy = [Load(1, max(50, messages // 4))], [Load(chats, messages)]
+    results: list[Result] = []
+    try:
+        results += await run_inprocess("echo", "memory", quiet + busy, redis, next(tags))
+        results += await run_inprocess("echo", "redis", quiet, redis, next(tags))
+        results += await run_redis("echo", 1, quiet + busy, redis, directory, next(tags))
+        for workers in (2, 4):
+            results += await run_redis("echo", workers, busy, redis, directory, next(tags))
+    finally:
+        redis.stop()
+    return results
 
 
 async def run_all(messages: int, chats: int, directory: Path) -> list[Result]:
@@ -508,6 +568,7 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=2000, help="timed messages per busy echo case (default 2000)")
     parser.add_argument("--chats", type=int, default=128, help="chats talking at once in the busy cases (default 128)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON (the table goes to stderr)")
+    parser.add_argument("--echo-only", action="store_true", help="only the echo cases (the bus's own cost)")
     args = parser.parse_args()
     QUIET = args.json
     out = sys.stderr if QUIET else sys.stdout
@@ -520,9 +581,12 @@ async def main() -> None:
     print(HEADER, file=out, flush=True)
     directory = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
-        results = await run_all(args.messages, args.chats, directory)
+        results = await (run_echo if args.echo_only else run_all)(args.messages, args.chats, directory)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+    if args.echo_only:
+        print(echo_report(results, args.chats), file=out)
+        return
     r = ratios(results, args.chats)
     elapsed = time.perf_counter() - started
     print(report(r), file=out)

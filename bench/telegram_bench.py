@@ -1,14 +1,19 @@
-"""Telegram adapter benchmark: ours vs a bare python-telegram-bot echo bot, same fake Bot API server.
+"""Telegram adapter benchmark: ours vs bare python-telegram-bot and aiogram 3 echo bots, one fake Bot API server.
 
-Both bots long-poll the fake server from tests/adapters/telegram/fake_bot_api.py in the
-same run. Our bot is the whole stack (bus, pipeline with EchoEngine, TelegramAdapter)
-with its rate limiter relaxed so both face the same server. Figures:
+Every bot runs as its own process and long-polls the same fake server (tests/adapters/telegram/fake_bot_api.py,
+in this process), one bot after the other in one run:
 
-* throughput: a burst of ``--burst`` messages over ``--chats`` chats, messages per second
-  from the first injection to the last reply;
-* latency: ``--paced`` messages at ``--rate`` per second, injection to reply arrival, p50/p99.
+* ``ptb``: bare python-telegram-bot ``Application`` with its defaults (updates handled in sequence);
+* ``ptb-concurrent``: the same with ``concurrent_updates(True)``;
+* ``aiogram``: an aiogram 3 echo bot (bench/aiogram_echo.py, its own venv: ``--aiogram-python``);
+* ``ours``: the whole stack (bus, pipeline with dedupe, flood control and memory on, EchoEngine,
+  TelegramAdapter) with Telegram's rate limits relaxed so every bot faces the same server.
 
-Run: ``.venv/bin/python bench/telegram_bench.py`` (not a test).
+Figures per bot: CPU ms per message of the bot's process (psutil: user + system over the burst, so the
+shared machine's load does not distort it as it does wall time), messages/s of a burst of ``--burst``
+messages over ``--chats`` private chats, and reply latency p50/p99 of ``--paced`` messages at ``--rate``/s.
+
+Run: ``.venv/bin/python bench/telegram_bench.py [--aiogram-python PATH]`` (not a test).
 """
 
 from __future__ import annotations
@@ -16,43 +21,43 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import signal
 import sys
-import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from telegram import Update  # noqa: E402
-from telegram.ext import Application, ContextTypes, MessageHandler, filters  # noqa: E402
+import psutil
+from telegram import Update
+from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-from adapters.telegram.adapter import TelegramAdapter  # noqa: E402
-from adapters.telegram.config import TelegramConfig  # noqa: E402
-from bench.stats import percentile  # noqa: E402
-from core.bus import InProcessBus  # noqa: E402
-from core.engine import Persona  # noqa: E402
-from core.engines.echo import EchoEngine  # noqa: E402
-from core.pipeline.context import BotServices  # noqa: E402
-from core.pipeline.pipeline import Pipeline  # noqa: E402
-from core.pipeline.settings import FloodLimits, PipelineSettings  # noqa: E402
-from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore  # noqa: E402
-from tests.adapters.telegram.fake_bot_api import TOKEN, FakeBotApi  # noqa: E402
+from adapters.telegram.adapter import TelegramAdapter
+from adapters.telegram.config import TelegramConfig
+from bench.stats import percentile
+from core.bus import InProcessBus
+from core.engine import Persona
+from core.engines.echo import EchoEngine
+from core.pipeline.context import BotServices
+from core.pipeline.pipeline import Pipeline
+from core.pipeline.settings import FloodLimits, PipelineSettings
+from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
+from tests.adapters.telegram.fake_bot_api import TOKEN, FakeBotApi
+
+HERE = Path(__file__).resolve()
 
 
 class Bare:
-    """A bare python-telegram-bot echo bot (Application, concurrent updates)."""
+    """A bare python-telegram-bot echo bot: Application defaults, or ``concurrent_updates(True)``."""
 
-    def __init__(self, api: FakeBotApi) -> None:
-        self.app = (
-            Application.builder()
-            .token(TOKEN)
-            .base_url(api.base_url)
-            .base_file_url(api.base_file_url)
-            .connection_pool_size(64)
-            .concurrent_updates(256)
-            .build()
-        )
+    def __init__(self, base_url: str, base_file_url: str, concurrent: bool) -> None:
+        builder = Application.builder().token(TOKEN).base_url(base_url).base_file_url(base_file_url)
+        if concurrent:
+            builder = builder.concurrent_updates(True)
+        self.app = builder.build()
 
         async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             assert update.message is not None
@@ -74,21 +79,23 @@ class Bare:
 
 
 class Ours:
-    """The framework's whole stack with the Telegram adapter."""
+    """The framework's whole stack with the Telegram adapter (flood control on, with limits no burst reaches)."""
 
-    def __init__(self, api: FakeBotApi, journal: Path | None = None) -> None:
+    def __init__(self, base_url: str, base_file_url: str, pool: int | None) -> None:
         self.bus = InProcessBus()
         services = BotServices(
             "bench", Persona(), EchoEngine(), MemoryConversationStore(), MemorySettingsStore(),
             MemoryDedupeStore(), MemoryRateCounter(),
-            config=PipelineSettings(flood=FloodLimits(per_user=0, per_chat=0)),
+            config=PipelineSettings(flood=FloodLimits(per_user=100_000, per_chat=100_000)),
         )
         self.pipeline = Pipeline(services, self.bus)
-        config = TelegramConfig.model_validate({
-            "token": TOKEN, "base_url": api.base_url, "base_file_url": api.base_file_url, "poll_timeout_s": 1,
+        data: dict[str, Any] = {
+            "token": TOKEN, "base_url": base_url, "base_file_url": base_file_url, "poll_timeout_s": 1,
             "rate_limits": {"per_chat": 0, "per_group": 0, "overall": 0},
-        })
-        self.adapter = TelegramAdapter("bench-tg", self.bus, config, journal_path=journal)
+        }
+        if pool is not None:
+            data.update(connection_pool_size=pool, max_concurrent_sends=pool)
+        self.adapter = TelegramAdapter("bench-tg", self.bus, TelegramConfig.model_validate(data))
 
     async def start(self) -> None:
         await self.bus.start()
@@ -102,64 +109,173 @@ class Ours:
         await self.bus.stop()
 
 
-def _replies(api: FakeBotApi, since: int) -> dict[str, float]:
-    return {c.params["text"]: c.at for c in api.calls[since:] if c.method == "sendMessage" and c.status == 200}
+async def child(kind: str, base_url: str, base_file_url: str, pool: int | None, no_sniffio: bool, httpx: bool) -> None:
+    """Run one bot (``ours``, ``ptb``, ``ptb-concurrent``) until SIGTERM; prints ``ready`` once polling.
 
+    ``httpx`` (comparison only): our adapter on PTB's HTTPXRequest, as before issue 15.
+    """
+    if no_sniffio:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]  # as if not installed: every import fails
+    if httpx:
+        from telegram.request import HTTPXRequest
 
-async def _run(api: FakeBotApi, bot: Any, tag: str, burst: int, chats: int, paced: int, rate: float) -> dict[str, float]:
+        import adapters.telegram.adapter as adapter_module
+
+        adapter_module.AiohttpRequest = HTTPXRequest  # type: ignore[misc,assignment]
+    bot: Ours | Bare = Ours(base_url, base_file_url, pool) if kind == "ours" else Bare(base_url, base_file_url, kind == "ptb-concurrent")
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await bot.start()
+    print("ready", flush=True)
+    await stop.wait()
+    await bot.stop()
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One bot process to measure."""
+
+    name: str
+    argv: list[str]
+
+
+@dataclass(frozen=True)
+class Result:
+    """One bot's figures."""
+
+    cpu_ms: float
+    throughput: float
+    p50: float
+    p99: float
+
+
+def _replies(api: FakeBotApi, since: int, prefix: str) -> dict[str, float]:
+    return {
+        c.params["text"]: c.at
+        for c in api.calls[since:]
+        if c.method == "sendMessage" and c.status == 200 and str(c.params.get("text", "")).startswith(prefix)
+    }
+
+
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+async def measure(api: FakeBotApi, contender: Contender, burst: int, chats: int, paced: int, rate: float) -> Result:
+    """Start the bot's process, warm it up, then the burst (CPU and msgs/s) and the paced run (latency)."""
+    proc = await asyncio.create_subprocess_exec(*contender.argv, stdout=asyncio.subprocess.PIPE)
     try:
-        # warm-up
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+        if line.strip() != b"ready":
+            raise RuntimeError(f"{contender.name} did not start (exit {proc.returncode})")
+        process = psutil.Process(proc.pid)
+        tag = f"{contender.name}-{time.monotonic_ns()}"
         mark = len(api.calls)
-        for i in range(20):
-            api.inject_message(100 + i % chats, f"{tag}-warm-{i}")
-        await api.wait_for(lambda: len(_replies(api, mark)) >= 20, timeout=60)
-        # throughput: one burst
+        for i in range(50):
+            api.inject_message(100 + i % chats, f"{tag}-w-{i}")
+        await api.wait_for(lambda: len(_replies(api, mark, f"{tag}-w-")) >= 50, timeout=120)
+        # throughput and CPU: one burst
         mark = len(api.calls)
-        sent: dict[str, float] = {}
+        cpu_before = _cpu_s(process)
+        first = time.monotonic()
         for i in range(burst):
-            text = f"{tag}-b-{i}"
-            sent[text] = time.monotonic()
-            api.inject_message(100 + i % chats, text)
-        await api.wait_for(lambda: len(_replies(api, mark)) >= burst, timeout=300)
-        got = _replies(api, mark)
-        throughput = burst / (max(got.values()) - min(sent.values()))
+            api.inject_message(100 + i % chats, f"{tag}-b-{i}")
+        await api.wait_for(lambda: len(_replies(api, mark, f"{tag}-b-")) >= burst, timeout=600)
+        cpu = _cpu_s(process) - cpu_before
+        throughput = burst / (max(_replies(api, mark, f"{tag}-b-").values()) - first)
         # latency: a steady rate
         mark = len(api.calls)
-        sent = {}
+        sent: dict[str, float] = {}
         for i in range(paced):
             text = f"{tag}-p-{i}"
             sent[text] = time.monotonic()
             api.inject_message(100 + i % chats, text)
             await asyncio.sleep(1 / rate)
-        await api.wait_for(lambda: len(_replies(api, mark)) >= paced, timeout=120)
-        got = _replies(api, mark)
+        await api.wait_for(lambda: len(_replies(api, mark, f"{tag}-p-")) >= paced, timeout=120)
+        got = _replies(api, mark, f"{tag}-p-")
         lat = [(got[t] - sent[t]) * 1000 for t in sent]
-        return {"throughput": throughput, "p50": percentile(lat, 50), "p99": percentile(lat, 99)}
+        return Result(cpu * 1000 / burst, throughput, percentile(lat, 50), percentile(lat, 99))
     finally:
-        await bot.stop()
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=15)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--burst", type=int, default=1000)
-    parser.add_argument("--chats", type=int, default=50)
-    parser.add_argument("--paced", type=int, default=300)
-    parser.add_argument("--rate", type=float, default=50.0)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+def contenders(args: argparse.Namespace, api: FakeBotApi) -> list[Contender]:
+    me = [sys.executable, str(HERE), "--child"]
+    urls = ["--base-url", api.base_url, "--base-file-url", api.base_file_url]
+    out = [
+        Contender("ptb", [*me, "ptb", *urls]),
+        Contender("ptb-concurrent", [*me, "ptb-concurrent", *urls]),
+        Contender("ours", [*me, "ours", *urls]),
+    ]
+    if args.compare:
+        out.append(Contender("ours-httpx", [*me, "ours", *urls, "--httpx"]))
+        out.append(Contender("ours-before", [*me, "ours", *urls, "--httpx", "--pool", "64", "--no-sniffio"]))
+    aiogram = args.aiogram_python or os.environ.get("AIOGRAM_PYTHON", "")
+    if aiogram:
+        out.insert(2, Contender("aiogram", [aiogram, str(HERE.parent / "aiogram_echo.py"), f"http://127.0.0.1:{api.port}", TOKEN]))
+    else:
+        print("aiogram: no --aiogram-python given (see bench/requirements-aiogram.txt); left out")
+    if args.only:
+        out = [c for c in out if c.name in args.only.split(",")]
+    return out
+
+
+async def main(args: argparse.Namespace) -> None:
+    results: dict[str, Result] = {}
     async with FakeBotApi() as api:
-        bare = await _run(api, Bare(api), "bare", args.burst, args.chats, args.paced, args.rate)
-        ours = await _run(api, Ours(api), "ours", args.burst, args.chats, args.paced, args.rate)
-        with tempfile.TemporaryDirectory() as tmp:  # the crash journal (issue 19), as run.py runs by default
-            journaled = await _run(api, Ours(api, Path(tmp) / "journal.sqlite3"), "jour", args.burst, args.chats, args.paced, args.rate)
-    print(f"fake Bot API server on 127.0.0.1, burst {args.burst} msgs over {args.chats} chats, paced {args.paced} at {args.rate:g}/s")
-    print(f"{'':14}{'msgs/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
-    for name, r in (("bare PTB echo", bare), ("ours", ours), ("ours+journal", journaled)):
-        print(f"{name:14}{r['throughput']:10.1f}{r['p50']:10.2f}{r['p99']:10.2f}")
-    print(f"throughput ratio ours/bare: {ours['throughput'] / bare['throughput']:.2f} (target >= 0.9)")
-    print(f"added p99: {ours['p99'] - bare['p99']:+.2f} ms (target <= 2 ms); added p50: {ours['p50'] - bare['p50']:+.2f} ms")
+        for contender in contenders(args, api):
+            results[contender.name] = await measure(api, contender, args.burst, args.chats, args.paced, args.rate)
+            r = results[contender.name]
+            print(f"  {contender.name}: {r.cpu_ms:.2f} CPU ms/msg, {r.throughput:.1f} msgs/s", flush=True)
+    print(f"fake Bot API server on 127.0.0.1, burst {args.burst} msgs over {args.chats} private chats, "
+          f"paced {args.paced} at {args.rate:g}/s; each bot its own process, CPU = user + system of that process")
+    print(f"{'':16}{'CPU ms/msg':>12}{'msgs/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    for name, r in results.items():
+        print(f"{name:16}{r.cpu_ms:12.2f}{r.throughput:10.1f}{r.p50:10.2f}{r.p99:10.2f}")
+    if "ours" in results and "aiogram" in results:
+        ratio = results["ours"].cpu_ms / results["aiogram"].cpu_ms
+        print(f"CPU per message ours/aiogram: {ratio:.2f} (target <= 1.3)")
+    if "ours" in results and "ptb" in results:
+        print(f"CPU per message ours/bare PTB: {results['ours'].cpu_ms / results['ptb'].cpu_ms:.2f}")
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--chats", type=int, default=100)
+    parser.add_argument("--paced", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--aiogram-python", default="", help="the interpreter of a venv with aiogram (or $AIOGRAM_PYTHON)")
+    parser.add_argument("--only", default="", help="comma-separated bots to run (ptb, ptb-concurrent, aiogram, ours, ours-httpx, ours-before)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also run ours on httpx (pool 8) and as before issue 15 (httpx, pool 64, sniffio not importable)")
+    parser.add_argument("--child", choices=["ours", "ptb", "ptb-concurrent"], help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--base-file-url", help=argparse.SUPPRESS)
+    parser.add_argument("--pool", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--no-sniffio", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--httpx", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    logging.basicConfig(level=logging.WARNING)
+    arguments = parse()
+    if arguments.child:
+        run = child(arguments.child, arguments.base_url, arguments.base_file_url, arguments.pool, arguments.no_sniffio, arguments.httpx)
+        if os.environ.get("BENCH_PROFILE"):  # a cProfile of the bot process, written at exit
+            import cProfile
+
+            cProfile.run("asyncio.run(run)", os.environ["BENCH_PROFILE"] + f".{arguments.child}")
+        else:
+            asyncio.run(run)
+    else:
+        asyncio.run(main(arguments))

@@ -67,6 +67,11 @@ class AdapterSupervisor(Resource):
         try:
             await asyncio.wait_for(self.adapter.start(), self.start_timeout_s)
         except asyncio.CancelledError:
+            # stopped while connecting: release what the attempt opened (HTTP sessions) before going
+            try:
+                await asyncio.shield(self.adapter.stop())
+            except Exception:  # noqa: BLE001
+                log.debug("cleanup after a cancelled start of %s failed", self.adapter.adapter_id, exc_info=True)
             raise
         except Exception as exc:  # noqa: BLE001 - any failure is retried
             self.last_error = describe(exc) if not isinstance(exc, TimeoutError) else f"no connection within {self.start_timeout_s:.0f} s"

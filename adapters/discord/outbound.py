@@ -21,6 +21,10 @@ Send = Callable[[str], Awaitable[discord.Message]]
 class StreamedMessage:
     """One message that grows as reply pieces arrive, edited at most every ``interval_s``.
 
+    Pieces coalesce: a write waits for its turn first and only then takes the text, so it
+    carries everything that has arrived, and once the final text is known (:meth:`finish`)
+    the next write is the final one; no preview is sent after it.
+
     Args:
         send: posts the first version and returns the message.
         interval_s: minimum time between two writes (the send counts as one).
@@ -54,43 +58,44 @@ class StreamedMessage:
             if delay > 0:
                 await asyncio.sleep(delay)
 
-    async def _write(self, text: str) -> None:
+    async def _write(self) -> bool:
+        """Wait for the throttle, then show the latest text (the final one once known); whether it was final."""
         async with self._lock:
-            shown = neutralize(preview(text))
-            if not shown or shown == self.shown:
-                return
             await self._wait_turn()
+            final = self._final
+            shown = neutralize(preview(self.text if final is None else final))
+            if not shown or shown == self.shown:
+                return final is not None
             if self.message is None:
                 self.message = await self._send(shown)
             else:
                 self.message = await self.message.edit(content=shown, allowed_mentions=NO_MENTIONS)
             self.writes.append(asyncio.get_running_loop().time())
             self.shown = shown
+            return final is not None
 
     async def _run(self) -> None:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            final = self._final
             try:
-                await self._write(self.text if final is None else final)
+                if await self._write():
+                    return
             except asyncio.CancelledError:
                 raise
             except discord.HTTPException as exc:
                 log.warning("discord: streamed edit failed: %s", exc)
-                if final is not None:
+                if self._final is not None:
                     raise
-            if final is not None:
-                return
 
     async def finish(self, first_piece: str) -> discord.Message | None:
-        """Show ``first_piece`` (the final first message) once the throttle allows, then stop.
+        """Show ``first_piece`` (the final first message) at the next write the throttle allows, then stop.
 
         An edit in flight is never cancelled, so a message is never posted twice.
         """
         self._final = first_piece
         if self._task is None:
-            await self._write(first_piece)
+            await self._write()
         else:
             self._dirty.set()
             await self._task

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from telegram import Update
-from telegram.request import HTTPXRequest
 
 from adapters.telegram.config import TelegramConfig
 from adapters.telegram.connection import (
@@ -38,6 +37,7 @@ from adapters.telegram.journal import Journal
 from adapters.telegram.outbound import Outboxes, Replier
 from adapters.telegram.ratelimit import RateLimiter
 from adapters.telegram.sender import Sender
+from adapters.telegram.transport import AiohttpRequest
 from core.adapter import Adapter
 from core.bus import Bus
 from core.commands import CommandSpec
@@ -102,9 +102,10 @@ class TelegramAdapter(Adapter):
         self.config = config
         self.commands = list(commands) if commands is not None else [c.spec for c in builtin_commands()]
         self.limiter = RateLimiter(config.rate_limits)
-        self.sender = Sender(self.limiter, config.retry)
+        self.sender = Sender(self.limiter, config.retry, max_in_flight=config.max_concurrent_sends)
         self.rules = AddressRules(config.reply_in_groups_only_when_addressed, config.answer_channel_posts, config.ignore_bots)
         self.bot: UpdatesBot | None = None
+        self._requests: tuple[AiohttpRequest, ...] = ()
         self.me: BotIdentity | None = None
         self.outboxes: Outboxes | None = None
         self.poller: Poller | None = None
@@ -118,14 +119,15 @@ class TelegramAdapter(Adapter):
             raise TelegramConfigError("telegram.token is not set (use ${TELEGRAM_BOT_TOKEN})")
         register_secret(cfg.token.get_secret_value())  # it is part of every request URL
         timeout = cfg.request_timeout_s
-        request = HTTPXRequest(
+        request = AiohttpRequest(
             connection_pool_size=cfg.connection_pool_size,
             read_timeout=timeout,
             write_timeout=timeout,
             connect_timeout=timeout,
             pool_timeout=timeout,
         )
-        updates_request = HTTPXRequest(connection_pool_size=2, read_timeout=timeout, connect_timeout=timeout)
+        updates_request = AiohttpRequest(connection_pool_size=2, read_timeout=timeout, connect_timeout=timeout)
+        self._requests = (request, updates_request)
         bot = self.bot = UpdatesBot(
             cfg.token.get_secret_value(),
             base_url=cfg.base_url,
@@ -182,6 +184,9 @@ class TelegramAdapter(Adapter):
         if self.bot is not None:
             await self.bot.shutdown()
             self.bot = None
+        for request in self._requests:  # also when getMe never finished (the bot was never initialized)
+            await request.shutdown()
+        self._requests = ()
         if self.journal is not None:
             await self.journal.stop()
 

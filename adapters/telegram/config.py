@@ -15,6 +15,9 @@ class RateLimitConfig(BaseModel):
     """Our own send limits (Telegram's: ~1/s per chat, 20/min per group, 30/s overall).
 
     Every limit is ``count`` requests per ``period`` seconds; 0 disables that limit.
+    ``low_priority_share``: the share of each budget that previews of streamed replies and chat
+    actions may use (they never wait for a slot; text always has the rest). With the defaults a
+    private chat gets a draft at most every 2 s, a group an edit at most every 6 s.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -25,6 +28,7 @@ class RateLimitConfig(BaseModel):
     per_group_period_s: float = Field(60.0, gt=0)
     overall: int = Field(30, ge=0)
     overall_period_s: float = Field(1.0, gt=0)
+    low_priority_share: float = Field(0.5, gt=0, le=1)
 
 
 class RetryConfig(BaseModel):
@@ -110,7 +114,8 @@ class TelegramConfig(BaseModel):
     chat_action_delay_s: float = Field(0.3, ge=0)
     voice_note_max_bytes: int = Field(1_000_000, ge=1)
     commands: dict[str, str] | None = None
-    connection_pool_size: int = Field(64, ge=1)
+    connection_pool_size: int = Field(8, ge=1)
+    max_concurrent_sends: int = Field(8, ge=1)
     request_timeout_s: float = Field(20.0, gt=0)
     drain_timeout_s: float = Field(10.0, ge=0)
     #: journal addressed messages in SQLite until answered, so a crash loses none (when the bot runs in

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dtm
 import warnings
 
+import aiohttp
 import httpx
 from telegram import error as tg
 
@@ -116,6 +117,8 @@ NOT_IDEMPOTENT = frozenset({"sendMessage", "sendVoice", "sendAudio", "sendDocume
 """Methods that show something new each time they succeed (an edit or a chat action does not)."""
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# The aiohttp transport (adapters/telegram/transport.py): a failed or timed-out connect never sent anything.
+_AIOHTTP_NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
 
 def response_lost(exc: tg.TelegramError) -> bool:
@@ -128,6 +131,8 @@ def response_lost(exc: tg.TelegramError) -> bool:
     if not isinstance(exc, tg.NetworkError) or isinstance(exc, tg.BadRequest | tg.Forbidden):
         return False
     cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError):
+        return not isinstance(cause, _AIOHTTP_NOT_SENT)
     return cause is not None and isinstance(cause, httpx.HTTPError) and not isinstance(cause, _NOT_SENT)
 
 
@@ -172,6 +177,6 @@ def map_error(exc: tg.TelegramError, method: str = "") -> TelegramApiError:
     if isinstance(exc, tg.NetworkError):
         # python-telegram-bot raises NetworkError both for 5xx answers (with Telegram's
         # description) and for transport failures ("httpx.…", "Unknown error in HTTP …").
-        transport = "httpx" in low or "unknown error in http" in low or "disconnected" in low
+        transport = "httpx" in low or "aiohttp." in low or "unknown error in http" in low or "disconnected" in low
         return NetworkFailure(text, method) if transport else ServerError(text, method)
     return BadRequest(text, method)

@@ -1,9 +1,15 @@
 """Sends the core's outgoing events to Telegram, in order per chat.
 
 Each chat has its own queue and worker task, so a slow or rate-limited chat never
-holds up another while the events of one chat keep their order. Streamed replies
-are coalesced: deltas that arrive faster than the throttle update one draft
-(private chats) or one edited message (groups) at most once per interval.
+holds up another while the events of one chat keep their order.
+
+Streamed replies are coalesced: a delta only grows its stream's text. A preview (a
+draft in private chats, one edited message in groups) is sent only when the chat's
+queue is empty, so it always carries everything that has arrived and is never sent
+while the final text or anything else is waiting; it goes at most once per interval
+and only when the rate limiter has room to spare (a preview never waits for a slot).
+The final text (``ReplyDone``) is ordinary, high-priority traffic: it takes the first
+send slot after it arrives.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ log = logging.getLogger(__name__)
 
 _draft_ids = itertools.count(1)
 _STREAM_TTL_S = 600.0
+_RECHECK_S = 0.01
+"""How soon a worker looks again when a due preview found no room (another chat took the slot)."""
 
 
 @dataclass(slots=True)
@@ -142,18 +150,25 @@ class Replier:
         return isinstance(event, ReplyDone | ReplyVoice)
 
     def next_flush(self, chat_id: int, now: float) -> float | None:
-        """Seconds until a coalesced stream of ``chat_id`` is due for a push (None: nothing pending)."""
-        chat_id = self.moved.get(chat_id, chat_id)
-        due = [s.last_push + self._interval(s) - now for s in self.streams.values() if s.chat_id == chat_id and s.dirty]
-        return max(0.0, min(due)) if due else None
+        """Seconds until a preview of a stream of ``chat_id`` may go (None: no preview pending).
 
-    async def flush(self, chat_id: int) -> None:
-        """Push every stream of ``chat_id`` whose throttle has passed."""
+        ``now`` is on the :func:`time.monotonic` clock (the limiter's clock).
+        """
+        chat_id = self.moved.get(chat_id, chat_id)
+        dirty = [s for s in self.streams.values() if s.chat_id == chat_id and s.dirty]
+        if not dirty:
+            return None
+        spare = self.sender.limiter.spare_delay(chat_id, preview=True)
+        return max(0.0, spare, min(s.last_push + self._interval(s) - now for s in dirty))
+
+    async def flush(self, chat_id: int) -> bool:
+        """Send a preview of the stream of ``chat_id`` that has waited longest, if one is due; whether one went."""
         chat_id = self.moved.get(chat_id, chat_id)
         now = time.monotonic()
-        for stream in [s for s in self.streams.values() if s.chat_id == chat_id and s.dirty]:
-            if now - stream.last_push >= self._interval(stream):
-                await self._push(stream)
+        due = [s for s in self.streams.values() if s.chat_id == chat_id and s.dirty and now - s.last_push >= self._interval(s)]
+        if not due:
+            return False
+        return await self._push(min(due, key=lambda s: s.last_push))
 
     def _interval(self, stream: _Stream) -> float:
         return self.config.stream.draft_interval_s if stream.private else self.config.stream.edit_interval_s
@@ -161,6 +176,10 @@ class Replier:
     # --- text ---------------------------------------------------------------
 
     async def _delta(self, event: ReplyDelta) -> None:
+        self.absorb(event)
+
+    def absorb(self, event: ReplyDelta) -> None:
+        """Add a delta to its stream's text; sends nothing (the chat's worker sends previews when due)."""
         if not self.config.stream.enabled:
             return
         stream = self.streams.get(event.reply_id)
@@ -170,39 +189,53 @@ class Replier:
             stream = self.streams[event.reply_id] = _Stream(int(target.chat.id), target.chat.kind is ChatKind.PRIVATE, target)
         stream.text += event.text
         stream.touched = time.monotonic()
-        # Only when the preview changed: past Telegram's length limit the preview stays the same,
-        # and editing a message to its own text is refused ("message is not modified").
-        if stream.dirty and time.monotonic() - stream.last_push >= self._interval(stream):
-            await self._push(stream)
 
-    async def _push(self, stream: _Stream) -> None:
+    async def _push(self, stream: _Stream) -> bool:
+        """Send one preview if the limiter has room to spare (never waits, never retries); whether it went."""
         text = preview(stream.text)
-        stream.last_push = time.monotonic()
-        stream.shown = text
         chat_id = stream.chat_id
+        sent: object | None
         try:
             if stream.private:
-                await self.sender.call(
-                    "sendMessageDraft", chat_id, lambda: self.bot.send_message_draft(chat_id, stream.draft_id, text)
+                sent = await self.sender.call_spare(
+                    "sendMessageDraft",
+                    chat_id,
+                    lambda: self.bot.send_message_draft(chat_id, stream.draft_id, text),
+                    preview=True,
                 )
             elif stream.message_id is None:
-                message = await self.sender.call(
+                message = await self.sender.call_spare(
                     "sendMessage",
                     chat_id,
                     lambda: self.bot.send_message(chat_id, text, reply_parameters=_reply_parameters(stream.target)),
+                    preview=True,
                 )
-                stream.message_id = message.message_id
+                if message is not None:
+                    stream.message_id = message.message_id
+                sent = message
             else:
                 message_id = stream.message_id
-                await self.sender.call(
-                    "editMessageText", chat_id, lambda: self.bot.edit_message_text(text, chat_id, message_id)
+                sent = await self.sender.call_spare(
+                    "editMessageText",
+                    chat_id,
+                    lambda: self.bot.edit_message_text(text, chat_id, message_id),
+                    preview=True,
                 )
         except NotModified:
-            pass
+            sent = True
         except ChatMigrated as exc:
-            self._moved(chat_id, exc.new_chat_id)  # the next push goes to the supergroup
+            self._moved(chat_id, exc.new_chat_id)  # the next preview goes to the supergroup
+            return True
         except TelegramAdapterError as exc:
+            # Not retried: the next preview or the final text carries this text anyway.
             log.warning("telegram: streamed preview for chat %s failed: %s", chat_id, exc)
+            stream.last_push = time.monotonic()
+            return True
+        if sent is None:
+            return False
+        stream.last_push = time.monotonic()
+        stream.shown = text
+        return True
 
     async def _done(self, event: ReplyDone) -> None:
         stream = self.streams.pop(event.reply_id, None)
@@ -295,10 +328,17 @@ class Replier:
             )
 
     async def _action(self, event: ChatAction) -> None:
+        """A chat action is cosmetic: sent only when the limits have room to spare, so it never delays text."""
         chat_id = int(event.target.chat.id)
-        await self.sender.call(
-            "sendChatAction", chat_id, lambda: self.bot.send_chat_action(chat_id, event.action), per_chat=False
-        )
+        try:
+            sent = await self.sender.call_spare(
+                "sendChatAction", chat_id, lambda: self.bot.send_chat_action(chat_id, event.action), per_chat=False
+            )
+        except TelegramAdapterError as exc:  # not retried: the reply itself ends the indicator anyway
+            log.info("telegram: %s in chat %s not shown: %s", event.action, chat_id, exc)
+            return
+        if sent is None:
+            log.debug("telegram: %s in chat %s skipped (no send budget to spare)", event.action, chat_id)
 
     def _skipped(self, event: ReplySkipped) -> None:
         """No reply is coming for this message: send nothing, forget any stream started for it."""
@@ -329,14 +369,25 @@ class Outboxes:
         """Events queued or being sent."""
         return self._lanes.pending
 
+    def _take(self, queue: asyncio.Queue[OutgoingEvent], pending: OutgoingEvent | None) -> OutgoingEvent | None:
+        """Fold every delta that has arrived into its stream; the first other event, or None when none is queued."""
+        while True:
+            if pending is None:
+                if queue.empty():
+                    return None
+                pending = queue.get_nowait()
+            if not isinstance(pending, ReplyDelta):
+                return pending
+            self.replier.absorb(pending)
+            pending = None
+
     async def _work(self, key: str, queue: asyncio.Queue[OutgoingEvent]) -> None:
         chat_id = int(key)
         replier = self.replier
         delay = replier.config.chat_action_delay_s
         pending: OutgoingEvent | None = None
         while True:
-            if pending is None and not queue.empty():
-                pending = queue.get_nowait()
+            pending = self._take(queue, pending)
             if pending is not None:
                 event, pending = pending, None
                 if isinstance(event, ChatAction) and delay > 0:
@@ -353,13 +404,17 @@ class Outboxes:
                 with message_context(key_of(event.target.in_reply_to)):
                     await replier.handle(event)
                 continue
+            # Nothing queued: a preview may be due. Whatever arrives first is taken in first
+            # (a final text is sent before any preview; deltas join the preview).
             due = replier.next_flush(chat_id, time.monotonic())
             if due is None:
                 return
+            if due <= 0 and await replier.flush(chat_id):
+                continue
             try:
-                pending = await asyncio.wait_for(queue.get(), timeout=due)
+                pending = await asyncio.wait_for(queue.get(), timeout=max(due, _RECHECK_S))
             except TimeoutError:
-                await replier.flush(chat_id)
+                pass
 
     async def drain(self, timeout_s: float) -> None:
         """Wait (bounded) for every queued event to be sent, then cancel what is left."""

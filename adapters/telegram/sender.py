@@ -1,14 +1,23 @@
 """Sends one Bot API request through the rate limiter, retrying what is worth retrying.
 
 A 429 pauses the chat for ``retry_after`` and sends the same request again; 5xx and
-network failures back off exponentially with full jitter. After the bounded number
-of tries the request is logged with the reason and :class:`DeliveryFailed` is raised.
+network failures back off exponentially with full jitter (:class:`core.backoff.BackoffPolicy`).
+After the bounded number of tries the request is logged with the reason and
+:class:`DeliveryFailed` is raised.
 
 The Bot API has no idempotency key: a send (``sendMessage``, ``sendVoice``...) whose
 connection broke after the request went out may have been delivered, and sending it
 again may show it twice. Such a send is retried at most once and counted in
 ``bot_send_response_lost_total``; failures before the request left (connection
 refused, pool timeout) are retried as usual.
+
+At most ``max_in_flight`` requests are on the wire at once (the HTTP pool is sized to
+match), so a burst of chats never makes the connection pool scan dozens of idle
+connections per request. Each chat's worker sends one request at a time, so the cap
+never reorders a chat's messages.
+
+Low-priority requests (previews of streamed replies, chat actions) go through
+:meth:`Sender.call_spare`: sent only when the limiter has room to spare, never retried.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from adapters.telegram.errors import (
 )
 from adapters.telegram.ratelimit import RateLimiter
 from core import metrics
+from core.backoff import BackoffPolicy
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +56,29 @@ class Sender:
         limiter: the shared rate limiter.
         retry: retry bounds and backoff.
         jitter: returns a float in [0, 1) (injectable for tests).
+        max_in_flight: requests on the wire at once, at most.
     """
 
-    def __init__(self, limiter: RateLimiter, retry: RetryConfig, jitter: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        retry: RetryConfig,
+        jitter: Callable[[], float] = random.random,
+        max_in_flight: int = 8,
+    ) -> None:
         self.limiter = limiter
         self.retry = retry
         self.jitter = jitter
+        self.policy = BackoffPolicy(base_s=retry.backoff_base_s, cap_s=retry.backoff_max_s, jitter="full")
+        self.in_flight = asyncio.Semaphore(max_in_flight)
         self.retries = 0
         self.rate_limited = 0
         self.failures = 0
         self.responses_lost = 0
 
     def backoff(self, attempt: int) -> float:
-        """Full-jitter exponential backoff for the ``attempt``-th retry (1-based)."""
-        cap = min(self.retry.backoff_max_s, self.retry.backoff_base_s * 2 ** (attempt - 1))
-        return cap * (0.5 + 0.5 * self.jitter())
+        """Full-jitter exponential backoff for the ``attempt``-th retry (1-based): uniform in ``[0, step]``."""
+        return self.policy.delay(attempt, self.jitter)
 
     async def call(
         self,
@@ -88,7 +106,8 @@ class Sender:
         while True:
             await self.limiter.acquire(chat_id, per_chat)
             try:
-                return await request()
+                async with self.in_flight:
+                    return await request()
             except tg.TelegramError as exc:
                 err: TelegramApiError = map_error(exc, method)
                 # --- issue 19: a send whose response was lost is sent again at most once -----------
@@ -120,6 +139,36 @@ class Sender:
                 await asyncio.sleep(delay)
                 continue
             raise err
+
+    async def call_spare(
+        self,
+        method: str,
+        chat_id: int | None,
+        request: Callable[[], Awaitable[T]],
+        *,
+        per_chat: bool = True,
+        preview: bool = False,
+    ) -> T | None:
+        """Send a low-priority request now if the limiter has room to spare; None when it has not.
+
+        Never waits for a slot and never retries: a newer preview or the final text supersedes it.
+        A 429 still pauses the chat (or everything) for ``retry_after``.
+
+        Raises:
+            TelegramApiError: the request failed (including :class:`RateLimited`).
+        """
+        if self.limiter.spare_delay(chat_id, per_chat, preview) > 0:
+            return None
+        self.limiter.record_spare(chat_id, per_chat, preview)
+        try:
+            async with self.in_flight:
+                return await request()
+        except tg.TelegramError as exc:
+            err = map_error(exc, method)
+        if isinstance(err, RateLimited):
+            self.rate_limited += 1
+            self.limiter.pause(chat_id, min(err.retry_after, self.retry.max_retry_after_s))
+        raise err
 
     def _give_up(self, method: str, chat_id: int | None, tries: int, err: TelegramApiError) -> DeliveryFailed:
         self.failures += 1

@@ -12,7 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.bus import Delivery
-from core.distributed.redis_bus import RedisBus, RedisBusSettings
+from core.codec import decode_message
+from core.distributed.redis_bus import RedisBus, RedisBusSettings, _unfields
 from core.distributed.redis_stores import RedisConnection, RedisConversationStore, RedisDedupeStore, RedisSettingsStore
 from core.engine import Conversation, DialogueEngine, Persona
 from core.engines.chain import EngineChain
@@ -393,3 +394,99 @@ async def test_a_flushed_ack_script_neither_strands_nor_repeats_replies(redis_se
     assert [e.text for e in gw.done()] == ["a", "b", "c", "d", "e"]
     assert during[0] <= 1  # at most the last batch waits for the next read
     assert await _out_pending(redis_server) == (0, 0)
+
+
+def _quiet(bus: RedisBus) -> None:
+    """Stop the bus's periodic gauge reads, so round trips can be counted exactly."""
+    if bus._gauges is not None:
+        bus._gauges.cancel()
+
+
+async def test_typing_streamed_piece_and_reply_share_one_round_trip(redis_server: RedisServer) -> None:
+    """Issue 15: a worker's writes are queued and sent together; the answer returns once it is in redis."""
+    import redis as sync_redis
+
+    from core.model import ChatAction, ReplyDelta
+
+    stats = sync_redis.Redis.from_url(redis_server.url)
+    bus = RedisBus(settings(redis_server, consumer="w"), bot="bot")
+    await bus.start()
+    _quiet(bus)
+    try:
+        incoming = message("hello", chat="c9")
+        target = ReplyTarget("gw", incoming.chat, incoming.ref)
+        await bus.send(ChatAction(target, "typing"))  # warm: the connections exist before counting
+        before = int(stats.info("stats")["total_reads_processed"])
+        await bus.send(ChatAction(target, "typing"))
+        await bus.send(ReplyDelta("r1", target, 0, "hel"))
+        await bus.send(ReplyDone("r1", target, "hello back"))
+        # one read per client round trip; the second INFO is one itself
+        round_trips = int(stats.info("stats")["total_reads_processed"]) - before - 1
+        out = await bus.redis.xrange(bus._out_key("gw")) or []
+        answered = await bus.redis.exists(bus._answered_key(incoming.key))
+    finally:
+        await bus.stop()
+        stats.close()
+    assert round_trips == 1, round_trips
+    assert len(out) == 4, "every event in the gateway's stream"
+    assert answered == 1, "the reply and its answered marker went together"
+
+
+async def test_concurrent_publishes_share_round_trips_and_keep_order(redis_server: RedisServer) -> None:
+    """Issue 15: publishes that arrive together go in one pipeline, in the order they were made."""
+    import redis as sync_redis
+
+    stats = sync_redis.Redis.from_url(redis_server.url)
+    bus = RedisBus(settings(redis_server), bot="bot")
+    await bus.start()
+    _quiet(bus)
+    try:
+        await bus.publish(message("warm", chat="c0"))  # the script is loaded, the connection open
+        before = int(stats.info("stats")["total_reads_processed"])
+        await asyncio.gather(*(bus.publish(message(f"m{i}", chat=f"c{i % 3}")) for i in range(30)))
+        round_trips = int(stats.info("stats")["total_reads_processed"]) - before - 1
+        entries = await bus.redis.xrange(bus.in_key) or []
+        order = await bus.redis.lrange(bus._order_key(message("x", chat="c1").chat_key), 0, -1)
+    finally:
+        await bus.stop()
+        stats.close()
+    assert round_trips <= 2, round_trips  # the first alone, the other 29 queued behind it together
+    decoded = [(eid, decode_message(*_unfields(raw))) for eid, raw in entries]  # type: ignore[arg-type]
+    assert [m.text for _, m in decoded] == ["warm"] + [f"m{i}" for i in range(30)]
+    assert order == [eid for eid, m in decoded if m.chat.id == "c1"], "each chat's order list follows the stream"
+
+
+async def test_message_to_an_idle_chat_takes_its_turn_without_a_round_trip(redis_server: RedisServer) -> None:
+    """Issue 15: published to an empty order list, an entry is marked as its chat's head; the next waits."""
+    import redis as sync_redis
+
+    stats = sync_redis.Redis.from_url(redis_server.url)
+    gateway = RedisBus(settings(redis_server), bot="bot")
+    bus = RedisBus(settings(redis_server, consumer="w"), bot="bot")
+    await gateway.start()
+    await bus.start()
+    try:
+        await gateway.publish(message("first", chat="c1"))
+        await gateway.publish(message("second", chat="c1"))
+        raw = [fields for _, fields in await bus.redis.xrange(bus.in_key) or []]
+        taken: list[Delivery] = []
+        async for delivery in bus.deliveries():
+            taken.append(delivery)
+            if len(taken) == 2:
+                break
+        before = int(stats.info("stats")["total_reads_processed"])
+        await taken[0].turn()
+        round_trips = int(stats.info("stats")["total_reads_processed"]) - before - 1
+        second = asyncio.ensure_future(taken[1].turn())
+        await asyncio.sleep(0.1)
+        waited = not second.done()
+        await taken[0].ack()
+        await asyncio.wait_for(second, 2.0)
+        await taken[1].ack()
+    finally:
+        await bus.stop()
+        await gateway.stop()
+        stats.close()
+    assert [f.get(b"head") for f in raw] == [b"1", None]  # type: ignore[union-attr]
+    assert round_trips == 0, round_trips
+    assert waited, "the second message of the chat waits for the first one's ack"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,8 @@ class FakeOpenAI:
         self.default = default
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.last_piece_at: dict[str, float] = {}
+        """When the last piece of each streamed answer was written (``time.monotonic``), by the request's last message."""
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -84,6 +87,8 @@ class FakeOpenAI:
                 "choices": [{"index": 0, "delta": {"content": piece}}],
             }
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        messages = body.get("messages") or [{}]
+        self.last_piece_at[str(messages[-1].get("content", ""))] = time.monotonic()
         done = {
             "id": "c1",
             "object": "chat.completion.chunk",
