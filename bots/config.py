@@ -22,6 +22,7 @@ from bots.envsubst import references, substitute
 from bots.errors import ConfigError
 from core.engines.config import EchoEngineConfig, FaqEngineConfig, RetrievalEngineConfig
 from core.engines.generative.config import GenerativeEngineConfig
+from core.engines.kb.config import KnowledgeBaseEngineConfig
 from core.engines.llm.config import OpenAIEngineConfig
 from voice.config import VoiceConfig
 
@@ -87,7 +88,8 @@ class AdaptersConfig(_Strict):
 
 
 EngineConfig = Annotated[
-    EchoEngineConfig | RetrievalEngineConfig | FaqEngineConfig | GenerativeEngineConfig | OpenAIEngineConfig,
+    EchoEngineConfig | RetrievalEngineConfig | FaqEngineConfig | GenerativeEngineConfig | OpenAIEngineConfig
+    | KnowledgeBaseEngineConfig,
     Field(discriminator="kind"),
 ]
 
@@ -213,7 +215,7 @@ def parse_config(raw: Any, source: str = "config.yaml", env: dict[str, str] | No
     return config
 
 
-_UNION_TAGS = {"echo", "retrieval", "faq", "generative", "openai"}
+_UNION_TAGS = {"echo", "retrieval", "faq", "generative", "openai", "kb"}
 
 
 def load_config(path: str | Path, env: dict[str, str] | None = None) -> AppConfig:

@@ -12,6 +12,7 @@ from core.engines.config import EchoEngineConfig, FaqEngineConfig, RetrievalEngi
 from core.engines.echo import EchoEngine
 from core.engines.faq import FaqEngine
 from core.engines.generative.config import GenerativeEngineConfig
+from core.engines.kb.config import KnowledgeBaseEngineConfig
 from core.engines.llm.config import OpenAIEngineConfig
 from core.engines.retrieval import RetrievalEngine
 
@@ -53,6 +54,10 @@ def build_engine(config: EngineConfig, base: Path) -> DialogueEngine:
         from core.engines.llm.openai import OpenAIEngine
 
         return OpenAIEngine.from_config(config)
+    if isinstance(config, KnowledgeBaseEngineConfig):
+        from core.engines.kb.engine import KnowledgeBaseEngine
+
+        return KnowledgeBaseEngine.from_config(config, lambda p: resolve_existing(p, base), lambda p: resolve(p, base))
     raise TypeError(f"unknown engine config {type(config).__name__}")
 
 
