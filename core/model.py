@@ -215,6 +215,7 @@ class ReplyDone:
 
     ``streamed`` is true when :class:`ReplyDelta` events preceded this one.
     ``notice`` marks short service replies (flood warnings, apologies, errors).
+    ``sources`` names what the answer was taken from (knowledge-base entry or passage ids).
     """
 
     reply_id: str
@@ -222,6 +223,7 @@ class ReplyDone:
     text: str
     streamed: bool = False
     notice: bool = False
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

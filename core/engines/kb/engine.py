@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from pathlib import Path
@@ -21,6 +22,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHT = 0.7
 DEFAULT_THRESHOLD = 0.5
+
+
+_FOLLOW_UP = re.compile(r"^(and|also|what about|how about|what if|then|so|but|is it|does it|can it|那|还有|那么|如果)\b|\b(it|that|this|they|them)\b", re.I)
+
+
+def is_follow_up(text: str) -> bool:
+    """A short message that leans on the previous question ("and how long does it take?", "那运费呢")."""
+    return len(text.split()) <= 8 and len(text) <= 60 and bool(_FOLLOW_UP.search(text.strip()))
 
 
 class KnowledgeBaseEngine(DialogueEngine):
@@ -130,7 +139,7 @@ class KnowledgeBaseEngine(DialogueEngine):
         """Hits above the threshold, best first; a follow-up is retried with the user's previous message."""
         assert self.threshold is not None
         hits = await self.search(conversation.text)
-        if (not hits or hits[0].score < self.threshold) and conversation.turns:
+        if (not hits or hits[0].score < self.threshold) and conversation.turns and is_follow_up(conversation.text):
             previous = next((t.text for t in reversed(conversation.turns) if t.role == "user" and t.text != conversation.text), None)
             if previous:
                 joined = await self.search(f"{previous} {conversation.text}")
