@@ -95,6 +95,7 @@ async def _help(ctx: Context, args: str) -> None:
 
 async def _reset(ctx: Context, args: str) -> None:
     await ctx.services.conversations.clear(ctx.message.chat_key)
+    await ctx.services.memory.forget(ctx.message.chat_key)
     await ctx.reply("Done: I've forgotten our conversation in this chat.")
 
 

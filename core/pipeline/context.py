@@ -7,6 +7,7 @@ from typing import Any
 
 from core.bus import Bus
 from core.engine import DialogueEngine, Persona
+from core.memory import ChatMemory
 from core.model import ChatAction, IncomingMessage, ReplyDone, ReplyTarget, new_reply_id
 from core.pipeline.settings import PipelineSettings
 from core.speech import Speech
@@ -26,6 +27,11 @@ class BotServices:
     counter: RateCounter
     speech: Speech | None = None
     config: PipelineSettings = field(default_factory=PipelineSettings)
+
+    @property
+    def memory(self) -> ChatMemory:
+        """Per-chat facts the users stated (see :mod:`core.memory`), kept in ``settings``."""
+        return ChatMemory(self.settings)
 
 
 @dataclass(slots=True)

@@ -50,6 +50,7 @@ async def answer(ctx: Context) -> None:
         language=language,
         chat_key=message.chat_key,
         message=message,
+        facts=ctx.state.get("facts") or await services.memory.facts(message.chat_key),
     )
     await ctx.action("typing")
     target = ctx.target

@@ -14,6 +14,7 @@ from core.lifecycle import Resource
 from core.logcontext import message_context
 from core.model import ReplySkipped
 from core.pipeline.commands import CommandRouter
+from core.pipeline.facts import RememberFacts
 from core.pipeline.context import BotServices, Context
 from core.pipeline.dialogue import APOLOGY, answer
 from core.pipeline.middleware import Handler, Middleware, compose
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def default_middlewares(router: CommandRouter | None = None) -> list[Middleware]:
     """Addressing, dedupe, validation, flood control, access, then commands."""
-    return [AddressedOnly(), Dedupe(), Validate(), FloodControl(), AccessControl(), router or CommandRouter()]
+    return [AddressedOnly(), Dedupe(), Validate(), FloodControl(), AccessControl(), router or CommandRouter(), RememberFacts()]
 
 
 class ChatSerializer:
