@@ -16,7 +16,6 @@ from core.engines.kb.config import KnowledgeBaseEngineConfig
 from core.engines.llm.config import OpenAIEngineConfig
 from core.engines.retrieval import RetrievalEngine
 
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -66,16 +66,16 @@ class ChatMemory:
 
 _END = r"(?=\s*(?:[.,!?;]|\band\b|\bbut\b|$))"
 _EN_NAME = re.compile(
-    r"\b(?:my name is|my name's|i am called|i'm called|call me|name'?s)\s+([A-Za-z][\w'-]*)", re.I
+    r"\b(?:my name is|my name's|i am called|i'm called|call me|name'?s)\s+([A-Za-z][\w'-]*)", re.IGNORECASE
 )
 _EN_IAM = re.compile(r"^(?i:(?:hi|hello|hey)?[\s,!]*(?:i am|i'm|im))\s+([A-Z][a-z'-]+)\s*[.!]?$")
 _NOT_NAMES = frozenset({"fine", "good", "ok", "okay", "tired", "sad", "happy", "here", "back", "bored", "sorry", "great", "not", "so", "very", "just"})
-_EN_HOME = re.compile(r"\b(?:i live in|i'm living in|i am living in|i'm from|i am from|i come from|i moved to)\s+([A-Za-z][\w .'-]*?)" + _END, re.I)
+_EN_HOME = re.compile(r"\b(?:i live in|i'm living in|i am living in|i'm from|i am from|i come from|i moved to)\s+([A-Za-z][\w .'-]*?)" + _END, re.IGNORECASE)
 _EN_LIKES = re.compile(
-    r"\b(?:i (?:really |truly )?(?:like|love|enjoy|adore)|my favou?rite (?:\w+ )?is|i'm into|i am into)\s+([\w][\w .'-]*?)" + _END, re.I
+    r"\b(?:i (?:really |truly )?(?:like|love|enjoy|adore)|my favou?rite (?:\w+ )?is|i'm into|i am into)\s+([\w][\w .'-]*?)" + _END, re.IGNORECASE
 )
 _PRONOUNS = frozenset({"it", "that", "this", "you", "them", "him", "her", "those", "these", "to", "it so much", "you too"})
-_EN_NOT = re.compile(r"\b(?:don't|do not|never|doesn't|didn't)\s+(?:really\s+)?(?:like|love|enjoy)", re.I)
+_EN_NOT = re.compile(r"\b(?:don't|do not|never|doesn't|didn't)\s+(?:really\s+)?(?:like|love|enjoy)", re.IGNORECASE)
 _ZH_NAME = re.compile(r"(?:我叫|我的名字是|我的名字叫|叫我)([\u4e00-\u9fffA-Za-z]{1,8})")
 _ZH_HOME = re.compile(r"(?:我住在|我来自|我是从)([\u4e00-\u9fffA-Za-z]{1,12}?)(?:来的|人|[，。,.!！]|$)")
 _ZH_LIKES = re.compile(r"我(?:很|非常|特别)?(?:喜欢|爱)([\u4e00-\u9fffA-Za-z]{1,12})")
@@ -87,15 +87,13 @@ def extract_facts(text: str) -> dict[str, str]:
     t = " ".join(text.split())
     if asked_fact(t) is not None or t.endswith(("?", "？", "吗")):
         return out  # a question ("what's my name?", "我叫什么名字？") states nothing
-    if m := _EN_NAME.search(t) or _ZH_NAME.search(t):
-        out[NAME] = m.group(1)
-    elif (m := _EN_IAM.match(t)) and m.group(1).lower() not in _NOT_NAMES:
+    if (m := _EN_NAME.search(t) or _ZH_NAME.search(t)) or (m := _EN_IAM.match(t)) and m.group(1).lower() not in _NOT_NAMES:
         out[NAME] = m.group(1)
     if m := _EN_HOME.search(t) or _ZH_HOME.search(t):
         out[HOME] = m.group(1).strip()
-    if not _EN_NOT.search(t) and "不喜欢" not in t and (m := _EN_LIKES.search(t) or _ZH_LIKES.search(t)):
-        if m.group(1).strip().lower() not in _PRONOUNS:
-            out[LIKES] = m.group(1).strip()
+    negated = _EN_NOT.search(t) or "不喜欢" in t
+    if not negated and (m := _EN_LIKES.search(t) or _ZH_LIKES.search(t)) and m.group(1).strip().lower() not in _PRONOUNS:
+        out[LIKES] = m.group(1).strip()
     if NAME in out:
         name = out[NAME]
         out[NAME] = name[0].upper() + name[1:] if name.isascii() else name
@@ -105,9 +103,9 @@ def extract_facts(text: str) -> dict[str, str]:
 # --- questions about those facts --------------------------------------------------------------
 
 _ASK = {
-    NAME: re.compile(r"\b(?:what(?:'s| is) my name|do you (?:remember|know) (?:my name|who i am)|who am i)\b|我叫什么|我的名字(?:是什么|叫什么)|记得我(?:的名字|是谁)", re.I),
-    HOME: re.compile(r"\b(?:where do i live|where am i from|do you (?:remember|know) where i (?:live|am from|come from))\b|我住在哪|我来自哪", re.I),
-    LIKES: re.compile(r"\b(?:what do i (?:like|love|enjoy)|do you (?:remember|know) what i (?:like|love|enjoy))\b|我喜欢什么", re.I),
+    NAME: re.compile(r"\b(?:what(?:'s| is) my name|do you (?:remember|know) (?:my name|who i am)|who am i)\b|我叫什么|我的名字(?:是什么|叫什么)|记得我(?:的名字|是谁)", re.IGNORECASE),
+    HOME: re.compile(r"\b(?:where do i live|where am i from|do you (?:remember|know) where i (?:live|am from|come from))\b|我住在哪|我来自哪", re.IGNORECASE),
+    LIKES: re.compile(r"\b(?:what do i (?:like|love|enjoy)|do you (?:remember|know) what i (?:like|love|enjoy))\b|我喜欢什么", re.IGNORECASE),
 }
 
 

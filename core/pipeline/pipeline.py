@@ -14,9 +14,9 @@ from core.lifecycle import Resource
 from core.logcontext import message_context
 from core.model import ReplySkipped
 from core.pipeline.commands import CommandRouter
-from core.pipeline.facts import RememberFacts
 from core.pipeline.context import BotServices, Context
 from core.pipeline.dialogue import APOLOGY, answer
+from core.pipeline.facts import RememberFacts
 from core.pipeline.middleware import Handler, Middleware, compose
 from core.pipeline.middlewares import AccessControl, AddressedOnly, Dedupe, FloodControl, Validate
 

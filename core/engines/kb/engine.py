@@ -24,7 +24,7 @@ DEFAULT_WEIGHT = 0.7
 DEFAULT_THRESHOLD = 0.5
 
 
-_FOLLOW_UP = re.compile(r"^(and|also|what about|how about|what if|then|so|but|is it|does it|can it|那|还有|那么|如果)\b|\b(it|that|this|they|them)\b", re.I)
+_FOLLOW_UP = re.compile(r"^(and|also|what about|how about|what if|then|so|but|is it|does it|can it|那|还有|那么|如果)\b|\b(it|that|this|they|them)\b", re.IGNORECASE)
 
 
 def is_follow_up(text: str) -> bool:
@@ -136,15 +136,19 @@ class KnowledgeBaseEngine(DialogueEngine):
         return await asyncio.to_thread(self.index.search, text, self.top_k)
 
     async def lookup(self, conversation: Conversation) -> list[KbHit]:
-        """Hits above the threshold, best first; a follow-up is retried with the user's previous message."""
+        """Hits above the threshold, best first (else the best one).
+
+        A follow-up ("and how long does it take?") is looked up together with the user's previous
+        message first, and alone when that finds nothing.
+        """
         assert self.threshold is not None
-        hits = await self.search(conversation.text)
-        if (not hits or hits[0].score < self.threshold) and conversation.turns and is_follow_up(conversation.text):
+        if conversation.turns and is_follow_up(conversation.text):
             previous = next((t.text for t in reversed(conversation.turns) if t.role == "user" and t.text != conversation.text), None)
             if previous:
                 joined = await self.search(f"{previous} {conversation.text}")
                 if joined and joined[0].score >= self.threshold:
-                    hits = joined
+                    return [h for h in joined if h.score >= self.threshold]
+        hits = await self.search(conversation.text)
         return [h for h in hits if h.score >= self.threshold] or hits[:1]
 
     async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
@@ -163,7 +167,7 @@ class KnowledgeBaseEngine(DialogueEngine):
         if self.llm is not None:
             produced = False
             try:
-                async with aclosing(self.llm.reply(grounded_conversation(conversation, hits))) as stream:
+                async with aclosing(self.llm.reply(grounded_conversation(conversation, hits))) as stream:  # type: ignore[type-var]
                     async for piece in stream:
                         if not produced:
                             conversation.citations.extend(h.item.id for h in hits)

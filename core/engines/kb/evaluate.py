@@ -16,6 +16,7 @@ in-scope accuracy and the out-of-scope rejection rate); ties go to the widest ma
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,7 +120,7 @@ def calibrate(index: KnowledgeIndex, scored: Scored, weights: tuple[float, ...] 
     for weight in weights:
         inside, outside = _tops(index, scored, weight)
         values = sorted({round(s, 6) for _, s, _ in inside} | {round(s, 6) for s in outside})
-        candidates = [(a + b) / 2 for a, b in zip(values, values[1:], strict=False)] or values
+        candidates = [(a + b) / 2 for a, b in itertools.pairwise(values)] or values
         for i, t in enumerate(candidates):
             right_in = sum(ok and s >= t for ok, s, _ in inside) / len(inside)
             rejected = sum(s < t for s in outside) / len(outside)

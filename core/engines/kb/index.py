@@ -1,6 +1,6 @@
 """The knowledge-base index: every FAQ question and document passage, embedded and BM25-indexed.
 
-A message is scored against each row (a listed question, or a passage) by a weighted sum of
+A message is scored against each row (a listed question, an entry's answer, or a passage) by a weighted sum of
 the embedding cosine similarity and the BM25 score scaled by what the message would score
 against itself (both about 0..1); an item's score is its best row's. Embeddings of the rows are
 cached on disk under a hash of the model name and the row texts, so a changed source (an edited
@@ -73,6 +73,8 @@ class KnowledgeIndex:
         for i, item in enumerate(self.items):
             for key in item.keys:
                 self.rows.append((i, key, item.kind == "faq"))
+            if item.kind == "faq":
+                self.rows.append((i, item.answer, False))
         self._row_item = np.array([r[0] for r in self.rows], dtype=np.int64)
         self.bm25 = BM25Index([match_tokens(text) for _, text, _ in self.rows])
         self.vectors: np.ndarray | None = None

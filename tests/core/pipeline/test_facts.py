@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.engines.llm.openai import build_messages
 from core.engine import Conversation, Persona
+from core.engines.llm.openai import build_messages
 from core.stores.sqlite import SqliteDatabase, SqliteSettingsStore
 from tests.harness import Harness, ScriptedEngine, message
 
