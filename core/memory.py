@@ -103,7 +103,7 @@ def extract_facts(text: str) -> dict[str, str]:
 # --- questions about those facts --------------------------------------------------------------
 
 _ASK = {
-    NAME: re.compile(r"\b(?:what(?:'s| is) my name|do you (?:remember|know) (?:my name|who i am)|who am i)\b|我叫什么|我的名字(?:是什么|叫什么)|记得我(?:的名字|是谁)", re.IGNORECASE),
+    NAME: re.compile(r"\b(?:what(?:'s| is) my name|do you (?:remember|know) (?:my name|who i am))\b|我叫什么|我的名字(?:是什么|叫什么)|记得我(?:的名字|是谁)", re.IGNORECASE),
     HOME: re.compile(r"\b(?:where do i live|where am i from|do you (?:remember|know) where i (?:live|am from|come from))\b|我住在哪|我来自哪", re.IGNORECASE),
     LIKES: re.compile(r"\b(?:what do i (?:like|love|enjoy)|do you (?:remember|know) what i (?:like|love|enjoy))\b|我喜欢什么", re.IGNORECASE),
 }
