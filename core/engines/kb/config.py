@@ -36,6 +36,8 @@ class KnowledgeBaseEngineConfig(BaseModel):
     calibration: str | None = None
     fallback: Literal["handoff", "smalltalk"] = "handoff"
     handoff_message: str = DEFAULT_HANDOFF
+    #: the hand-off in other languages, by language code ("zh": ...); others get ``handoff_message``
+    handoff_messages: dict[str, str] = Field(default_factory=dict)
     unanswered_path: str = "data/kb/unanswered.jsonl"
     cache_dir: str = "data/cache/kb"
     max_passage_chars: int = Field(default=700, ge=100, le=10_000)

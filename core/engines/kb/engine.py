@@ -51,6 +51,7 @@ class KnowledgeBaseEngine(DialogueEngine):
         calibration: Path | None = None,
         fallback: str = "handoff",
         handoff_message: str = "",
+        handoff_messages: dict[str, str] | None = None,
         unanswered: UnansweredLog | None = None,
         cache_dir: Path | None = None,
         max_passage_chars: int = 700,
@@ -65,6 +66,7 @@ class KnowledgeBaseEngine(DialogueEngine):
         self.calibration = calibration or (calibration_path(path) if path is not None else None)
         self.fallback = fallback
         self.handoff_message = handoff_message
+        self.handoff_messages = dict(handoff_messages or {})
         self.unanswered = unanswered
         self.cache_dir = cache_dir
         self.max_passage_chars = max_passage_chars
@@ -91,6 +93,7 @@ class KnowledgeBaseEngine(DialogueEngine):
             calibration=read(cfg.calibration) if cfg.calibration else None,
             fallback=cfg.fallback,
             handoff_message=cfg.handoff_message,
+            handoff_messages=cfg.handoff_messages,
             unanswered=UnansweredLog(write(cfg.unanswered_path)),
             cache_dir=write(cfg.cache_dir),
             max_passage_chars=cfg.max_passage_chars,
@@ -129,6 +132,10 @@ class KnowledgeBaseEngine(DialogueEngine):
         if self.llm is not None:
             await self.llm.stop()
 
+    def handoff_for(self, language: str) -> str:
+        """The hand-off message in ``language`` (``zh-CN`` finds ``zh``), else the default one."""
+        return self.handoff_messages.get(language) or self.handoff_messages.get(language.split("-")[0]) or self.handoff_message
+
     async def search(self, text: str) -> list[KbHit]:
         """The best items for ``text`` (embedding runs in a worker thread)."""
         if self.index is None:
@@ -162,7 +169,7 @@ class KnowledgeBaseEngine(DialogueEngine):
             log.info("kb: no answer for %s (best %s %.3f); handing off", conversation.chat_key, best.item.id if best else "-", score)
             if self.unanswered is not None:
                 await self.unanswered.record(conversation.text, conversation.chat_key, best.item.id if best else "", score)
-            yield self.handoff_message
+            yield self.handoff_for(conversation.language)
             return
         if self.llm is not None:
             produced = False

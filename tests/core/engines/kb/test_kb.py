@@ -95,6 +95,14 @@ async def test_out_of_scope_hands_off_and_records_the_question(tmp_path: Path) -
     assert records[0]["chat_key"] == "test:c1" and records[0]["best_score"] < engine.threshold  # type: ignore[operator]
 
 
+async def test_the_hand_off_speaks_the_user_language(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, handoff_messages={"zh": "抱歉，我不知道。"})
+    await engine.start()
+    answer, _ = await _say(engine, "明天天气怎么样", language="zh")
+    assert answer == "抱歉，我不知道。"
+    assert engine.handoff_for("zh-CN") == "抱歉，我不知道。" and engine.handoff_for("fr") == engine.handoff_message
+
+
 async def test_smalltalk_fallback_declines_so_the_next_engine_answers(tmp_path: Path) -> None:
     engine = _engine(tmp_path, fallback="smalltalk")
     await engine.start()
