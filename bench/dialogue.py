@@ -5,9 +5,14 @@ time to first piece p50/p99, tokens per second of one stream, throughput with 32
 concurrent chats, and peak memory (each engine runs in its own process so the
 peaks are its own).
 
+Then the knowledge-base engine (``kind: kb``) on a synthetic knowledge base of ``--kb-entries``
+entries (3 questions each): index build time (cold, then from the disk cache) and lookup
+latency p50/p99 (embedding the question + hybrid scoring of every row), per embedder.
+
 Usage::
 
     .venv/bin/python bench/dialogue.py [--requests 60] [--concurrency 32] [--max-tokens 24]
+    .venv/bin/python bench/dialogue.py --kb-only [--kb-entries 1000]
 """
 
 from __future__ import annotations
@@ -109,6 +114,79 @@ async def _child(
     }
 
 
+_SUBJECTS = ["password", "invoice", "refund", "delivery", "account", "subscription", "order", "app", "email", "payment",
+             "warranty", "discount", "printer", "router", "battery", "screen", "update", "backup", "login", "profile",
+             "team", "storage", "export", "import", "calendar", "reminder", "camera", "microphone", "speaker", "cable"]
+_ACTIONS = ["reset", "change", "cancel", "find", "download", "fix", "connect", "share", "delete", "restore",
+            "upgrade", "track", "renew", "sync", "configure", "replace", "return", "pay for", "activate", "transfer"]
+_FORMS = ["How do I {a} my {s}?", "I can't {a} the {s}", "{s} {a} not working", "where do I {a} my {s}", "can you help me {a} a {s}"]
+KB_QUERIES = ["I want to reset the password on my router", "my invoice download fails", "how to track my delivery",
+              "the battery won't charge", "can I get my money back for the printer", "what's the weather tomorrow",
+              "sync my calendar with my phone", "我想退款", "who won the world cup", "share storage with my team"]
+
+
+def synthetic_kb(entries: int) -> list:  # type: ignore[type-arg]
+    """``entries`` distinct FAQ entries of 3 questions each, built from templates."""
+    from core.engines.kb.index import KbItem
+
+    items = []
+    for n in range(entries):
+        s, a = _SUBJECTS[n % len(_SUBJECTS)], _ACTIONS[(n // len(_SUBJECTS)) % len(_ACTIONS)]
+        extra = f" (model {n // (len(_SUBJECTS) * len(_ACTIONS))})" if n >= len(_SUBJECTS) * len(_ACTIONS) else ""
+        questions = tuple(_FORMS[(n + k) % len(_FORMS)].format(a=a, s=s) + extra for k in range(3))
+        items.append(KbItem(f"e{n}", "faq", questions[0], f"Answer {n}.", questions))
+    return items
+
+
+def _kb_child(entries: int, requests: int) -> dict[str, dict[str, float]]:
+    import tempfile
+
+    from core.engines.kb.embedders import load_embedder
+    from core.engines.kb.index import KnowledgeIndex
+
+    items = synthetic_kb(entries)
+    out: dict[str, dict[str, float]] = {}
+    for name in ("e5", "minilm", "none"):
+        started = time.perf_counter()
+        embedder = load_embedder(name)  # type: ignore[arg-type]
+        load = time.perf_counter() - started
+        with tempfile.TemporaryDirectory() as cache:
+            cold = KnowledgeIndex(items, embedder)
+            cold.build(Path(cache), progress=False)
+            warm = KnowledgeIndex(items, embedder)
+            warm.build(Path(cache), progress=False)
+        for q in KB_QUERIES[:3]:
+            warm.search(q)
+        lat = []
+        for i in range(requests):
+            t = time.perf_counter()
+            warm.search(KB_QUERIES[i % len(KB_QUERIES)])
+            lat.append(time.perf_counter() - t)
+        out[name] = {
+            "load_ms": load * 1000,
+            "build_s": cold.build_s,
+            "cached_ms": warm.build_s * 1000,
+            "p50_ms": percentile(lat, 50) * 1000,
+            "p99_ms": percentile(lat, 99) * 1000,
+            "rows": float(len(cold.rows)),
+        }
+    return out
+
+
+def _print_kb(results: dict[str, dict[str, float]], entries: int, requests: int) -> None:
+    rows = int(next(iter(results.values()))["rows"])
+    print(f"\nknowledge base: {entries} entries ({rows} questions), {requests} lookups, one thread")
+    print(f"{'':<26}" + "".join(f"{n:>14}" for n in results))
+    for label, key, unit in [
+        ("model load", "load_ms", "ms"),
+        ("index build (cold)", "build_s", "s"),
+        ("index load (cached)", "cached_ms", "ms"),
+        ("lookup p50", "p50_ms", "ms"),
+        ("lookup p99", "p99_ms", "ms"),
+    ]:
+        print(f"{label:<26}" + "".join(f"{results[n][key]:>12.1f}{unit:>2}" for n in results))
+
+
 ROWS = [
     ("model load", "load_ms", "ms"),
     ("reply latency p50", "p50_ms", "ms"),
@@ -133,8 +211,18 @@ def main() -> int:
     p.add_argument("--max-tokens", type=int, default=24)
     p.add_argument("--model", default="models/chitchat", help="generative model (relative to the repository root)")
     p.add_argument("--threads", type=int, default=0, help="torch threads of the generative engine (0: torch default)")
-    p.add_argument("--child", choices=["generative", "retrieval"])
+    p.add_argument("--child", choices=["generative", "retrieval", "kb"])
+    p.add_argument("--kb-entries", type=int, default=1000)
+    p.add_argument("--kb-only", action="store_true", help="only the knowledge-base figures")
     args = p.parse_args()
+    if args.child == "kb":
+        print(json.dumps(_kb_child(args.kb_entries, args.requests)))
+        return 0
+    if args.kb_only:
+        kb_cmd = [sys.executable, __file__, "--child", "kb", "--kb-entries", str(args.kb_entries), "--requests", str(args.requests)]
+        out = subprocess.run(kb_cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+        _print_kb(json.loads(out.stdout.strip().splitlines()[-1]), args.kb_entries, args.requests)
+        return 0
     if args.child:
         print(
             json.dumps(
@@ -172,6 +260,9 @@ def main() -> int:
     for label, key, unit in ROWS:
         cells = "".join(f"{results[n][key]:>12.1f}{unit:>2}" for n in ("generative", "retrieval"))
         print(f"{label:<26}{cells}")
+    kb_cmd = [sys.executable, __file__, "--child", "kb", "--kb-entries", str(args.kb_entries), "--requests", str(args.requests)]
+    out = subprocess.run(kb_cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+    _print_kb(json.loads(out.stdout.strip().splitlines()[-1]), args.kb_entries, args.requests)
     return 0
 
 

@@ -20,6 +20,7 @@ from core.adapter import Adapter
 from core.engine import DialogueEngine
 from core.engines.config import EchoEngineConfig, FaqEngineConfig, RetrievalEngineConfig
 from core.engines.generative.config import GenerativeEngineConfig
+from core.engines.kb.config import KnowledgeBaseEngineConfig
 from core.engines.llm.config import OpenAIEngineConfig
 from core.pipeline.commands import builtin_commands
 from voice.config import EdgeEngineConfig, PiperEngineConfig
@@ -57,6 +58,14 @@ def faq_engine(config: FaqEngineConfig, env: BuildEnv) -> DialogueEngine:
     from core.engines.faq import FaqEngine
 
     return FaqEngine(resolve_existing(config.path, env.base), config.threshold)
+
+
+@plugin.engine("kb", config=KnowledgeBaseEngineConfig)
+def kb_engine(config: KnowledgeBaseEngineConfig, env: BuildEnv) -> DialogueEngine:
+    from bots.paths import resolve, resolve_existing
+    from core.engines.kb.engine import KnowledgeBaseEngine
+
+    return KnowledgeBaseEngine.from_config(config, lambda p: resolve_existing(p, env.base), lambda p: resolve(p, env.base))
 
 
 @plugin.engine("generative", config=GenerativeEngineConfig)

@@ -35,6 +35,7 @@ from bots.errors import ConfigError, PluginError
 from bots.registry import Registry
 from core.engines.config import EchoEngineConfig, FaqEngineConfig, RetrievalEngineConfig
 from core.engines.generative.config import GenerativeEngineConfig
+from core.engines.kb.config import KnowledgeBaseEngineConfig
 from core.engines.llm.config import OpenAIEngineConfig
 from core.kinds import CONTEXT_KEY, KindRegistry, by_kind, unknown_message
 from core.pipeline.settings import PipelineSettings
@@ -108,7 +109,8 @@ if TYPE_CHECKING:
     EngineConfig = BaseModel
 else:
     EngineConfig = by_kind(
-        "engine", EchoEngineConfig, RetrievalEngineConfig, FaqEngineConfig, GenerativeEngineConfig, OpenAIEngineConfig
+        "engine", EchoEngineConfig, RetrievalEngineConfig, FaqEngineConfig, GenerativeEngineConfig, OpenAIEngineConfig,
+        KnowledgeBaseEngineConfig,
     )
     """A dialogue engine's section: the model its ``kind`` names in the registry (built-in or a plugin's)."""
 

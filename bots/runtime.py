@@ -26,6 +26,7 @@ from core.engines.chain import EngineChain
 from core.lifecycle import Resource
 from core.pipeline.commands import CommandRouter
 from core.pipeline.context import BotServices
+from core.pipeline.facts import RememberFacts
 from core.pipeline.listen import Transcribe
 from core.pipeline.middleware import Middleware
 from core.pipeline.middlewares import AccessControl, AddressedOnly, Dedupe, FloodControl, Validate
@@ -71,6 +72,7 @@ def plugin_middlewares(plugins: list[Plugin]) -> list[Middleware]:
     for plugin in plugins:
         middlewares.extend(plugin.middlewares)
     middlewares.append(CommandRouter(commands_of(plugins)))
+    middlewares.append(RememberFacts())
     middlewares.append(MessageHandlers([rule for p in plugins for rule in p.message_rules]))
     return middlewares
 

@@ -185,6 +185,8 @@ def decode_event(header: bytes, blobs: list[bytes]) -> OutgoingEvent:
             Addressed(t.get("addressed", "no")),
             float(t.get("received_at", 0.0)),
         )
+        if "sources" in body:
+            body["sources"] = tuple(str(s) for s in body["sources"])
         if "clip" in body:
             c = body["clip"]
             body["clip"] = VoiceClip(

@@ -9,7 +9,7 @@ engine in a chain can answer.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 from core.lifecycle import Resource
@@ -28,7 +28,12 @@ class Persona:
 
 @dataclass(frozen=True, slots=True)
 class Conversation:
-    """What an engine sees: recent turns (oldest first), the new message, persona, language."""
+    """What an engine sees: recent turns (oldest first), the new message, persona, language.
+
+    ``facts``: what the user told about themselves in this chat (``name``, ``home``, ``likes``;
+    see :mod:`core.memory`). ``citations``: an engine that answers from a source appends the
+    source's id here; the pipeline logs them and puts them on the reply (``ReplyDone.sources``).
+    """
 
     text: str
     turns: tuple[Turn, ...] = ()
@@ -36,6 +41,8 @@ class Conversation:
     language: str = "en"
     chat_key: str = ""
     message: IncomingMessage | None = None
+    facts: Mapping[str, str] = field(default_factory=dict)
+    citations: list[str] = field(default_factory=list)
 
 
 class DialogueEngine(Resource, abc.ABC):

@@ -218,6 +218,7 @@ class ReplyDone:
     ``heard`` marks the transcript of a spoken message, shown back to its sender (``text``
     is a "heard: ..." line; ``transcript`` is the bare words, for adapters that show them
     in the user's own bubble instead).
+    ``sources`` names what the answer was taken from (knowledge-base entry or passage ids).
     """
 
     reply_id: str
@@ -227,6 +228,7 @@ class ReplyDone:
     notice: bool = False
     heard: bool = False
     transcript: str = ""
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,8 @@ Server to client::
     {"type": "typing", "action": "typing"|"record_voice", "in_reply_to": "MSG-ID"|null}
     {"type": "delta", "reply_id": "...", "seq": 0, "text": "piece", "in_reply_to": ...}
     {"type": "done", "reply_id": "...", "text": "full text", "streamed": true, "notice": false,
-     "in_reply_to": ...}                                    final text; replaces the deltas
+     "in_reply_to": ..., "sources": ["refund"]}             final text; replaces the deltas; ``sources``
+                                                            (only when the answer cites any): knowledge-base ids
     {"type": "heard", "id": "MSG-ID", "text": "..."}     what was heard in a recording (POST /audio)
     {"type": "voice", "reply_id": "...", "url": "/voice/TOKEN", "mime_type": "audio/ogg",
      "duration_s": 1.5, "waveform": [0, 255], "text": "..."}  the page's voice bubble
@@ -185,6 +186,7 @@ def event_frame(event: OutgoingEvent) -> dict[str, Any] | None:
             "text": event.text,
             "streamed": event.streamed,
             "notice": event.notice,
+            **({"sources": list(event.sources)} if event.sources else {}),
             "in_reply_to": _in_reply_to(event.target),
         }
     if isinstance(event, ChatAction):

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from core.commands import CommandOption, CommandSpec
+from core.engines.kb.unanswered import UnansweredLog
 from core.errors import SpeechError
 from core.model import SkipReason
 from core.pipeline.context import Context
@@ -118,6 +119,7 @@ async def _help(ctx: Context, args: str) -> None:
 
 async def _reset(ctx: Context, args: str) -> None:
     await ctx.services.conversations.clear(ctx.message.chat_key)
+    await ctx.services.memory.forget(ctx.message.chat_key)
     await ctx.reply("Done: I've forgotten our conversation in this chat.")
 
 
@@ -184,6 +186,30 @@ async def _voices(ctx: Context, args: str) -> None:
     await ctx.reply("\n".join(lines))
 
 
+def unanswered_logs(ctx: Context) -> list[UnansweredLog]:
+    """The unanswered-question logs of the bot's engines (knowledge bases with ``fallback: handoff``)."""
+    engine = ctx.services.engine
+    engines = getattr(engine, "engines", [engine])
+    return [log for e in engines if isinstance(log := getattr(e, "unanswered", None), UnansweredLog)]
+
+
+async def _unanswered(ctx: Context, args: str) -> None:
+    logs = unanswered_logs(ctx)
+    if not logs:
+        await ctx.reply("This bot has no knowledge base that records unanswered questions.")
+        return
+    limit = int(args) if args.isdigit() and 0 < int(args) <= 100 else 10
+    records = [r for log in logs for r in await log.recent(limit)]
+    records = sorted(records, key=lambda r: r.at)[-limit:]
+    if not records:
+        await ctx.reply("No unanswered questions so far.")
+        return
+    lines = [f"The last {len(records)} questions the knowledge base could not answer (newest last):"]
+    lines += [f"- {r.question} (closest: {r.best_id or '-'}, {r.best_score:.2f})" for r in records]
+    lines.append(f"All of them: {', '.join(str(log.path) for log in logs)}")
+    await ctx.reply("\n".join(lines))
+
+
 def builtin_commands() -> list[Command]:
     """The commands every bot has."""
     return [
@@ -197,4 +223,5 @@ def builtin_commands() -> list[Command]:
             (CommandOption("setting", "on, off, a voice name, or rate 1.2"),),
         ),
         Command("voices", "list the voices I can speak with", _voices),
+        Command("unanswered", "questions the knowledge base could not answer (admins: /unanswered 20)", _unanswered),
     ]

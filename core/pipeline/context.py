@@ -8,6 +8,7 @@ from typing import Any
 from core.bus import Bus
 from core.commands import CommandSpec
 from core.engine import DialogueEngine, Persona
+from core.memory import ChatMemory
 from core.model import ChatAction, IncomingMessage, ReplyDone, ReplyTarget, SkipReason, new_reply_id
 from core.pipeline.settings import PipelineSettings
 from core.speech import Speech
@@ -32,6 +33,11 @@ class BotServices:
     listener: SpeechToText | None = None
     #: the bot's commands (built-in and plugins'), as ``/help`` lists them; empty: the built-ins
     commands: tuple[CommandSpec, ...] = ()
+
+    @property
+    def memory(self) -> ChatMemory:
+        """Per-chat facts the users stated (see :mod:`core.memory`), kept in ``settings``."""
+        return ChatMemory(self.settings)
 
 
 @dataclass(slots=True)

@@ -52,6 +52,7 @@ async def answer(ctx: Context) -> None:
         language=language,
         chat_key=message.chat_key,
         message=message,
+        facts=ctx.state.get("facts") or await services.memory.facts(message.chat_key),
     )
     await ctx.action("typing")
     target = ctx.target
@@ -107,7 +108,10 @@ async def answer(ctx: Context) -> None:
         notice = True
     elif failure:
         text += CUT_SHORT
-    await ctx.bus.send(ReplyDone(reply_id, target, text, streamed=seq > 0, notice=notice))
+    sources = tuple(dict.fromkeys(conversation.citations)) if not notice else ()
+    if sources:
+        log.info("reply to %s cites %s", message.key, ", ".join(sources))
+    await ctx.bus.send(ReplyDone(reply_id, target, text, streamed=seq > 0, notice=notice, sources=sources))
     ctx.answered = True
     if not notice:
         await services.conversations.append(

@@ -17,6 +17,7 @@ from core.pipeline.commands import CommandRouter
 from core.pipeline.context import BotServices, Context
 from core.pipeline.dialogue import APOLOGY, answer
 from core.pipeline.listen import Transcribe
+from core.pipeline.facts import RememberFacts
 from core.pipeline.middleware import Handler, Middleware, compose
 from core.pipeline.middlewares import AccessControl, AddressedOnly, Dedupe, FloodControl, Validate
 
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 
 
 def default_middlewares(router: CommandRouter | None = None) -> list[Middleware]:
-    """Addressing, dedupe, validation, flood control, access, transcription of speech, then commands."""
+    """Addressing, dedupe, validation, flood control, access, transcription of speech, commands, then
+    the memory of what users say about themselves."""
     return [
         AddressedOnly(),
         Dedupe(),
@@ -33,6 +35,7 @@ def default_middlewares(router: CommandRouter | None = None) -> list[Middleware]
         AccessControl(),
         Transcribe(),
         router or CommandRouter(),
+        RememberFacts(),
     ]
 
 

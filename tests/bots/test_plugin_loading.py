@@ -90,8 +90,8 @@ def test_per_bot_plugins_choose_a_subset(tmp_path: Path) -> None:
     raw = app_config(tmp_path, bots=[{**bot, "plugins": ["coin"]}, {**bot, "name": "z"}], plugin_dirs=["plugins"])
     app = App(load(raw, tmp_path), tmp_path)
     names = [[c.name for c in b.services.commands] for b in app.bots]  # type: ignore[union-attr]
-    assert names[0] == ["start", "help", "reset", "voice", "voices", "flip"]
-    assert names[1] == ["start", "help", "reset", "voice", "voices", "flip", "roll"]
+    assert names[0] == ["start", "help", "reset", "voice", "voices", "unanswered", "flip"]
+    assert names[1] == ["start", "help", "reset", "voice", "voices", "unanswered", "flip", "roll"]
     raw["bots"][0]["plugins"] = ["dise"]
     with pytest.raises(PluginError, match=r"bots.0.plugins: unknown plugin 'dise' \(did you mean 'dice'\?\); known: coin, dice"):
         load(raw, tmp_path)

@@ -6,10 +6,17 @@ same ``--seed``) it prints:
 * perplexity of reply tokens given up to a window of preceding turns, and the
   perplexity of an add-one unigram model fitted on the training split;
 * for ``--samples`` (context, reply) pairs: distinct-1/2, average reply length,
-  unigram F1 and BLEU-2 against the real reply, for the generative model (with
+  unigram F1 and BLEU-2 against the real reply, and a coherence proxy (mean cosine
+  similarity of multilingual-e5-small embeddings of the last context turn and the
+  reply), for the generative model (with
   its configured sampling and a fixed seed) and for
   :class:`~core.engines.retrieval.RetrievalEngine` given the training split's
   consecutive turns as its pairs (so neither has seen the test conversations).
+
+So that a run stays under two minutes on two loaded cores, the defaults sample: perplexity on
+``--ppl-conversations`` test conversations (40 of 200), the unigram baseline fitted on
+``--unigram-conversations`` training conversations (2,000), ``--samples`` 100 replies; all with
+the seed, and 0 means all. A progress bar follows the stages and the replies.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from core.engine import Conversation, DialogueEngine
 from core.engines.corpus import Pair
@@ -88,6 +96,20 @@ async def answer(engine: DialogueEngine, conversation: Conversation) -> str:
         return ""
 
 
+def coherence(contexts: Sequence[Sequence[str]], replies: Sequence[str]) -> float:
+    """Mean embedding cosine between each context's last turn and its reply (empty replies count 0)."""
+    from core.engines.kb.embedders import load_embedder
+
+    embedder = load_embedder("e5")
+    assert embedder is not None
+    kept = [(ctx[-1], r) for ctx, r in zip(contexts, replies, strict=True) if r.strip()]
+    if not kept:
+        return 0.0
+    a = embedder.embed([c for c, _ in kept], query=True)
+    b = embedder.embed([r for _, r in kept], query=True)
+    return float((a * b).sum(axis=1).sum()) / len(replies)
+
+
 def scores(replies: Sequence[str], references: Sequence[str]) -> dict[str, float]:
     """distinct-1/2, average length (tokens), F1 and BLEU-2 of ``replies`` against ``references``."""
     hyp = [tokenize(r) for r in replies]
@@ -111,7 +133,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--jsonl", action="append", default=[], help="extra conversation files used for training")
     p.add_argument("--no-chitchat", action="store_true")
     p.add_argument("--no-chatterbot", action="store_true")
-    p.add_argument("--samples", type=int, default=500, help="(context, reply) pairs to generate for")
+    p.add_argument("--samples", type=int, default=100, help="(context, reply) pairs to generate for")
+    p.add_argument("--ppl-conversations", type=int, default=40, help="test conversations for perplexity (0: all)")
+    p.add_argument("--unigram-conversations", type=int, default=2000, help="training conversations for the unigram baseline (0: all)")
     p.add_argument("--context-turns", type=int, default=4)
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--top-k", type=int, default=40)
@@ -123,35 +147,60 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    stages = tqdm(total=6, desc="eval", unit="stage", bar_format="{desc}: {n}/{total} stages {elapsed} {postfix}")
+    stages.set_postfix_str("loading data")
     splits = load_splits(args.seed, args.jsonl, chitchat=not args.no_chitchat, chatterbot=not args.no_chatterbot)
     if not splits.test:
         print("no test conversations")
         return 2
+    stages.update(1)
     sampling = Sampling(args.temperature, args.top_k, args.top_p, args.repetition_penalty, args.max_tokens)
     gen = GenerativeEngine(args.model, sampling, context_turns=args.context_turns, seed=args.seed, threads=args.threads)
     train_pairs = [Pair(a, b, "en") for conv in splits.train for a, b in itertools.pairwise(conv)]
     retrieval = RetrievalEngine(languages=["en"], pairs=train_pairs, min_confidence=0.0)
+    stages.set_postfix_str("loading engines")
     async with gen, retrieval:
         assert gen.loaded is not None
+        stages.update(1)
+        stages.set_postfix_str("perplexity")
         vocab, max_len = gen.loaded.vocab, gen.loaded.model.cfg.max_len
-        test_w = make_windows(vocab, splits.test, max_len)
-        train_w = make_windows(vocab, splits.train, max_len)
+        ppl_convs = list(splits.test)
+        if args.ppl_conversations and args.ppl_conversations < len(ppl_convs):
+            ppl_convs = random.Random(args.seed).sample(ppl_convs, args.ppl_conversations)
+        test_w = make_windows(vocab, ppl_convs, max_len)
+        uni_convs = list(splits.train)
+        if args.unigram_conversations and args.unigram_conversations < len(uni_convs):
+            uni_convs = random.Random(args.seed).sample(uni_convs, args.unigram_conversations)
+        train_w = make_windows(vocab, uni_convs, max_len)
         speakers = {vocab.user, vocab.bot}
         train_ids = (i for w in train_w for i in w.ids if i not in speakers)
         test_ids = [i for w in test_w for _, i in reply_targets(w, vocab)]
         ppl = await asyncio.to_thread(model_perplexity, gen, test_w)
         uni = unigram_perplexity(train_ids, test_ids, len(vocab))
+        stages.update(1)
         pairs = sample_pairs(splits.test, args.samples, args.seed, args.context_turns + 1)
         refs = [reply for _, reply in pairs]
+        contexts = [ctx for ctx, _ in pairs]
         results: dict[str, dict[str, float]] = {}
         for engine in (gen, retrieval):
+            stages.set_postfix_str(f"{engine.name} replies")
             started = time.perf_counter()
-            replies = [await answer(engine, as_conversation(ctx)) for ctx, _ in pairs]
-            results[engine.name] = scores(replies, refs) | {"s/reply": (time.perf_counter() - started) / len(pairs)}
-        results["human (reference)"] = scores(refs, refs) | {"F1": math.nan, "BLEU-2": math.nan}
-    print(f"test split: {len(splits.test)} conversations, {len(test_ids)} reply tokens, {len(pairs)} sampled replies")
+            replies = []
+            for ctx in tqdm(contexts, desc=f"{engine.name} replies", unit="reply", leave=False):
+                replies.append(await answer(engine, as_conversation(ctx)))
+            elapsed = (time.perf_counter() - started) / len(pairs)
+            results[engine.name] = scores(replies, refs) | {"s/reply": elapsed, "coherence": coherence(contexts, replies)}
+            stages.update(1)
+        stages.set_postfix_str("coherence")
+        results["human (reference)"] = scores(refs, refs) | {"F1": math.nan, "BLEU-2": math.nan, "coherence": coherence(contexts, refs)}
+        stages.update(1)
+    stages.close()
+    print(
+        f"test split: {len(splits.test)} conversations; perplexity on {len(ppl_convs)} of them "
+        f"({len(test_ids)} reply tokens); {len(pairs)} sampled replies"
+    )
     print(f"perplexity: model {ppl:.2f}, unigram baseline {uni:.2f}")
-    cols = ["distinct-1", "distinct-2", "avg length", "F1", "BLEU-2"]
+    cols = ["distinct-1", "distinct-2", "avg length", "F1", "BLEU-2", "coherence"]
     print(f"{'engine':<18}" + "".join(f"{c:>12}" for c in cols))
     for name, row in results.items():
         print(f"{name:<18}" + "".join(f"{row[c]:>12.4f}" for c in cols))

@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -44,9 +44,13 @@ def estimate_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
 
-def system_prompt(persona: Persona) -> str:
-    """The system message for ``persona``."""
-    return f"You are {persona.name}. {persona.description}".strip()
+def system_prompt(persona: Persona, facts: Mapping[str, str] | None = None) -> str:
+    """The system message for ``persona``, with what the user told about themselves (``facts``)."""
+    prompt = f"You are {persona.name}. {persona.description}".strip()
+    if facts:
+        known = "; ".join(f"{key}: {value}" for key, value in facts.items())
+        prompt += f"\n\nWhat the user told you about themselves (use it naturally): {known}."
+    return prompt
 
 
 def build_messages(conversation: Conversation, history_tokens: int) -> list[dict[str, str]]:
@@ -63,7 +67,7 @@ def build_messages(conversation: Conversation, history_tokens: int) -> list[dict
         budget -= cost
         history.append({"role": "assistant" if turn.role == "bot" else "user", "content": turn.text})
     return [
-        {"role": "system", "content": system_prompt(conversation.persona)},
+        {"role": "system", "content": system_prompt(conversation.persona, conversation.facts)},
         *reversed(history),
         {"role": "user", "content": conversation.text},
     ]

@@ -52,3 +52,13 @@ def test_delta_frame_names_the_message_it_answers() -> None:
     assert event_frame(ReplyDelta("r", target, 2, "x")) == {
         "type": "delta", "reply_id": "r", "seq": 2, "text": "x", "in_reply_to": "m1",
     }
+
+
+def test_done_frame_carries_the_knowledge_base_sources_only_when_there_are_some() -> None:
+    from core.model import ReplyDone
+
+    target = ReplyTarget("web", Chat("s1", ChatKind.PRIVATE), MessageRef("web", "s1", "m1"))
+    cited = event_frame(ReplyDone("r1", target, "Refunds take 5 days.", sources=("refund", "policies#warranty")))
+    plain = event_frame(ReplyDone("r2", target, "Hello"))
+    assert cited is not None and cited["sources"] == ["refund", "policies#warranty"]
+    assert plain is not None and "sources" not in plain

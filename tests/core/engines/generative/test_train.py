@@ -106,8 +106,18 @@ def test_evaluate_prints_both_engines_side_by_side(
     assert evaluate_main([*common, "--model", str(out), "--samples", "3", "--threads", "1"]) == 0
     text = capsys.readouterr().out
     assert "perplexity: model" in text and "unigram baseline" in text
-    for row in ("generative", "retrieval", "human (reference)"):
+    for row in ("generative", "retrieval", "human (reference)", "coherence"):
         assert row in text
+
+
+def test_coherence_proxy_prefers_a_related_reply() -> None:
+    from core.engines.generative.evaluate import coherence
+
+    context = [["hi", "do you like dogs?"]]
+    related = coherence(context, ["I love dogs, I have two puppies"])
+    unrelated = coherence(context, ["The invoice was paid in March"])
+    assert related > unrelated + 0.02
+    assert coherence(context, [""]) == 0.0
 
 
 def test_metrics() -> None:
