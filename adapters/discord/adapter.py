@@ -232,12 +232,11 @@ class DiscordAdapter(Adapter):
     async def on_voice_state_update(
         self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
     ) -> None:
-        """Notice when the bot itself was moved out of voice by someone (not by /leave)."""
+        """Notice when the bot itself was removed from voice: a kick ends the session, a dropped link rejoins."""
         if self.client is None or self.client.user is None or member.id != self.client.user.id:
             return
-        if after.channel is None and member.guild.id in self.voice.sessions:
-            log.info("discord: removed from voice in guild %s", member.guild.id)
-            await self.voice.leave(member.guild.id)
+        if after.channel is None:  # issue 13: Discord echoes our own disconnects too; voice.removed tells them apart
+            await self.voice.removed(member.guild.id)
 
     # -- slash commands ---------------------------------------------------------------
 

@@ -159,7 +159,6 @@ class FakeVoiceServer:
         self.bad_packets = 0
         self.discoveries = 0
         self.connects = 0
-        self.udp_dropped = False
         self.changed = asyncio.Event()
         self.port = 0
         self.udp_port = 0
@@ -263,17 +262,13 @@ class FakeVoiceServer:
         assert transport is not None
         transport.abort()
 
-    def drop_udp(self) -> None:
-        """Stop receiving media: the UDP socket closes, so the bot's packets meet ICMP port unreachable."""
-        self.udp_dropped = True
-        if self._udp is not None:
-            self._udp.close()
-            self._udp = None
-
-    async def restore_udp(self) -> None:
-        """Receive media again on the same port."""
-        self.udp_dropped = False
-        await self._open_udp(self.udp_port)
+    async def move_udp(self) -> None:
+        """The media path dies: the UDP socket closes (packets to it meet ICMP port unreachable) and
+        connections made from now on are given a new port in READY."""
+        old = self._udp
+        await self._open_udp()
+        if old is not None:
+            old.close()
 
     def audio(self, guild_id: int) -> list[Packet]:
         """Packets received for the guild."""
@@ -369,8 +364,9 @@ class FakeVoiceServer:
         return session
 
     async def _resume(self, ws: web.WebSocketResponse, d: dict[str, Any]) -> VoiceSession | None:
-        grant = self._check_grant(d)
-        previous = next((s for s in reversed(self.sessions) if grant is not None and s.grant is grant), None)
+        grant = self._check_grant(d)  # after 4015 discord.py asks the gateway again: the latest grant counts
+        previous = next((s for s in reversed(self.sessions)
+                         if grant is not None and s.grant.guild_id == grant.guild_id and s.selected), None)
         if grant is None or previous is None:
             await ws.close(code=4006, message=b"session no longer valid")
             return None
