@@ -34,6 +34,7 @@ import asyncio
 import datetime
 import json
 import os
+import socket
 import ssl
 import struct
 import tempfile
@@ -193,7 +194,10 @@ class FakeVoiceServer:
 
     async def _open_udp(self, port: int = 0) -> None:
         loop = asyncio.get_running_loop()
-        self._udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=("127.0.0.1", port))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)  # many guilds at 50 packets/s each
+        sock.bind(("127.0.0.1", port))
+        self._udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=sock)
         self.udp_port = self._udp.get_extra_info("sockname")[1]
 
     async def stop(self) -> None:

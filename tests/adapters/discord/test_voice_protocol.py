@@ -10,7 +10,9 @@ decoded from Opus and transcribed.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -342,3 +344,55 @@ async def test_server_refusing_clients_without_dave_4017_answers_with_install_ad
         assert GUILD not in bot.adapter.voice.sessions and not server.sessions
     finally:
         await bot.stop()
+
+
+async def test_twenty_guilds_at_once_keep_their_own_queues_and_release_played_clips(speech: VoiceService) -> None:
+    """One bot in 20 guilds' voice channels at once; per-guild state stays bounded as clips play."""
+    base, gateway = Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    fake, server = FakeDiscord(), FakeVoiceServer()
+    guilds = [2000 + i for i in range(20)]
+    for g in guilds:
+        fake.add_guild(g, {g + 1000: "general"}, voice={g + 2000: f"lounge-{g}"}, members=[ALICE],
+                       voice_states=[(500, g + 2000)])
+    await fake.start()
+    await server.start()
+    server.trust()
+    fake.voice_server = server
+    bot = await start_bot(fake, speech=speech, dev_guild_ids=[str(guilds[0])])
+    texts = ["Every guild has its own queue.", "This is the second clip."]
+    try:
+        joins = [await fake.interaction("join", {}, guild_id=g, channel_id=g + 1000, member=ALICE) for g in guilds]
+        answers = await asyncio.gather(*(hook_answer(fake, data, 60) for data in joins))
+        assert all(a.startswith("Joined lounge-") for a in answers), answers
+        voice = bot.adapter.voice
+        clips = []
+        for g in guilds:
+            clips += [voice.say(g, text) for text in texts]
+        clips.append(voice.say(guilds[0], "One more for the first guild."))
+        refs = [weakref.ref(c) for c in clips]
+        del clips
+
+        def all_played() -> bool:
+            return all(not len(voice.sessions[g].queue) and not voice.sessions[g].vc.is_playing() for g in guilds)
+        await until(all_played, 120)
+        await asyncio.sleep(0.5)
+        ssrcs = {server.audio(g)[0].ssrc for g in guilds}
+        assert len(ssrcs) == 20 and len({server.live(g).grant.channel_id for g in guilds}) == 20  # type: ignore[union-attr]
+        lengths = {g: len(loud(server.audio(g))) for g in guilds}
+        two = [loud_frames(await reference(speech, t, voice.settings)) for t in texts]
+        for g in guilds:
+            rtp_in_step(server.audio(g))  # no packet lost or reordered
+        for g in guilds[1:]:
+            assert abs(lengths[g] - sum(two)) <= max(6, sum(two) // 10), (g, lengths[g], sum(two))
+            assert all(p.e2ee for p in loud(server.audio(g)))
+        assert lengths[guilds[0]] > lengths[guilds[1]] + 20, "the first guild's extra clip played in its own queue"
+        for g in guilds:
+            session = voice.sessions[g]
+            assert not session.streams and not session.queue.clips
+        gc.collect()
+        assert not any(r() for r in refs), "played clips are released: memory does not grow with clips played"
+    finally:
+        await bot.stop()
+        await server.stop()
+        await fake.stop()
+        Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
