@@ -51,6 +51,25 @@ async def _check_redis(url: str) -> int:
         await client.aclose()
 
 
+def _discord_voice(config: AppConfig) -> int:
+    """Report what Discord voice channels need (PyNaCl, davey, libopus); 1 when a Discord bot with voice lacks one."""
+    sections = [b.adapters.discord for b in config.bots if b.adapters.discord is not None]
+    if not sections:
+        return 0
+    from adapters.discord.voice import voice_libraries
+
+    found = voice_libraries()
+    print("discord voice: " + ", ".join(f"{name} {v or 'MISSING'}" for name, v in found.items()))
+    missing = [name for name, v in found.items() if v is None]
+    if not missing or not any(s.voice.enabled for s in sections):
+        return 0
+    if "libopus" in missing:
+        print("  libopus is missing: apt-get install libopus0 (Debian/Ubuntu) to speak in voice channels")
+    if "PyNaCl" in missing or "davey" in missing:
+        print("  pip install 'discord.py[voice]>=2.7.1' (PyNaCl and davey, for DAVE end-to-end encryption)")
+    return 1
+
+
 async def check(config: AppConfig, base: Path) -> int:
     """Print a report; exit code 0 when every bot has a working engine and an adapter that will start."""
     problems = 0
@@ -58,6 +77,7 @@ async def check(config: AppConfig, base: Path) -> int:
     print("packages:")
     for name in PACKAGES:
         print(f"  {name:22} {_version(name)}")
+    problems += _discord_voice(config)
     print(f"storage: {config.storage.kind}" + (f" at {base / config.storage.path}" if config.storage.kind == "sqlite" else ""))
     if config.bus.kind == "redis" or config.storage.kind == "redis":
         problems += await _check_redis(config.storage.url or config.bus.url if config.storage.kind == "redis" else config.bus.url)

@@ -65,12 +65,49 @@ class TrackedVoiceClient(discord.VoiceClient):
         await super().on_voice_state_update(data)
 
 
+OPUS_HELP = (
+    "libopus is not installed, so speech cannot be encoded for voice channels: "
+    "install it with your system's package manager (Debian/Ubuntu: apt-get install libopus0)"
+)
+
+
+def libopus_version() -> str | None:
+    """The loaded libopus version (loading it if needed), or None when the library is missing."""
+    try:
+        return discord.opus.Encoder.get_opus_version()
+    except (discord.opus.OpusNotLoaded, OSError):
+        return None
+
+
+def voice_libraries() -> dict[str, str | None]:
+    """What voice channels need, with versions (None: missing): PyNaCl, davey, libopus (``run.py check``)."""
+    import importlib.metadata
+
+    from discord import voice_client
+
+    def version(dist: str, present: bool) -> str | None:
+        if not present:
+            return None
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return "?"
+
+    return {
+        "PyNaCl": version("PyNaCl", bool(getattr(voice_client, "has_nacl", False))),
+        "davey": version("davey", bool(getattr(voice_client, "has_dave", False))),
+        "libopus": libopus_version(),
+    }
+
+
 def check_voice_support() -> None:
-    """Raise :class:`VoiceUnavailable` with install advice when PyNaCl or davey is missing."""
+    """Raise :class:`VoiceUnavailable` with install advice when PyNaCl, davey or libopus is missing."""
     from discord import voice_client
 
     if not getattr(voice_client, "has_nacl", False) or not getattr(voice_client, "has_dave", False):
         raise VoiceUnavailable(DAVE_HELP)
+    if libopus_version() is None:
+        raise VoiceUnavailable(OPUS_HELP)
 
 
 async def _pieces(source: asyncio.Queue[str | None]) -> AsyncIterator[str]:
