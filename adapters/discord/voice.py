@@ -455,5 +455,5 @@ async def _drop(vc: Any) -> None:
         if vc.is_playing():
             vc.stop()
         await vc.disconnect(force=True)
-    except Exception:  # noqa: BLE001 - it is being replaced anyway
+    except Exception:  # it is being replaced anyway
         log.debug("disconnecting the old voice connection failed", exc_info=True)

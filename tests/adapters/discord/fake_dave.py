@@ -105,7 +105,7 @@ class DaveServerSide:
                                                 self.listener.get_serialized_key_package())
             await self.server.send_binary(self.session, PROPOSALS, bytes([0]) + vec(proposal))  # 0: append
         elif op == COMMIT_WELCOME:
-            commit, welcome = self._split(payload)
+            commit, _welcome = self._split(payload)
             transition = self._next_transition
             self._next_transition += 1
             self._pending = transition

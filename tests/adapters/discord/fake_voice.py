@@ -54,13 +54,14 @@ FRAME_SAMPLES = 960  # 20 ms at 48 kHz
 
 def make_certificate(directory: str) -> tuple[str, str, str]:
     """A throwaway CA and a server certificate for 127.0.0.1; returns (ca.pem, cert.pem, key.pem) paths."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "voicebots test CA")])
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
@@ -163,6 +164,7 @@ class FakeVoiceServer:
         self.changed = asyncio.Event()
         self.port = 0
         self.udp_port = 0
+        self.media_cpu_s = 0.0  # thread CPU the server spent opening and decoding media (benchmarks)
         self._ssrcs = iter(range(1000, 1 << 30))
         self._by_ssrc: dict[int, VoiceSession] = {}
         self._decoders: dict[int, discord.opus.Decoder] = {}
@@ -433,7 +435,7 @@ class FakeVoiceServer:
                 return
             frame, e2ee = opened
         decoder = self._decoders.setdefault(ssrc, discord.opus.Decoder())
-        pcm = decoder.decode(frame) if frame != SILENCE_OPUS else bytes(FRAME_SAMPLES * 4)
+        pcm = decoder.decode(frame, fec=False) if frame != SILENCE_OPUS else bytes(FRAME_SAMPLES * 4)
         self.packets.setdefault(session.grant.guild_id, []).append(
             Packet(time.monotonic(), seq, timestamp, ssrc, struct.unpack(">I", counter)[0], frame, pcm, e2ee))
         self.changed.set()
@@ -444,4 +446,6 @@ class _Udp(asyncio.DatagramProtocol):
         self.server = server
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        started = time.thread_time()
         self.server._datagram(data, addr)
+        self.server.media_cpu_s += time.thread_time() - started

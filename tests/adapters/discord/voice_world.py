@@ -10,6 +10,7 @@ from __future__ import annotations
 import array
 import asyncio
 import functools
+import itertools
 import math
 from collections.abc import AsyncIterator
 from typing import Any
@@ -67,7 +68,7 @@ def transcribe(packets: list[Packet]) -> str:
 
 def rtp_in_step(packets: list[Packet]) -> None:
     """Every packet follows the previous one: sequence +1, timestamp +960, nonce counter +1, one ssrc."""
-    for a, b in zip(packets, packets[1:]):
+    for a, b in itertools.pairwise(packets):
         assert b.ssrc == a.ssrc
         assert b.seq == (a.seq + 1) % 65536, (a.seq, b.seq)
         assert b.timestamp == (a.timestamp + 960) % 2**32, (a.timestamp, b.timestamp)
