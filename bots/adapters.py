@@ -10,6 +10,7 @@ from bots.config import BotConfig
 from core.adapter import Adapter
 from core.bus import Bus
 from core.speech import Speech
+from core.stores.base import SettingsStore
 
 log = logging.getLogger(__name__)
 
@@ -19,12 +20,14 @@ def _has_token(token: SecretStr | None) -> bool:
 
 
 def build_adapters(
-    bot: BotConfig, bus: Bus, speech: Speech | None, *, console: bool = False, instance: str = ""
+    bot: BotConfig, bus: Bus, speech: Speech | None, *, console: bool = False, instance: str = "",
+    settings: SettingsStore | None = None,
 ) -> list[Adapter]:
     """The adapters of ``bot``. With ``console=True`` only a console adapter is built.
 
     ``instance`` (a gateway process's name) suffixes every adapter id (``companion.discord@g1``),
-    so the replies to what this process received come back to this process.
+    so the replies to what this process received come back to this process. ``settings`` (the
+    pipeline's settings store) lets Discord voice channels speak with each user's ``/voice`` choice.
     """
     cfg = bot.adapters
     at = f"@{instance}" if instance else ""
@@ -53,7 +56,16 @@ def build_adapters(
         if _has_token(cfg.discord.token):
             from adapters.discord.adapter import DiscordAdapter
 
-            adapters.append(DiscordAdapter(f"{bot.name}.discord{at}", bus, cfg.discord, speech))
+            voice_of = None
+            if settings is not None:
+                from core.pipeline.voiceprefs import user_voice
+
+                store, name = settings, bot.name
+
+                async def voice_of(user_key: str) -> tuple[str, float | None]:
+                    return await user_voice(store, name, user_key)
+
+            adapters.append(DiscordAdapter(f"{bot.name}.discord{at}", bus, cfg.discord, speech, voice_of))
         else:
             log.info("bot %s: discord adapter disabled: no token (%s)", bot.name, bot.token_hint("discord"))
     if not adapters:

@@ -272,7 +272,8 @@ class App(Resource):
         adapters: list[Adapter] = []
         if self.role != "worker":
             suffix = self.instance if self.role == "gateway" else ""
-            adapters = build_adapters(bot, bus, self.speech, console=console, instance=suffix)
+            adapters = build_adapters(bot, bus, self.speech, console=console, instance=suffix,
+                                      settings=self.stores.settings if self.stores is not None else None)
         return BotRuntime(bot, services, bus, adapters)
 
     async def start(self) -> None:

@@ -18,7 +18,7 @@ from adapters.discord.errors import DiscordAdapterError, DiscordUnreachable, Log
 from adapters.discord.inbound import PLATFORM, translate
 from adapters.discord.outbound import NO_MENTIONS, Lanes, StreamedMessage
 from adapters.discord.text import neutralize, split_text
-from adapters.discord.voice import VoiceManager
+from adapters.discord.voice import VoiceManager, VoiceOf
 from adapters.discord.voice_message import FILE_NAME, send_voice_message
 from core.adapter import Adapter
 from core.bus import Bus
@@ -78,11 +78,12 @@ class DiscordAdapter(Adapter):
 
     platform = PLATFORM
 
-    def __init__(self, adapter_id: str, bus: Bus, config: DiscordConfig, speech: Speech | None = None) -> None:
+    def __init__(self, adapter_id: str, bus: Bus, config: DiscordConfig, speech: Speech | None = None,
+                 voice_of: VoiceOf | None = None) -> None:
         super().__init__(adapter_id, bus)
         self.config = config
         self.speech = speech
-        self.voice = VoiceManager(speech, config.voice)
+        self.voice = VoiceManager(speech, config.voice, voice_of=voice_of)  # issue 13: voice_of = users' /voice
         self.client: discord.Client | None = None
         self.tree: discord.app_commands.CommandTree | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -284,7 +285,7 @@ class DiscordAdapter(Adapter):
             return
         await interaction.response.defer(thinking=True)
         try:
-            await self.voice.join(state.channel, interaction.channel_id)
+            await self.voice.join(state.channel, interaction.channel_id, f"{PLATFORM}:{interaction.user.id}")
         except DiscordAdapterError as exc:
             await interaction.followup.send(f"I can't join: {exc}", allowed_mentions=NO_MENTIONS)
             return
@@ -299,7 +300,7 @@ class DiscordAdapter(Adapter):
     async def voice_say(self, interaction: discord.Interaction, text: str) -> None:
         """``/say TEXT``."""
         try:
-            self.voice.say(interaction.guild_id or 0, text)
+            self.voice.say(interaction.guild_id or 0, text, f"{PLATFORM}:{interaction.user.id}")
         except DiscordAdapterError as exc:
             await interaction.response.send_message(str(exc), ephemeral=True)
             return

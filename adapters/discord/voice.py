@@ -41,6 +41,7 @@ from core.speech import Speech, VoiceSettings
 log = logging.getLogger(__name__)
 
 Connector = Callable[[], Awaitable[Any]]
+VoiceOf = Callable[[str], Awaitable[tuple[str, float | None]]]  # user key -> (/voice name, rate) they chose
 REJOIN_AFTER_S = 10.0  # how long a voice link may stay down before we rejoin ourselves
 VOICE_CONNECT_TIMEOUT_S = 30.0
 DAVE_REQUIRED_CLOSE = 4017  # voice gateway close code: the client does not speak DAVE (E2EE)
@@ -127,6 +128,7 @@ class GuildVoice:
     last_activity: float
     empty_since: float | None = None
     down_since: float | None = None
+    user_key: str | None = None  # who used /join: replies are spoken with their /voice choice
     leaving: bool = False
     rejoining: bool = False
     probed_at: float = 0.0
@@ -142,12 +144,15 @@ class VoiceManager:
         speech: the speech service (None: voice channels stay silent and /join says so).
         config: voice settings.
         tick_s: how often the idle/empty/drop watchdog looks.
+        voice_of: the voice a user chose with ``/voice`` (name, rate) by user key; None: the config's voice.
     """
 
-    def __init__(self, speech: Speech | None, config: DiscordVoiceConfig, tick_s: float = 1.0) -> None:
+    def __init__(self, speech: Speech | None, config: DiscordVoiceConfig, tick_s: float = 1.0,
+                 voice_of: VoiceOf | None = None) -> None:
         self.speech = speech
         self.config = config
         self.tick_s = tick_s
+        self.voice_of = voice_of
         self.sessions: dict[int, GuildVoice] = {}
         self._watchdog: asyncio.Task[None] | None = None
         self._stopping = False
@@ -158,6 +163,17 @@ class VoiceManager:
         c = self.config
         return VoiceSettings(enabled=True, voice=c.voice, rate=c.rate, language=c.language)
 
+    async def settings_for(self, user_key: str | None) -> VoiceSettings:
+        """The voice settings for speech on behalf of ``user_key``: their ``/voice`` choice over the config's."""
+        base = self.settings
+        if user_key is None or self.voice_of is None:
+            return base
+        try:
+            name, rate = await self.voice_of(user_key)
+        except Exception:  # the store is down: speak with the config's voice
+            log.warning("voice choice of %s unavailable; using the configured voice", user_key, exc_info=True)
+            return base
+        return VoiceSettings(enabled=True, voice=name or base.voice, rate=rate or base.rate, language=base.language)
     async def start(self) -> None:
         """Start the watchdog."""
         if self._watchdog is None:
@@ -183,8 +199,11 @@ class VoiceManager:
         """The guild's voice session, if connected."""
         return self.sessions.get(guild_id) if guild_id is not None else None
 
-    async def join(self, channel: discord.VoiceChannel | discord.StageChannel, text_channel_id: int | None) -> GuildVoice:
+    async def join(self, channel: discord.VoiceChannel | discord.StageChannel, text_channel_id: int | None,
+                   user_key: str | None = None) -> GuildVoice:
         """Join ``channel`` (or move there) and speak replies of ``text_channel_id``'s guild there.
+
+        ``user_key`` (who asked) chooses the voice of the replies spoken there (their ``/voice``).
 
         Raises:
             VoiceUnavailable: voice is disabled, no speech service, davey/PyNaCl missing or a 4017
@@ -222,6 +241,7 @@ class VoiceManager:
         session = self.sessions.get(channel.guild.id)
         if session is not None:
             session.text_channel_id = text_channel_id
+            session.user_key = user_key
             session.connector = connect
             if session.vc.is_connected() and getattr(session.vc.channel, "id", None) == channel.id:
                 return session
@@ -230,7 +250,9 @@ class VoiceManager:
             session.vc = await connect()
             self._kick(session)
             return session
-        return self.attach(channel.guild.id, await connect(), text_channel_id, connect)
+        session = self.attach(channel.guild.id, await connect(), text_channel_id, connect)
+        session.user_key = user_key
+        return session
 
     def attach(self, guild_id: int, vc: Any, text_channel_id: int | None, connector: Connector | None = None) -> GuildVoice:
         """Register an open voice connection for ``guild_id`` (join uses this; so do tests)."""
@@ -292,12 +314,12 @@ class VoiceManager:
             raise NotInVoice("I'm not in a voice channel here. Use /join first.")
         return session
 
-    def say(self, guild_id: int, text: str) -> Clip:
-        """Queue ``text`` as one clip in the guild."""
+    def say(self, guild_id: int, text: str, user_key: str | None = None) -> Clip:
+        """Queue ``text`` as one clip in the guild, in ``user_key``'s voice (default: the /join user's)."""
         stream: asyncio.Queue[str | None] = asyncio.Queue()
         stream.put_nowait(text)
         stream.put_nowait(None)
-        return self._enqueue(self._session(guild_id), stream, text)
+        return self._enqueue(self._session(guild_id), stream, text, user_key)
 
     def stream_piece(self, guild_id: int, reply_id: str, piece: str) -> None:
         """Feed one streamed piece of reply ``reply_id``; the first piece queues its clip."""
@@ -318,16 +340,22 @@ class VoiceManager:
             return None
         return self.say(guild_id, text) if text.strip() else None
 
-    def _enqueue(self, session: GuildVoice, text: asyncio.Queue[str | None], label: str) -> Clip:
+    def _enqueue(self, session: GuildVoice, text: asyncio.Queue[str | None], label: str,
+                 user_key: str | None = None) -> Clip:
         assert self.speech is not None
         clip = Clip(label)
         if not session.queue.add(clip):
             raise QueueFull(f"{len(session.queue)} clips are already waiting; try /skip")
-        frames = self.speech.voice_channel_frames(_pieces(text), self.settings)
-        clip.task = asyncio.create_task(clip.fill(frames), name=f"voice-clip-{session.guild_id}")
+        clip.task = asyncio.create_task(self._fill(clip, text, user_key or session.user_key),
+                                        name=f"voice-clip-{session.guild_id}")
         session.last_activity = asyncio.get_running_loop().time()
         self._kick(session)
         return clip
+
+    async def _fill(self, clip: Clip, text: asyncio.Queue[str | None], user_key: str | None) -> None:
+        assert self.speech is not None
+        settings = await self.settings_for(user_key)
+        await clip.fill(self.speech.voice_channel_frames(_pieces(text), settings))
 
     def _kick(self, session: GuildVoice) -> None:
         """Start playback when clips wait and the player is idle."""

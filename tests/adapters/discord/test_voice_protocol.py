@@ -14,6 +14,7 @@ import gc
 import logging
 import weakref
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -23,6 +24,7 @@ from discord.http import Route
 from adapters.discord import voice as voice_module
 from adapters.discord.errors import DAVE_HELP
 from core.engines.echo import EchoEngine
+from core.pipeline.voiceprefs import user_voice
 from tests.adapters.discord.conftest import ALICE, ANSWERS, GENERAL, GUILD, VOICE, Bot, start_bot
 from tests.adapters.discord.fake_discord import BOT_ID, FakeDiscord, user
 from tests.adapters.discord.fake_voice import MODE, FakeVoiceServer
@@ -170,14 +172,15 @@ async def test_queue_plays_in_order_skip_skips_and_leave_disconnects(
         long = ("Apples are red and they grow on trees in the orchard, far away from the city, "
                 "where nobody ever hears them fall.")
         await command(fake, "say", text=long)
-        await command(fake, "say", text="Bananas are yellow.")
-        await command(fake, "say", text="Cherries are small.")
+        await command(fake, "say", text="Then comes the blue bicycle.")
+        await command(fake, "say", text="Last is the green garden.")
         await server.wait_for(lambda: len(loud(server.audio(GUILD))) > 10)
         assert await command(fake, "skip") == "Skipped."
         packets = await played(bot, server)
         heard = transcribe(packets)
         assert "apple" in heard and "orchard" not in heard, heard
-        assert heard.index("banana") < heard.index("cherr"), heard
+        assert "bicycle" in heard and "garden" in heard, heard
+        assert heard.index("bicycle") < heard.index("garden"), heard
         assert await command(fake, "leave") == "Bye!"
         await server.wait_for(lambda: server.live(GUILD) is None)
         assert fake.voice_requests[-1]["channel_id"] is None
@@ -396,3 +399,30 @@ async def test_twenty_guilds_at_once_keep_their_own_queues_and_release_played_cl
         await server.stop()
         await fake.stop()
         Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
+
+
+async def test_voice_channel_speech_uses_the_users_voice_choice(
+    world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService
+) -> None:
+    """``/voice rate 1.6`` (stored by the pipeline) makes the bot speak faster in the voice channel too."""
+    fake, server = world
+    bot = await start_bot(fake, speech=speech)
+    store = bot.pipeline.services.settings
+
+    async def voice_of(user_key: str) -> tuple[str, float | None]:  # what bots/adapters.py wires in
+        return await user_voice(store, bot.pipeline.services.name, user_key)
+
+    bot.adapter.voice.voice_of = voice_of
+    text = "My voice follows the choice you made with the voice command."
+    try:
+        assert await command(fake, "voice", setting="rate 1.6") == "I'll speak to you at rate 1.6."
+        await joined(fake, server)
+        await command(fake, "say", text=text)
+        packets = await played(bot, server)
+    finally:
+        await bot.stop()
+    base = bot.adapter.voice.settings
+    normal = loud_frames(await reference(speech, text, base))
+    fast = loud_frames(await reference(speech, text, replace(base, rate=1.6)))
+    assert fast < normal * 0.8
+    assert abs(len(loud(packets)) - fast) <= max(3, fast // 10), (len(loud(packets)), fast, normal)
