@@ -169,7 +169,7 @@ NUMBERS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine
 def protocol_words(run: int) -> list[tuple[str, bool]]:
     """A reply whose words differ per run (no cache hit), as pieces, marking the end of sentence 1."""
     n = NUMBERS[run % len(NUMBERS)]
-    sentences = [f"Reply {n} says the weather is calm.", f"Rain may come {n} times tonight.",
+    sentences = [f"Day {n} is calm today.", f"Rain may come {n} times tonight.",  # sentence 1 as long as above
                  f"Take {n} umbrellas to be safe."]
     pieces: list[tuple[str, bool]] = []
     for s_index, sentence in enumerate(sentences):
