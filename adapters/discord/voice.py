@@ -281,6 +281,7 @@ class VoiceManager:
         if getattr(session.vc, "removed_externally", True):
             log.info("discord: removed from voice in guild %s", guild_id)
             await self.leave(guild_id)
+            await _explain(session, "I was disconnected from the voice channel. Use /join to bring me back.")
         else:
             log.info("discord: voice link in guild %s dropped; rejoining", guild_id)
 
@@ -295,12 +296,9 @@ class VoiceManager:
         session.queue.clear()
         for stream in session.streams.values():
             stream.put_nowait(None)
-        try:
-            if session.vc.is_playing():
-                session.vc.stop()
-            await session.vc.disconnect(force=True)
-        except Exception:  # noqa: BLE001 - leaving anyway
-            log.warning("voice disconnect in guild %s failed", guild_id, exc_info=True)
+        # a client discord.py already dropped (kicked, given up) is not disconnected again: its
+        # disconnect would wait out its timeout for a voice state Discord never routes to it
+        await _drop(session.vc)
         return True
 
     def skip(self, guild_id: int) -> bool:
@@ -446,6 +444,7 @@ class VoiceManager:
                 await self.leave(session.guild_id)
             return
         session.rejoining = True
+        reason = "no attempt was allowed (voice.reconnect_attempts is 0)."
         try:
             for attempt in range(1, self.config.reconnect_attempts + 1):
                 await _drop(session.vc)
@@ -458,13 +457,29 @@ class VoiceManager:
                     return
                 except VoiceUnavailable as exc:
                     log.error("voice in guild %s: %s", session.guild_id, exc)
+                    reason = str(exc)
                     break
                 except Exception as exc:  # noqa: BLE001 - retry, then give up
                     log.warning("voice reconnect %d in guild %s failed: %s", attempt, session.guild_id, exc)
+                    reason = str(exc)
                     await asyncio.sleep(min(2.0**attempt, 10.0))
         finally:
             session.rejoining = False
         await self.leave(session.guild_id)
+        reason = reason.rstrip(".")
+        await _explain(session, f"I lost the voice connection and could not rejoin: {reason}. Use /join to try again.")
+
+
+async def _explain(session: GuildVoice, text: str) -> None:
+    """Tell the guild's /join channel why the bot left voice (needs discord.py's client behind the connection)."""
+    client = getattr(session.vc, "client", None)
+    if session.text_channel_id is None or not isinstance(client, discord.Client):
+        return
+    try:
+        channel = client.get_partial_messageable(session.text_channel_id)
+        await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+    except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+        log.info("could not explain the voice leave in guild %s: %s", session.guild_id, exc)
 
 
 def _registered(vc: Any) -> bool | None:
@@ -476,12 +491,12 @@ def _registered(vc: Any) -> bool | None:
 
 
 async def _drop(vc: Any) -> None:
-    """Disconnect ``vc`` if discord.py still holds it (waits for Discord's confirming voice state)."""
+    """Stop and disconnect ``vc`` if discord.py still holds it (waits for Discord's confirming voice state)."""
     if _registered(vc) is False:
         return
     try:
         if vc.is_playing():
             vc.stop()
         await vc.disconnect(force=True)
-    except Exception:  # it is being replaced anyway
-        log.debug("disconnecting the old voice connection failed", exc_info=True)
+    except Exception:  # noqa: BLE001 - leaving anyway
+        log.warning("voice disconnect failed", exc_info=True)

@@ -223,6 +223,8 @@ async def test_kick_4014_ends_the_session_without_rejoining(
         await until(lambda: GUILD not in bot.adapter.voice.sessions)
         await asyncio.sleep(1.0)
         assert server.connects == connects and server.live(GUILD) is None, "a kicked bot does not come back"
+        notes = [m.json["content"] for m in fake.messages(GENERAL)]
+        assert notes == ["I was disconnected from the voice channel. Use /join to bring me back."]
         assert await command(fake, "say", text="hello") == "I'm not in a voice channel here. Use /join first."
     finally:
         await bot.stop()
@@ -430,3 +432,26 @@ async def test_voice_channel_speech_uses_the_users_voice_choice(
     fast = loud_frames(await reference(speech, text, replace(base, rate=1.6)))
     assert fast < normal * 0.8
     assert abs(len(loud(packets)) - fast) <= max(3, fast // 10), (len(loud(packets)), fast, normal)
+
+
+async def test_rejoin_refused_4017_leaves_and_explains_in_the_channel(
+    world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from discord.voice_state import VoiceConnectionState
+
+    monkeypatch.setattr(voice_module, "REJOIN_AFTER_S", 0.3)
+    fake, server = world
+    bot = await start_bot(fake, speech=speech)
+    bot.adapter.voice.tick_s = 0.1
+    try:
+        await joined(fake, server)
+        server.require_dave = True  # Discord now insists on DAVE, and the client (as if old) offers none
+        monkeypatch.setattr(VoiceConnectionState, "max_dave_protocol_version", property(lambda self: 0))
+        await server.close(GUILD, 4006)
+        await until(lambda: GUILD not in bot.adapter.voice.sessions, 30)
+        notes = await fake.wait_for(lambda: [m.json["content"] for m in fake.messages(GENERAL)])
+        expected = f"I lost the voice connection and could not rejoin: {DAVE_HELP.rstrip('.')}. Use /join to try again."
+        assert notes == [expected]
+        assert server.live(GUILD) is None
+    finally:
+        await bot.stop()
