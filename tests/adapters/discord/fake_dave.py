@@ -8,6 +8,10 @@ client commits the proposals (op 28: commit and welcome), the gateway announces 
 (op 29) and sends the welcome to the members it adds (op 30), and the transition executes
 (op 23 ready -> op 22 execute).
 
+Two flows (``FakeVoiceServer(dave_flow=...)``): ``"commit"``, the bot is alone and commits the
+listener's addition; ``"welcome"``, the listener is there first, commits the bot's addition itself
+and the bot joins with the welcome (op 30).
+
 Here the member is a second ``davey.DaveSession`` the fake holds (the same library as the bot's,
 other side of the group): once it processes the bot's welcome it decrypts the bot's
 end-to-end-encrypted Opus frames (``decrypt``), so the tests hear what real listeners would.
@@ -79,6 +83,7 @@ class DaveServerSide:
         self.listener = davey.DaveSession(1, LISTENER_ID, self.channel_id)
         self.listener.set_external_sender(self.sender.package())
         self.bot_key_packages = 0
+        self.welcomes_sent = 0
         self.transitions: list[int] = []  # transitions executed
         self.invalid_commits: list[Any] = []
         self._next_transition = 1
@@ -101,9 +106,21 @@ class DaveServerSide:
             self.bot_key_packages += 1
             self.listener.reinit(1, LISTENER_ID, self.channel_id)
             self.listener.set_external_sender(self.sender.package())
-            proposal = self.sender.add_proposal(struct.pack(">Q", self.channel_id), 0,
-                                                self.listener.get_serialized_key_package())
-            await self.server.send_binary(self.session, PROPOSALS, bytes([0]) + vec(proposal))  # 0: append
+            group = struct.pack(">Q", self.channel_id)
+            if self.server.dave_flow == "welcome":
+                # the listener is there first: it commits the bot's addition and the bot gets a welcome
+                proposal = self.sender.add_proposal(group, 0, payload)
+                result = self.listener.process_proposals(davey.ProposalsOperationType.append, vec(proposal))
+                assert isinstance(result, davey.CommitWelcome) and result.welcome
+                self.listener.process_commit(result.commit)
+                transition = self._next_transition
+                self._next_transition += 1
+                self._pending = transition
+                self.welcomes_sent += 1
+                await self.server.send_binary(self.session, WELCOME, struct.pack(">H", transition) + result.welcome)
+            else:
+                proposal = self.sender.add_proposal(group, 0, self.listener.get_serialized_key_package())
+                await self.server.send_binary(self.session, PROPOSALS, bytes([0]) + vec(proposal))  # 0: append
         elif op == COMMIT_WELCOME:
             commit, _welcome = self._split(payload)
             transition = self._next_transition

@@ -149,10 +149,14 @@ class FakeVoiceServer:
             as external sender (else 0: transport encryption only).
         require_dave: close clients whose IDENTIFY offers no DAVE with 4017.
         modes: encryption modes offered in READY.
+        dave_flow: ``"commit"`` (the bot commits the listener's addition) or ``"welcome"`` (the listener
+            commits the bot's addition; the bot joins by welcome): see :mod:`fake_dave`.
     """
 
-    def __init__(self, *, dave: bool = True, require_dave: bool = False, modes: tuple[str, ...] = (MODE,)) -> None:
+    def __init__(self, *, dave: bool = True, require_dave: bool = False, modes: tuple[str, ...] = (MODE,),
+                 dave_flow: str = "commit") -> None:
         self.dave = dave
+        self.dave_flow = dave_flow
         self.require_dave = require_dave
         self.modes = list(modes)
         self.grants: dict[int, Grant] = {}  # guild id -> the latest grant

@@ -119,6 +119,26 @@ async def test_say_reaches_the_voice_server_as_real_speech_through_dave(
     assert "weather" in heard and "rain" in heard and "evening" in heard, heard
 
 
+@pytest.mark.parametrize("world", [{"dave_flow": "welcome"}], indirect=True)
+async def test_dave_welcome_flow_joining_a_channel_where_someone_already_is(
+    world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService
+) -> None:
+    fake, server = world
+    bot = await start_bot(fake, speech=speech)
+    try:
+        await joined(fake, server)
+        await command(fake, "say", text="Joined by welcome.")
+        packets = await played(bot, server)
+        session = server.live(GUILD)
+        assert session is not None
+    finally:
+        await bot.stop()
+    assert session.dave.welcomes_sent == 1 and session.dave.transitions == [1]
+    sound = loud(packets)
+    assert sound and all(p.e2ee for p in sound) and server.bad_packets == 0
+    assert "welcome" in transcribe(packets)
+
+
 @pytest.mark.parametrize("world", [{"dave": False}], indirect=True)
 async def test_dave_protocol_version_0_is_transport_encryption_only(
     world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService
