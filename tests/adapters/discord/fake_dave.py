@@ -126,6 +126,9 @@ class DaveServerSide:
             transition = self._next_transition
             self._next_transition += 1
             self._pending = transition
+            if self.server.corrupt_commits > 0:  # announce a damaged commit: the bot must recover (op 31)
+                self.server.corrupt_commits -= 1
+                commit = commit[:-8] + bytes(8)
             await self.server.send_binary(self.session, ANNOUNCE_COMMIT, struct.pack(">H", transition) + commit)
         self.server.changed.set()
 
@@ -145,6 +148,11 @@ class DaveServerSide:
                 continue
             return payload[:start], payload[start:]
         raise AssertionError("op 28 carries no welcome the listener accepts")
+
+    def invalid_commit(self, d: dict[str, Any]) -> None:
+        """op 31 from the bot: it could not process a commit or welcome (it re-sends its key package next)."""
+        self.invalid_commits.append(d)
+        self._pending = None
 
     async def transition_ready(self, transition_id: int) -> None:
         """op 23 from the bot: every member is ready, execute (op 22)."""

@@ -157,6 +157,7 @@ class FakeVoiceServer:
                  dave_flow: str = "commit") -> None:
         self.dave = dave
         self.dave_flow = dave_flow
+        self.corrupt_commits = 0  # DAVE: announce this many commits damaged (the client must recover)
         self.require_dave = require_dave
         self.modes = list(modes)
         self.grants: dict[int, Grant] = {}  # guild id -> the latest grant
@@ -346,6 +347,8 @@ class FakeVoiceServer:
                 session.speaking.append(d)
             elif op == 23 and session.dave is not None:
                 await session.dave.transition_ready(d["transition_id"])
+            elif op == 31 and session.dave is not None:
+                session.dave.invalid_commit(d)
             self.changed.set()
         self.changed.set()
         return ws

@@ -139,6 +139,27 @@ async def test_dave_welcome_flow_joining_a_channel_where_someone_already_is(
     assert "welcome" in transcribe(packets)
 
 
+async def test_dave_invalid_commit_is_recovered_with_a_new_key_package(
+    world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService
+) -> None:
+    fake, server = world
+    server.corrupt_commits = 1
+    bot = await start_bot(fake, speech=speech)
+    try:
+        await joined(fake, server)
+        session = server.live(GUILD)
+        assert session is not None and session.dave is not None
+        await server.wait_for(lambda: session.dave.active and session.dave.transitions)
+        await command(fake, "say", text="Recovered after a bad commit.")
+        packets = await played(bot, server)
+    finally:
+        await bot.stop()
+    assert [d["transition_id"] for d in session.dave.invalid_commits] == [1]  # op 31 for the damaged one
+    assert session.dave.bot_key_packages == 2 and session.dave.transitions == [2]
+    sound = loud(packets)
+    assert sound and all(p.e2ee for p in sound) and server.bad_packets == 0
+
+
 @pytest.mark.parametrize("world", [{"dave": False}], indirect=True)
 async def test_dave_protocol_version_0_is_transport_encryption_only(
     world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService
