@@ -55,17 +55,10 @@ def build_adapters(
     if cfg.discord is not None:
         if _has_token(cfg.discord.token):
             from adapters.discord.adapter import DiscordAdapter
+            from adapters.discord.voice import voice_of_store
 
-            voice_of = None
-            if settings is not None:
-                from core.pipeline.voiceprefs import user_voice
-
-                store, name = settings, bot.name
-
-                async def voice_of(user_key: str) -> tuple[str, float | None]:
-                    return await user_voice(store, name, user_key)
-
-            adapters.append(DiscordAdapter(f"{bot.name}.discord{at}", bus, cfg.discord, speech, voice_of))
+            voice_of = voice_of_store(settings, bot.name) if settings is not None else None
+            adapters.append(DiscordAdapter(f"{bot.name}.discord{at}", bus, cfg.discord, speech, voice_of=voice_of))
         else:
             log.info("bot %s: discord adapter disabled: no token (%s)", bot.name, bot.token_hint("discord"))
     if not adapters:

@@ -36,7 +36,9 @@ import discord
 from adapters.discord.audio import FRAME_MS, Clip, SpeechQueue
 from adapters.discord.config import DiscordVoiceConfig
 from adapters.discord.errors import DAVE_HELP, NotInVoice, QueueFull, VoiceConnectFailed, VoiceUnavailable
+from core.pipeline.voiceprefs import user_voice
 from core.speech import Speech, VoiceSettings
+from core.stores.base import SettingsStore
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,15 @@ def voice_libraries() -> dict[str, str | None]:
         "davey": version("davey", bool(getattr(voice_client, "has_dave", False))),
         "libopus": libopus_version(),
     }
+
+
+def voice_of_store(store: SettingsStore, bot: str) -> VoiceOf:
+    """A :data:`VoiceOf` reading users' ``/voice`` choices from the pipeline's settings store."""
+
+    async def voice_of(user_key: str) -> tuple[str, float | None]:
+        return await user_voice(store, bot, user_key)
+
+    return voice_of
 
 
 def check_voice_support() -> None:

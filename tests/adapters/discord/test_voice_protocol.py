@@ -23,8 +23,8 @@ from discord.http import Route
 
 from adapters.discord import voice as voice_module
 from adapters.discord.errors import DAVE_HELP
+from adapters.discord.voice import voice_of_store
 from core.engines.echo import EchoEngine
-from core.pipeline.voiceprefs import user_voice
 from tests.adapters.discord.conftest import ALICE, ANSWERS, GENERAL, GUILD, VOICE, Bot, start_bot
 from tests.adapters.discord.fake_discord import BOT_ID, FakeDiscord, user
 from tests.adapters.discord.fake_voice import MODE, FakeVoiceServer
@@ -454,12 +454,8 @@ async def test_voice_channel_speech_uses_the_users_voice_choice(
     """``/voice rate 1.6`` (stored by the pipeline) makes the bot speak faster in the voice channel too."""
     fake, server = world
     bot = await start_bot(fake, speech=speech)
-    store = bot.pipeline.services.settings
-
-    async def voice_of(user_key: str) -> tuple[str, float | None]:  # what bots/adapters.py wires in
-        return await user_voice(store, bot.pipeline.services.name, user_key)
-
-    bot.adapter.voice.voice_of = voice_of
+    # what bots/adapters.py wires in: the pipeline's settings store
+    bot.adapter.voice.voice_of = voice_of_store(bot.pipeline.services.settings, bot.pipeline.services.name)
     text = "My voice follows the choice you made with the voice command."
     try:
         assert await command(fake, "voice", setting="rate 1.6") == "I'll speak to you at rate 1.6."
