@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 Connector = Callable[[], Awaitable[Any]]
 VoiceOf = Callable[[str], Awaitable[tuple[str, float | None]]]  # user key -> (/voice name, rate) they chose
-REJOIN_AFTER_S = 10.0  # how long a voice link may stay down before we rejoin ourselves
+REJOIN_AFTER_S = 5.0  # how long a voice link discord.py still holds may stay down before we rejoin ourselves
 VOICE_CONNECT_TIMEOUT_S = 30.0
 DAVE_REQUIRED_CLOSE = 4017  # voice gateway close code: the client does not speak DAVE (E2EE)
 UDP_PROBE_S = 15.0  # how often a connected guild's UDP path is checked with an IP discovery
