@@ -185,6 +185,7 @@ class VoiceManager:
             log.warning("voice choice of %s unavailable; using the configured voice", user_key, exc_info=True)
             return base
         return VoiceSettings(enabled=True, voice=name or base.voice, rate=rate or base.rate, language=base.language)
+
     async def start(self) -> None:
         """Start the watchdog."""
         if self._watchdog is None:
