@@ -10,7 +10,8 @@ client commits the proposals (op 28: commit and welcome), the gateway announces 
 
 Two flows (``FakeVoiceServer(dave_flow=...)``): ``"commit"``, the bot is alone and commits the
 listener's addition; ``"welcome"``, the listener is there first, commits the bot's addition itself
-and the bot joins with the welcome (op 30).
+and the bot joins with the welcome (op 30). ``remove_listener`` makes the listener leave: an external
+``Remove`` proposal the bot commits, after which its frames are sealed for a new epoch.
 
 Here the member is a second ``davey.DaveSession`` the fake holds (the same library as the bot's,
 other side of the group): once it processes the bot's welcome it decrypts the bot's
@@ -63,10 +64,17 @@ class ExternalSender:
 
     def add_proposal(self, group_id: bytes, epoch: int, key_package: bytes) -> bytes:
         """An ``MLSMessage`` carrying a signed external ``Add`` proposal for ``key_package``."""
+        return self._proposal(group_id, epoch, struct.pack(">H", 1) + key_package)  # Add
+
+    def remove_proposal(self, group_id: bytes, epoch: int, leaf_index: int) -> bytes:
+        """An ``MLSMessage`` carrying a signed external ``Remove`` proposal for the member at ``leaf_index``."""
+        return self._proposal(group_id, epoch, struct.pack(">HI", 3, leaf_index))  # Remove
+
+    def _proposal(self, group_id: bytes, epoch: int, proposal: bytes) -> bytes:
         content = (vec(group_id) + struct.pack(">Q", epoch)
                    + bytes([2]) + struct.pack(">I", 0)  # sender: external, sender_index 0
                    + vec(b"")  # authenticated_data
-                   + bytes([2]) + struct.pack(">H", 1) + key_package)  # content_type proposal; Add
+                   + bytes([2]) + proposal)  # content_type proposal
         tbs = struct.pack(">HH", MLS10, PUBLIC_MESSAGE) + content  # FramedContentTBS (no context: external)
         signature = self.key.sign(vec(b"MLS 1.0 FramedContentTBS") + vec(tbs), ec.ECDSA(hashes.SHA256()))
         return struct.pack(">HH", MLS10, PUBLIC_MESSAGE) + content + vec(signature)
@@ -84,6 +92,7 @@ class DaveServerSide:
         self.listener.set_external_sender(self.sender.package())
         self.bot_key_packages = 0
         self.welcomes_sent = 0
+        self.removed = False  # the listener left the channel (it can no longer open the bot's frames)
         self.transitions: list[int] = []  # transitions executed
         self.invalid_commits: list[Any] = []
         self._next_transition = 1
@@ -122,7 +131,7 @@ class DaveServerSide:
                 proposal = self.sender.add_proposal(group, 0, self.listener.get_serialized_key_package())
                 await self.server.send_binary(self.session, PROPOSALS, bytes([0]) + vec(proposal))  # 0: append
         elif op == COMMIT_WELCOME:
-            commit, _welcome = self._split(payload)
+            commit = payload if self.removed else self._split(payload)[0]  # a removal's commit has no welcome
             transition = self._next_transition
             self._next_transition += 1
             self._pending = transition
@@ -149,6 +158,15 @@ class DaveServerSide:
             return payload[:start], payload[start:]
         raise AssertionError("op 28 carries no welcome the listener accepts")
 
+    async def remove_listener(self) -> None:
+        """The listener leaves the channel: CLIENT_DISCONNECT, then an external Remove proposal the bot commits."""
+        epoch, leaf = self.listener.epoch, self.listener.own_leaf_index
+        assert epoch is not None and leaf is not None, "the listener is not in the bot's group"
+        self.removed = True
+        await self.server._send(self.session, 13, {"user_id": str(LISTENER_ID)})  # CLIENT_DISCONNECT
+        proposal = self.sender.remove_proposal(struct.pack(">Q", self.channel_id), epoch, leaf)
+        await self.server.send_binary(self.session, PROPOSALS, bytes([0]) + vec(proposal))
+
     def invalid_commit(self, d: dict[str, Any]) -> None:
         """op 31 from the bot: it could not process a commit or welcome (it re-sends its key package next)."""
         self.invalid_commits.append(d)
@@ -165,6 +183,8 @@ class DaveServerSide:
         """The Opus frame inside a (possibly) end-to-end-encrypted frame, and whether it was encrypted."""
         if not frame.endswith(DAVE_MAGIC):
             return frame, False  # passthrough: sent before the group was ready
+        if self.removed:
+            return None  # a member who left holds no key for the new epoch
         try:
             return bytes(self.listener.decrypt(self.session.grant.user_id, davey.MediaType.audio, frame)), True
         except Exception:  # noqa: BLE001 - the listener cannot open it

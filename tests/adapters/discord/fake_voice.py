@@ -164,6 +164,7 @@ class FakeVoiceServer:
         self.sessions: list[VoiceSession] = []  # every connection, oldest first
         self.packets: dict[int, list[Packet]] = {}  # guild id -> packets, in arrival order
         self.bad_packets = 0
+        self.sealed: dict[int, list[bytes]] = {}  # guild id -> E2EE frames sent after the listener left
         self.discoveries = 0
         self.connects = 0
         self.changed = asyncio.Event()
@@ -437,6 +438,10 @@ class FakeVoiceServer:
         e2ee = False
         if session.dave is not None and frame != SILENCE_OPUS:
             opened = session.dave.open(frame)
+            if opened is None and session.dave.removed:
+                self.sealed.setdefault(session.grant.guild_id, []).append(frame)  # E2EE, not for us any more
+                self.changed.set()
+                return
             if opened is None:
                 self.bad_packets += 1
                 return

@@ -160,6 +160,27 @@ async def test_dave_invalid_commit_is_recovered_with_a_new_key_package(
     assert sound and all(p.e2ee for p in sound) and server.bad_packets == 0
 
 
+async def test_dave_member_who_leaves_cannot_open_what_the_bot_says_next(
+    world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService
+) -> None:
+    fake, server = world
+    bot = await start_bot(fake, speech=speech)
+    try:
+        await joined(fake, server)
+        session = server.live(GUILD)
+        assert session is not None and session.dave is not None
+        await server.wait_for(lambda: session.dave.active and session.dave.transitions == [1])
+        await session.dave.remove_listener()  # the bot commits the external Remove (op 27 -> 28 -> 29 -> 23 -> 22)
+        await server.wait_for(lambda: session.dave.transitions == [1, 2])
+        before = len(server.audio(GUILD))
+        await command(fake, "say", text="Only members may hear this.")
+        await server.wait_for(lambda: len(server.sealed.get(GUILD, [])) > 50, timeout=30)
+    finally:
+        await bot.stop()
+    assert not loud(server.audio(GUILD)[before:]), "nothing the removed member could open carries sound"
+    assert all(f.endswith(b"\xfa\xfa") for f in server.sealed[GUILD]) and server.bad_packets == 0
+
+
 @pytest.mark.parametrize("world", [{"dave": False}], indirect=True)
 async def test_dave_protocol_version_0_is_transport_encryption_only(
     world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService
