@@ -15,6 +15,16 @@
    - whole reply, sentence-split (for reference): the finished reply, with the default service,
      which still synthesizes it sentence by sentence.
    Each run uses a fresh service (empty cache), so every run really synthesizes.
+3. Voice channel through the real protocol: discord.py's ``VoiceClient`` connected to the fake
+   voice server (``tests/adapters/discord/fake_voice.py``: voice gateway v8 over TLS, UDP, DAVE
+   end-to-end encryption, Opus decoded at the server). Measured at the server:
+   - first voice packet with sound after the first sentence of a streamed reply is complete
+     (p50/p99 over ``PROTOCOL_RUNS`` replies, each with new words so every run synthesizes);
+   - the same for whole-reply synthesis (the reply queued once complete, synthesized as one
+     unit), and the ratio;
+   - CPU per second of speech played (cached clips: Opus encoding, DAVE and transport
+     encryption, the player thread), the fake server's own share (opening and decoding the
+     packets) measured apart and taken out.
 
 Run: .venv/bin/python -m bench.discord_bench   (or PYTHONPATH=. .venv/bin/python bench/discord_bench.py)
 """
@@ -22,6 +32,7 @@ Run: .venv/bin/python -m bench.discord_bench   (or PYTHONPATH=. .venv/bin/python
 from __future__ import annotations
 
 import asyncio
+import os
 import pathlib
 import statistics
 import sys
@@ -35,9 +46,11 @@ from adapters.discord.config import DiscordVoiceConfig
 from adapters.discord.voice import VoiceManager
 from bench.stats import percentile
 from core.speech import VoiceSettings
-from tests.adapters.discord.conftest import ALICE, GENERAL, GUILD, start_bot
+from tests.adapters.discord.conftest import ALICE, ANSWERS, GENERAL, GUILD, VOICE, start_bot
 from tests.adapters.discord.fake_discord import FakeDiscord
+from tests.adapters.discord.fake_voice import FakeVoiceServer
 from tests.adapters.discord.stand_in_voice import StandInVoice
+from tests.adapters.discord.voice_world import LOUD, hook_answer, loud, peak, reference
 from voice.config import VoiceConfig
 from voice.service import VoiceService, build_speech
 
@@ -148,9 +161,136 @@ async def voice_channel() -> None:
     print(f"  (streamed includes waiting for the next word, which confirms the sentence end: {WORD_S * 1000:.0f} ms)")
 
 
+PROTOCOL_RUNS = 20
+NUMBERS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+           "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "zero"]
+
+
+def protocol_words(run: int) -> list[tuple[str, bool]]:
+    """A reply whose words differ per run (no cache hit), as pieces, marking the end of sentence 1."""
+    n = NUMBERS[run % len(NUMBERS)]
+    sentences = [f"Day {n} is calm today.", f"Rain may come {n} times tonight.",  # sentence 1 as long as above
+                 f"Take {n} umbrellas to be safe."]
+    pieces: list[tuple[str, bool]] = []
+    for s_index, sentence in enumerate(sentences):
+        ws = sentence.split()
+        for w_index, word in enumerate(ws):
+            pieces.append(((" " if pieces else "") + word, s_index == 0 and w_index == len(ws) - 1))
+    return pieces
+
+
+async def protocol_first_packet(bot, server: FakeVoiceServer, run: int,  # type: ignore[no-untyped-def]
+                                mode: str) -> tuple[float, float, float]:
+    """Seconds from sentence 1 complete to the first packet of the reply's audio at the fake voice
+    server, from the clip's first synthesized frame to that packet (what the voice path itself adds),
+    and from sentence 1 complete to the first packet with sound."""
+    voice = bot.adapter.voice
+    before = len(server.audio(GUILD))
+    first_done = 0.0
+    pieces = protocol_words(run)
+    for i, (piece, completes_first) in enumerate(pieces):
+        if i:
+            await asyncio.sleep(WORD_S)
+        if mode == "streamed":
+            voice.stream_piece(GUILD, f"r{run}", piece)
+        if completes_first:
+            first_done = time.monotonic()
+    text = "".join(p for p, _ in pieces)
+    session = voice.sessions[GUILD]
+    if mode == "streamed":
+        clip = session.queue.clips[0]
+        voice.finish(GUILD, f"r{run}", text)
+    else:
+        clip = voice.say(GUILD, text)
+    sound = await server.wait_for(lambda: loud(server.audio(GUILD)[before:]), timeout=60)
+    voice.skip(GUILD)  # the first packet is what is measured: skip the rest of the reply
+    await server.wait_for(lambda: not len(session.queue) and not session.vc.is_playing(), timeout=60)
+    assert clip.first_frame_at is not None
+    # the clip opens with quiet frames (the voice layer's lead-in, Piper's onset): the packet that
+    # carries the clip's first frame left that many frames before the first one with sound
+    unit = text if mode == "whole" else text[: text.index(".") + 1]
+    frames = await reference(voice.speech, unit, voice.settings)
+    quiet = next(i for i, f in enumerate(frames) if peak(f) > LOUD)
+    first_packet = sound[0].at - quiet * 0.02
+    return float(first_packet - first_done), float(first_packet - clip.first_frame_at), float(sound[0].at - first_done)
+
+
+async def voice_protocol() -> None:
+    fake = FakeDiscord()
+    fake.add_guild(GUILD, {GENERAL: "general", ANSWERS: "answers"}, voice={VOICE: "lounge"}, members=[ALICE],
+                   voice_states=[(500, VOICE)])
+    server = FakeVoiceServer()
+    await fake.start()
+    await server.start()
+    server.trust()
+    fake.voice_server = server
+    speech = build_speech(VoiceConfig())
+    whole_speech = build_speech(WHOLE_UNIT)
+    await speech.start()
+    await whole_speech.start()
+    bot = await start_bot(fake, speech=speech)
+    try:
+        join = await fake.interaction("join", {}, guild_id=GUILD, channel_id=GENERAL, member=ALICE)
+        assert (await hook_answer(fake, join)).startswith("Joined"), "the bot joined the fake voice server"
+        await protocol_first_packet(bot, server, 99, "streamed")  # warm up
+        results: dict[str, list[float]] = {"streamed": [], "whole": []}
+        path: list[float] = []
+        sounds: list[float] = []
+        for run in range(PROTOCOL_RUNS):
+            bot.adapter.voice.speech = speech
+            total, added, sound_s = await protocol_first_packet(bot, server, run, "streamed")
+            results["streamed"].append(total)
+            path.append(added * 1000)
+            sounds.append(sound_s * 1000)
+            bot.adapter.voice.speech = whole_speech
+            results["whole"].append((await protocol_first_packet(bot, server, run + PROTOCOL_RUNS, "whole"))[0])
+        bot.adapter.voice.speech = speech
+        # CPU per second of speech: clips from the cache, so synthesis is not counted
+        text = " ".join(SENTENCES) * 3
+        first = bot.adapter.voice.say(GUILD, text)
+        assert first.task is not None
+        await first.task
+        session = bot.adapter.voice.sessions[GUILD]
+        await server.wait_for(lambda: not len(session.queue) and not session.vc.is_playing(), timeout=120)
+        before, fake_cpu = len(server.audio(GUILD)), server.media_cpu_s
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        bot.adapter.voice.say(GUILD, text)
+        await asyncio.sleep(0.1)
+        await server.wait_for(lambda: not len(session.queue) and not session.vc.is_playing(), timeout=120)
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+        played_s = (len(server.audio(GUILD)) - before) * 0.02
+        server_cpu = server.media_cpu_s - fake_cpu
+        dave = server.live(GUILD)
+        assert dave is not None and dave.dave is not None and dave.dave.active
+    finally:
+        await bot.stop()
+        await speech.stop()
+        await whole_speech.stop()
+        await server.stop()
+        await fake.stop()
+    ms = {m: [v * 1000 for v in vals] for m, vals in results.items()}
+    p50 = {m: percentile(v, 50) for m, v in ms.items()}
+    print(f"voice channel through the protocol (discord.py VoiceClient -> fake voice server, TLS, UDP, DAVE on), "
+          f"{PROTOCOL_RUNS} replies streamed a word every {WORD_S * 1000:.0f} ms, from the first complete sentence:")
+    print(f"  streamed: first packet of the reply's audio p50 {p50['streamed']:.0f} ms, "
+          f"p99 {percentile(ms['streamed'], 99):.0f} ms (target <= 150 ms); first packet with sound "
+          f"p50 {percentile(sounds, 50):.0f} ms, p99 {percentile(sounds, 99):.0f} ms")
+    print(f"  of which the voice path (first synthesized frame -> its packet at the server): "
+          f"p50 {percentile(path, 50):.0f} ms, p99 {percentile(path, 99):.0f} ms; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"  whole-reply synthesis: p50 {p50['whole']:.0f} ms, p99 {percentile(ms['whole'], 99):.0f} ms; "
+          f"ratio whole/streamed {p50['whole'] / p50['streamed']:.1f}x")
+    print(f"  CPU per second of speech played (cached clip, {played_s:.1f} s in {wall:.1f} s): "
+          f"{(cpu - server_cpu) / played_s * 1000:.1f} ms bot side (Opus encode, DAVE, transport encryption, "
+          f"player), {server_cpu / played_s * 1000:.1f} ms at the fake server (open + decode), process total "
+          f"{cpu / played_s * 1000:.1f} ms")
+
+
 async def main() -> None:
-    await reply_latency()
-    await voice_channel()
+    if "--protocol-only" not in sys.argv:
+        await reply_latency()
+        await voice_channel()
+    await voice_protocol()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from core.adapter import Adapter
 from core.bus import Bus
 from core.commands import CommandSpec
 from core.speech import Speech
+from core.stores.base import SettingsStore
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,14 @@ def build_adapters(
     commands: Sequence[CommandSpec] = (),
     base: Path | None = None,
     journal_dir: Path | None = None,
+    settings: SettingsStore | None = None,
 ) -> list[Adapter]:
     """The adapters of ``bot``. With ``console=True`` only a console adapter is built.
 
     ``clips_dir`` is where the web chat keeps voice replies (a folder per bot is made in it).
     ``journal_dir`` (None: no journal) holds ``telegram-journal.sqlite3``, where the Telegram adapter
-    keeps unanswered messages across crashes (see :mod:`adapters.telegram.journal`).
+    keeps unanswered messages across crashes (see :mod:`adapters.telegram.journal`). ``settings`` (the
+    pipeline's settings store) lets Discord voice channels speak with each user's ``/voice`` choice.
 
     ``instance`` (a gateway process's name) suffixes every adapter id (``companion.discord@g1``),
     so the replies to what this process received come back to this process. ``commands`` are the
@@ -76,6 +79,7 @@ def build_adapters(
             max_input_chars=bot.pipeline.max_input_chars,
             clips_dir=clips_dir / f"{bot.name}{at}" if clips_dir is not None else None,
             journal_dir=journal_dir,
+            settings=settings,
         )
 
     if console:

@@ -153,6 +153,10 @@ def discord_adapter(config: DiscordConfig, env: BuildEnv) -> Adapter | None:
         log.info("bot %s: discord adapter disabled: no token (%s)", env.bot, env.token_hint)
         return None
     from adapters.discord.adapter import DiscordAdapter
+    from adapters.discord.voice import voice_of_store
 
     assert env.bus is not None
-    return DiscordAdapter(env.adapter_id, env.bus, config, env.speech, commands=list(env.commands) or None)
+    voice_of = voice_of_store(env.settings, env.bot) if env.settings is not None else None
+    return DiscordAdapter(
+        env.adapter_id, env.bus, config, env.speech, commands=list(env.commands) or None, voice_of=voice_of
+    )

@@ -112,6 +112,24 @@ async def _check_redis(url: str, report: Report) -> None:
         await client.aclose()
 
 
+def _discord_voice(config: AppConfig, report: Report) -> None:
+    """Report what Discord voice channels need (PyNaCl, davey, libopus); an error when a Discord bot with voice lacks one."""
+    sections = [b.adapters.discord for b in config.bots if b.adapters.discord is not None]
+    if not sections:
+        return
+    from adapters.discord.voice import voice_libraries
+
+    found = voice_libraries()
+    print("discord voice: " + ", ".join(f"{name} {v or 'MISSING'}" for name, v in found.items()))
+    missing = [name for name, v in found.items() if v is None]
+    if not missing or not any(s.voice.enabled for s in sections):
+        return
+    if "libopus" in missing:
+        report.error("libopus is missing: apt-get install libopus0 (Debian/Ubuntu) to speak in voice channels")
+    if "PyNaCl" in missing or "davey" in missing:
+        report.error("pip install 'discord.py[voice]>=2.7.1' (PyNaCl and davey, for DAVE end-to-end encryption)")
+
+
 async def check(config: AppConfig, base: Path) -> int:
     """Print a report; exit code 1 when there is an error (a bot cannot answer or receive, a port is taken,
     a configured engine or redis fails), 0 otherwise; warnings (a language with no working voice) do not fail."""
@@ -120,6 +138,7 @@ async def check(config: AppConfig, base: Path) -> int:
     print("packages:")
     for name in PACKAGES:
         print(f"  {name:22} {_version(name)}")
+    _discord_voice(config, report)
     print(f"storage: {config.storage.kind}" + (f" at {base / config.storage.path}" if config.storage.kind == "sqlite" else ""))
     if config.bus.kind == "redis" or config.storage.kind == "redis":
         await _check_redis(config.storage.url or config.bus.url if config.storage.kind == "redis" else config.bus.url, report)

@@ -85,6 +85,7 @@ class BuildEnv:
         max_input_chars: the longest message the pipeline accepts (adapters may refuse longer ones early).
         clips_dir: a folder this adapter may keep its voice clips in, or None (adapters).
         journal_dir: a folder for an adapter's crash journal of unanswered messages, or None (adapters).
+        settings: the pipeline's settings store (users' ``/voice`` choices), or None (adapters).
     """
 
     base: Path
@@ -100,6 +101,7 @@ class BuildEnv:
     max_input_chars: int = 0
     clips_dir: Path | None = None
     journal_dir: Path | None = None
+    settings: Any = None
 
 
 @dataclass(frozen=True, slots=True)

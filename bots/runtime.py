@@ -313,6 +313,7 @@ class App(Resource):
                 commands=specs,
                 base=self.base,
                 journal_dir=journal_dir,
+                settings=self.stores.settings if self.stores is not None else None,
             )
         return BotRuntime(bot, services, bus, adapters, plugins)
 

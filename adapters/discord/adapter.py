@@ -30,4 +30,5 @@ class DiscordAdapter(Connection, Incoming, SlashCommands, VoiceControl, Delivery
         config: the ``discord`` section of config.yaml.
         speech: the speech service, for voice channels (voice notes come from the pipeline).
         commands: the pipeline's commands, offered as slash commands (default: voice, voices, reset).
+        voice_of: a user's ``/voice`` choice (voice name, rate) for speech in voice channels.
     """

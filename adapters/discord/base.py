@@ -17,7 +17,7 @@ import discord
 from adapters.discord.config import DiscordConfig
 from adapters.discord.inbound import PLATFORM
 from adapters.discord.outbound import NO_MENTIONS, StreamedMessage
-from adapters.discord.voice import VoiceManager
+from adapters.discord.voice import VoiceManager, VoiceOf
 from core.adapter import Adapter
 from core.bus import Bus
 from core.commands import CommandSpec
@@ -44,12 +44,13 @@ class DiscordAdapterBase(Adapter, abc.ABC):
         config: DiscordConfig,
         speech: Speech | None = None,
         commands: list[CommandSpec] | None = None,
+        voice_of: VoiceOf | None = None,
     ) -> None:
         super().__init__(adapter_id, bus)
         self.config = config
         self.commands = commands
         self.speech = speech
-        self.voice = VoiceManager(speech, config.voice)
+        self.voice = VoiceManager(speech, config.voice, voice_of=voice_of)  # voice_of: users' /voice choices
         self.client: discord.Client | None = None
         self.tree: discord.app_commands.CommandTree | None = None
         self._runner: asyncio.Task[None] | None = None

@@ -8,6 +8,7 @@ import discord
 
 from adapters.discord.base import DiscordAdapterBase
 from adapters.discord.errors import DiscordAdapterError
+from adapters.discord.inbound import PLATFORM
 from adapters.discord.outbound import NO_MENTIONS
 from core.model import OutgoingEvent, ReplyDelta, ReplyDone
 
@@ -20,12 +21,11 @@ class VoiceControl(DiscordAdapterBase):
     async def on_voice_state_update(
         self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
     ) -> None:
-        """Notice when the bot itself was moved out of voice by someone (not by /leave)."""
+        """Notice when the bot itself was removed from voice: a kick ends the session, a dropped link rejoins."""
         if self.client is None or self.client.user is None or member.id != self.client.user.id:
             return
-        if after.channel is None and member.guild.id in self.voice.sessions:
-            log.info("discord: removed from voice in guild %s", member.guild.id)
-            await self.voice.leave(member.guild.id)
+        if after.channel is None:  # Discord echoes our own disconnects too; voice.removed tells them apart
+            await self.voice.removed(member.guild.id)
 
     async def voice_join(self, interaction: discord.Interaction) -> None:
         """``/join``: join the caller's voice channel."""
@@ -35,7 +35,7 @@ class VoiceControl(DiscordAdapterBase):
             return
         await interaction.response.defer(thinking=True)
         try:
-            await self.voice.join(state.channel, interaction.channel_id)
+            await self.voice.join(state.channel, interaction.channel_id, f"{PLATFORM}:{interaction.user.id}")
         except DiscordAdapterError as exc:
             await interaction.followup.send(f"I can't join: {exc}", allowed_mentions=NO_MENTIONS)
             return
@@ -50,7 +50,7 @@ class VoiceControl(DiscordAdapterBase):
     async def voice_say(self, interaction: discord.Interaction, text: str) -> None:
         """``/say TEXT``."""
         try:
-            self.voice.say(interaction.guild_id or 0, text)
+            self.voice.say(interaction.guild_id or 0, text, f"{PLATFORM}:{interaction.user.id}")
         except DiscordAdapterError as exc:
             await interaction.response.send_message(str(exc), ephemeral=True)
             return

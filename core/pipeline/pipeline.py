@@ -16,8 +16,8 @@ from core.model import ReplySkipped, SkipReason
 from core.pipeline.commands import CommandRouter
 from core.pipeline.context import BotServices, Context
 from core.pipeline.dialogue import APOLOGY, answer
-from core.pipeline.listen import Transcribe
 from core.pipeline.facts import RememberFacts
+from core.pipeline.listen import Transcribe
 from core.pipeline.middleware import Handler, Middleware, compose
 from core.pipeline.middlewares import AccessControl, AddressedOnly, Dedupe, FloodControl, Validate
 

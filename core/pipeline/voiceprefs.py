@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from core.pipeline.context import Context
 from core.speech import VoiceSettings
+from core.stores.base import SettingsStore
 
 
 def chat_scope(ctx: Context) -> str:
@@ -19,7 +20,19 @@ def chat_scope(ctx: Context) -> str:
 
 def user_scope(ctx: Context) -> str:
     """Settings scope of the message's author."""
-    return f"{ctx.services.name}:user:{ctx.message.user_key}"
+    return user_scope_of(ctx.services.name, ctx.message.user_key)
+
+
+def user_scope_of(bot: str, user_key: str) -> str:
+    """Settings scope of user ``user_key`` (``platform:id``) with bot ``bot``."""
+    return f"{bot}:user:{user_key}"
+
+
+async def user_voice(store: SettingsStore, bot: str, user_key: str) -> tuple[str, float | None]:
+    """The voice name (empty: none chosen) and rate (None: none chosen) a user picked with ``/voice``."""
+    user = await store.get(user_scope_of(bot, user_key))
+    rate = user.get("voice_rate")
+    return str(user.get("voice_name") or ""), float(rate) if rate else None
 
 
 async def resolve(ctx: Context, language: str) -> VoiceSettings:

@@ -101,3 +101,28 @@ def test_check_reports_redis_reachable_or_not(tmp_path: Path, capsys: pytest.Cap
     redis_server.stop()
     assert main(["check", "--config", str(_redis_config(tmp_path, redis_server.url))]) == 1
     assert "UNREACHABLE" in capsys.readouterr().out
+
+
+def test_check_reports_discord_voice_libraries(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import discord.opus
+
+    from adapters.discord import voice as discord_voice
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "voice: {enabled: false}\n"
+        "bots:\n"
+        "  - name: x\n"
+        "    engines: [{kind: echo}]\n"
+        "    adapters: {web: {port: 0}, discord: {token: '${NO_SUCH_TOKEN_VAR}'}}\n"
+    )
+    assert main(["--config", str(cfg), "check"]) == 0
+    out = capsys.readouterr().out
+    opus = discord.opus.Encoder.get_opus_version()
+    assert f"libopus {opus}" in out and "davey 0." in out and "PyNaCl 1." in out
+
+    monkeypatch.setattr(discord_voice, "libopus_version", lambda: None)  # a machine without libopus0
+    assert main(["--config", str(cfg), "check"]) == 1
+    out = capsys.readouterr().out
+    assert "libopus MISSING" in out and "apt-get install libopus0" in out

@@ -134,5 +134,5 @@ def test_every_sub_command_is_known_to_the_default_command_rule() -> None:
     from bots.cli import _parser
 
     parser = _parser()
-    choices = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    choices = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert set(choices) == COMMANDS

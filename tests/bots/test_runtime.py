@@ -50,3 +50,19 @@ async def test_console_chat_end_to_end_and_history_survives_restart(tmp_path: Pa
         await app.stop()
         assert f"Bot> echo: hello {round_}\n" in out.getvalue()
     assert [t.text for t in history] == ["hello first", "echo: hello first", "hello second", "echo: hello second"]
+
+
+async def test_discord_voice_channels_read_users_voice_choice_from_the_settings_store(tmp_path: Path) -> None:
+    from adapters.discord.adapter import DiscordAdapter
+    from core.stores.memory import MemorySettingsStore
+
+    config = parse_config(_config(tmp_path, adapters={"discord": {"token": "t"}}), env={})
+    store = MemorySettingsStore()
+    await store.update("b:user:discord:42", {"voice_name": "amy", "voice_rate": 1.3})  # what /voice stores
+    (without,) = build_adapters(config.bots[0], InProcessBus(), None)
+    (adapter,) = build_adapters(config.bots[0], InProcessBus(), None, settings=store)
+    assert isinstance(adapter, DiscordAdapter) and isinstance(without, DiscordAdapter)
+    chosen = await adapter.voice.settings_for("discord:42")
+    assert (chosen.voice, chosen.rate) == ("amy", 1.3)
+    assert await adapter.voice.settings_for("discord:7") == adapter.voice.settings  # no choice: the config's
+    assert await without.voice.settings_for("discord:42") == without.voice.settings

@@ -65,6 +65,10 @@ class FakeDiscord:
         self.port = 0
         self.changed = asyncio.Event()
         self.cdn: dict[str, bytes] = {}  # path under /cdn/ -> file (attachments users sent)
+        self.voice_server: Any = None  # a fake_voice.FakeVoiceServer: op 4 then points the bot at it
+        self.voice_requests: list[dict[str, Any]] = []  # every op 4 (voice state update) the bot sent
+        self.voice_channels: dict[tuple[int, int], int] = {}  # (guild id, user id) -> voice channel id
+        self._voice_sessions = itertools.count(1)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -163,6 +167,8 @@ class FakeDiscord:
                 self._log.clear()
                 self._seq = 0
                 await self._ready(payload["d"].get("shard"))
+            elif op == 4:
+                await self._voice_state_request(payload["d"])
             elif op == 6:
                 self.resumes += 1
                 since = payload["d"]["seq"] or 0
@@ -192,6 +198,50 @@ class FakeDiscord:
             self._log.append(frame)
         if self._ws is not None and not self._ws.closed:
             await self._ws.send_str(json.dumps(frame))
+
+    # -- voice (op 4 -> VOICE_STATE_UPDATE + VOICE_SERVER_UPDATE) ----------------------------
+
+    @staticmethod
+    def _voice_state(guild_id: int, member: dict[str, Any], channel_id: int | None, session_id: str,
+                     d: dict[str, Any] | None = None) -> dict[str, Any]:
+        d = d or {}
+        return {"guild_id": str(guild_id), "channel_id": None if channel_id is None else str(channel_id),
+                "user_id": member["id"], "session_id": session_id, "deaf": False, "mute": False,
+                "self_deaf": bool(d.get("self_deaf")), "self_mute": bool(d.get("self_mute")), "self_video": False,
+                "suppress": False, "request_to_speak_timestamp": None,
+                "member": {"user": member, "roles": [], "joined_at": "2026-01-01T00:00:00+00:00", "deaf": False,
+                           "mute": False, "flags": 0}}
+
+    async def _voice_state_request(self, d: dict[str, Any]) -> None:
+        """The bot's op 4: echo its voice state, and hand out the voice server when it joins a channel."""
+        self.voice_requests.append(d)
+        self.changed.set()
+        guild_id = int(d["guild_id"])
+        channel_id = int(d["channel_id"]) if d.get("channel_id") else None
+        session_id = f"voice-session-{next(self._voice_sessions)}"
+        if channel_id is None:
+            self.voice_channels.pop((guild_id, BOT_ID), None)
+            if self.voice_server is not None:
+                self.voice_server.revoke(guild_id)
+        else:
+            self.voice_channels[(guild_id, BOT_ID)] = channel_id
+        await self._dispatch("VOICE_STATE_UPDATE", self._voice_state(guild_id, user(BOT_ID, "voicebot", True), channel_id,
+                                                                    session_id, d))
+        if channel_id is not None and self.voice_server is not None:
+            grant = self.voice_server.grant(guild_id, channel_id, BOT_ID, session_id)
+            await self._dispatch("VOICE_SERVER_UPDATE", {"token": grant.token, "guild_id": str(guild_id),
+                                                         "endpoint": self.voice_server.endpoint})
+
+    async def move_voice(self, guild_id: int, member: dict[str, Any], channel_id: int | None) -> None:
+        """``member`` joins, leaves (``channel_id`` None) or moves in voice; for the bot, a kick or a move."""
+        user_id = int(member["id"])
+        if channel_id is None:
+            self.voice_channels.pop((guild_id, user_id), None)
+            if user_id == BOT_ID and self.voice_server is not None:
+                self.voice_server.revoke(guild_id)
+        else:
+            self.voice_channels[(guild_id, user_id)] = channel_id
+        await self._dispatch("VOICE_STATE_UPDATE", self._voice_state(guild_id, member, channel_id, "v"))
 
     async def force_close(self, code: int = 4000) -> None:
         """Drop the gateway socket (Discord-side failure); the client must RESUME."""

@@ -120,3 +120,20 @@ async def test_join_4017_is_voice_unavailable_with_install_advice(speech: VoiceS
     with pytest.raises(VoiceUnavailable) as refused:
         await manager.join(channel, None)  # type: ignore[arg-type]
     assert str(refused.value) == DAVE_HELP and not manager.sessions
+
+
+async def test_join_without_libopus_answers_with_install_advice(
+    speech: VoiceService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(voice_module, "libopus_version", lambda: None)
+    calls: list[Any] = []
+
+    async def connect(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+
+    manager = VoiceManager(speech, DiscordVoiceConfig())
+    channel = SimpleNamespace(guild=SimpleNamespace(id=1), connect=connect)
+    with pytest.raises(VoiceUnavailable) as refused:
+        await manager.join(channel, None)  # type: ignore[arg-type]
+    assert str(refused.value) == voice_module.OPUS_HELP and "libopus0" in str(refused.value)
+    assert not calls and not manager.sessions

@@ -9,7 +9,8 @@ import pytest
 
 from core.engines.faq import FaqEngine
 from tests.adapters.web.harness import MemoryEngine, running_bot
-from tests.adapters.web.pages import CHROMIUM, CHROMIUM_ARGS as ARGS, needs_chromium, open_chat
+from tests.adapters.web.pages import CHROMIUM, needs_chromium, open_chat
+from tests.adapters.web.pages import CHROMIUM_ARGS as ARGS
 
 pytestmark = needs_chromium
 from tests.spoken import ffmpeg, voice_note, wer
