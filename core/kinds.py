@@ -59,7 +59,7 @@ def with_kind_field(kind: str, model: type[BaseModel]) -> type[BaseModel]:
     """``model`` itself when it declares ``kind``; otherwise a subclass adding ``kind: Literal[kind]``."""
     if "kind" in model.model_fields:
         return model
-    literal: Any = Literal[kind]  # type: ignore[valid-type]
+    literal: Any = Literal[kind]
     return create_model(model.__name__, __base__=model, __module__=model.__module__, kind=(literal, kind))
 
 

@@ -91,6 +91,11 @@ return 1
 """
 
 
+def _text(value: object) -> str:
+    """A redis reply value (bytes with the default decoding off) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def default_consumer_name() -> str:
     """``host:pid``: unique per worker process."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -274,7 +279,7 @@ class RedisBus(Bus):
             # The delivery count goes back one, so a handed-back message is not taken for a poison one.
             idle_ms = int(self.settings.claim_idle_s * 1000) * 10 + 1
             owned = await self.redis.xpending_range(self.in_key, self.GROUP, "-", "+", len(ids) * 2 + 64, consumername=self.consumer)
-            counts = {row["message_id"].decode(): int(row["times_delivered"]) for row in owned}
+            counts = {_text(row["message_id"]): int(row["times_delivered"]) for row in owned}
             async with self.redis.pipeline(transaction=False) as pipe:
                 for eid in ids:
                     retries = max(0, counts.get(eid, 1) - 1)
@@ -402,7 +407,7 @@ class RedisBus(Bus):
 
     # -- gateway side: outgoing ----------------------------------------------------------------
 
-    async def outgoing(self, destination: str) -> AsyncIterator[OutgoingEvent]:  # type: ignore[override]
+    async def outgoing(self, destination: str) -> AsyncIterator[OutgoingEvent]:
         key = self._out_key(destination)
         self._outgoing_readers += 1
         # Entries delivered and not acknowledged yet: the ack travels with the next read (one round
@@ -535,7 +540,7 @@ class RedisBus(Bus):
 
     # -- worker side: deliveries -----------------------------------------------------------------
 
-    async def deliveries(self) -> AsyncIterator[Delivery]:  # type: ignore[override]
+    async def deliveries(self) -> AsyncIterator[Delivery]:
         await self._retry(lambda: self._ensure_group(self.in_key, self.GROUP))
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.create_task(self._beat(), name=f"{self.bot}-bus-heartbeat")
@@ -680,12 +685,12 @@ class RedisBus(Bus):
         delay = 0.002
         while True:
             head = await self._retry(lambda: self.redis.lindex(order_key, 0), until_closed=False)
-            if head is None or head.decode() == eid:
+            if head is None or _text(head) == eid:
                 return
             # A head whose entry is gone (deleted, or trimmed by hand) would block the chat forever.
             exists = await self._retry(partial(self._entry_exists, head), until_closed=False)
             if not exists:
-                log.warning("%s: dropping stale order entry %s of %s", self.bot, head.decode(), chat_key)
+                log.warning("%s: dropping stale order entry %s of %s", self.bot, _text(head), chat_key)
                 await self._retry(partial(self._drop_order_entry, order_key, head), until_closed=False)
                 continue
             event = self._chat_done.setdefault(chat_key, asyncio.Event())
@@ -712,7 +717,7 @@ class RedisBus(Bus):
                 owned = await self.redis.xpending_range(
                     self.in_key, self.GROUP, "-", "+", max(len(self._held) * 2, 64), consumername=self.consumer
                 )
-                ids = [p["message_id"] for p in owned if p["message_id"].decode() in self._held]
+                ids: list[Any] = [p["message_id"] for p in owned if _text(p["message_id"]) in self._held]
                 if ids:
                     await self.redis.xclaim(self.in_key, self.GROUP, self.consumer, 0, ids, justid=True)
             except _UNREACHABLE as exc:

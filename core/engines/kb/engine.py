@@ -158,7 +158,7 @@ class KnowledgeBaseEngine(DialogueEngine):
         hits = await self.search(conversation.text)
         return [h for h in hits if h.score >= self.threshold] or hits[:1]
 
-    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:  # type: ignore[override]
+    async def reply(self, conversation: Conversation) -> AsyncIterator[str]:
         hits = await self.lookup(conversation)
         assert self.threshold is not None
         best = hits[0] if hits else None
