@@ -13,10 +13,9 @@ import asyncio
 import logging
 from typing import final
 
-from core.lifecycle import Resource
 from core.speech import VoiceInfo
-from voice.breaker import CircuitBreaker
 from voice.errors import TtsEngineError, TtsTimeout, TtsUnavailable
+from voice.guarded import GuardedEngine
 from voice.pcm import Pcm
 
 log = logging.getLogger(__name__)
@@ -29,7 +28,7 @@ def clamp_rate(rate: float) -> float:
     return min(MAX_RATE, max(MIN_RATE, rate))
 
 
-class TtsEngine(Resource, abc.ABC):
+class TtsEngine(GuardedEngine, abc.ABC):
     """Text to speech in a named voice.
 
     Args:
@@ -39,15 +38,6 @@ class TtsEngine(Resource, abc.ABC):
         breaker: skips the engine without waiting while it keeps failing.
     """
 
-    def __init__(
-        self, name: str, timeout_s: float, max_concurrency: int = 1, breaker: CircuitBreaker | None = None
-    ) -> None:
-        self.name = name
-        self.timeout_s = timeout_s
-        self.breaker = breaker
-        self._slots = asyncio.Semaphore(max_concurrency)
-        self._started = False
-
     @abc.abstractmethod
     def voices(self) -> list[VoiceInfo]:
         """The voices this engine offers, with whether each can be used now."""
@@ -55,22 +45,6 @@ class TtsEngine(Resource, abc.ABC):
     @abc.abstractmethod
     async def _synthesize(self, text: str, voice: str, rate: float) -> Pcm:
         """Synthesize prepared plain ``text``; must not block the event loop."""
-
-    async def start(self) -> None:
-        """Load models or open clients."""
-        self._started = True
-
-    async def stop(self) -> None:
-        """Release models or clients."""
-        self._started = False
-
-    def unavailable_reason(self) -> str | None:
-        """Why the engine would be skipped right now, or None when it can be tried."""
-        if not self._started:
-            return "not started"
-        if self.breaker is not None and not self.breaker.would_allow():
-            return f"circuit open, retry in {self.breaker.retry_in_s():.0f} s"
-        return None
 
     @final
     async def synthesize(self, text: str, voice: str, rate: float = 1.0) -> Pcm:

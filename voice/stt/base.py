@@ -12,9 +12,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import final
 
-from core.lifecycle import Resource
 from core.stt import BadAudio, SttFailed
-from voice.breaker import CircuitBreaker
+from voice.guarded import GuardedEngine
 from voice.stt.decode import Samples
 
 
@@ -39,7 +38,7 @@ class Heard:
     language_probability: float = 1.0
 
 
-class SttEngine(Resource, abc.ABC):
+class SttEngine(GuardedEngine, abc.ABC):
     """Speech to text.
 
     Args:
@@ -49,15 +48,6 @@ class SttEngine(Resource, abc.ABC):
         breaker: skips the engine without waiting while it keeps failing.
     """
 
-    def __init__(
-        self, name: str, timeout_s: float, max_concurrency: int = 1, breaker: CircuitBreaker | None = None
-    ) -> None:
-        self.name = name
-        self.timeout_s = timeout_s
-        self.breaker = breaker
-        self._slots = asyncio.Semaphore(max_concurrency)
-        self._started = False
-
     @abc.abstractmethod
     async def _transcribe(self, samples: Samples, language: str | None) -> Heard:
         """Transcribe; must not block the event loop."""
@@ -65,22 +55,6 @@ class SttEngine(Resource, abc.ABC):
     def describe(self) -> str:
         """One line for ``check``: model, server, settings."""
         return self.name
-
-    async def start(self) -> None:
-        """Load models or open clients."""
-        self._started = True
-
-    async def stop(self) -> None:
-        """Release models or clients."""
-        self._started = False
-
-    def unavailable_reason(self) -> str | None:
-        """Why the engine would be skipped right now, or None when it can be tried."""
-        if not self._started:
-            return "not started"
-        if self.breaker is not None and not self.breaker.would_allow():
-            return f"circuit open, retry in {self.breaker.retry_in_s():.0f} s"
-        return None
 
     @final
     async def transcribe(self, samples: Samples, language: str | None = None) -> Heard:
