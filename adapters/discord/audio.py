@@ -145,7 +145,7 @@ class SpeechQueue:
             if clip.task is not None:
                 clip.task.get_loop().call_soon_threadsafe(clip.task.cancel)
 
-    def source(self) -> "QueueSource":
+    def source(self) -> QueueSource:
         """A fresh audio source that plays the queue until it is empty."""
         return QueueSource(self)
 
