@@ -69,7 +69,10 @@ _HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
-HINT = "Type /voice on to hear my replies spoken, /help for everything I can do."
+HINT = (
+    "Type /voice on to hear my replies spoken, or press the microphone to talk to me; "
+    "/help for everything I can do."
+)
 _RESET = re.compile(r"^/reset(?:@\S+)?(?:\s|$)", re.IGNORECASE)
 _RESETS_TRACKED = 1000
 

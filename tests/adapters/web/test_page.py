@@ -67,7 +67,8 @@ async def test_empty_page_greets_as_the_persona_and_hints_at_voice(browser, devi
         intro = page.locator("#intro")
         assert await intro.is_visible()
         assert await page.locator("#greeting").text_content() == "Hi, I'm Joe. Ask me anything!"
-        assert "/voice on" in (await page.locator("#hint").text_content() or "")
+        hint = await page.locator("#hint").text_content() or ""
+        assert "/voice on" in hint and "microphone" in hint
         box = await intro.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= (390 if device == "phone" else 1280)
         await say(page, "hello")
