@@ -100,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     if command in {"train", "eval"}:
         print(f"put '{command}' first: python run.py {command} --help", file=sys.stderr)
         return 2
+    if not Path(args.config).exists() and args.config == str(DEFAULT_CONFIG):
+        print(
+            f"no {args.config} in {Path.cwd()}: pass --config FILE, or start from the example config.yaml in the "
+            "project's repository (README: Configuration reference)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bots.cli import COMMANDS, with_default_command
 
@@ -136,3 +137,15 @@ def test_every_sub_command_is_known_to_the_default_command_rule() -> None:
     parser = _parser()
     choices = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert set(choices) == COMMANDS
+
+
+def test_an_installed_command_without_a_config_here_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Guards `voicebots` run from a folder without config.yaml (an installed package) failing with a bare OSError."""
+    from bots import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "DEFAULT_CONFIG", Path("config.yaml"))
+    assert cli.main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert "no config.yaml in" in err and "--config FILE" in err
