@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -89,13 +90,22 @@ def _same_message(a: ReplyTarget, b: ReplyTarget) -> bool:
     return a.chat.id == b.chat.id and a.in_reply_to is not None and a.in_reply_to == b.in_reply_to
 
 
-class Replier:
-    """Turns one outgoing event into Bot API calls (called by the chat's worker, in order)."""
+ChatMovedHook = Callable[[int, int, str], Awaitable[None]]
+"""Called once per group that became a supergroup: ``(old chat id, new chat id, title)``."""
 
-    def __init__(self, bot: Bot, sender: Sender, config: TelegramConfig) -> None:
+
+class Replier:
+    """Turns one outgoing event into Bot API calls (called by the chat's worker, in order).
+
+    ``on_moved`` is told the first time a send learns (``ChatMigrated``) that a group became a
+    supergroup, so the adapter can tell the pipeline to move the group's stored state.
+    """
+
+    def __init__(self, bot: Bot, sender: Sender, config: TelegramConfig, on_moved: ChatMovedHook | None = None) -> None:
         self.bot = bot
         self.sender = sender
         self.config = config
+        self.on_moved = on_moved
         self.streams: dict[str, _Stream] = {}
         #: groups that became supergroups: old chat id -> new chat id (replies follow the chat)
         self.moved: dict[int, int] = {}
@@ -107,7 +117,7 @@ class Replier:
             try:
                 await self._handle(event)
             except ChatMigrated as exc:
-                self._moved(int(event.target.chat.id), exc.new_chat_id)
+                await self._migrated(int(event.target.chat.id), exc.new_chat_id, event.target.chat.title)
                 await self._handle(self._follow(event))
         except TelegramAdapterError as exc:
             log.error("telegram: %s for chat %s not delivered: %s", type(event).__name__, event.target.chat.id, exc)
@@ -120,7 +130,17 @@ class Replier:
         target = replace(event.target, chat=replace(event.target.chat, id=str(new_id)))
         return replace(event, target=target)
 
-    def _moved(self, old_id: int, new_id: int) -> None:
+    async def _migrated(self, old_id: int, new_id: int, title: str) -> None:
+        """A send learned of the migration: follow it, and report it the first time."""
+        first = self.moved.get(old_id) != new_id
+        self.follow(old_id, new_id)
+        if first and self.on_moved is not None:
+            try:
+                await self.on_moved(old_id, new_id, title)
+            except Exception:  # the replies still follow the chat; only its memory stays behind
+                log.exception("telegram: could not report that group %s became supergroup %s", old_id, new_id)
+
+    def follow(self, old_id: int, new_id: int) -> None:
         """Remember the migration; streams into the old group start over in the supergroup."""
         if self.moved.get(old_id) != new_id:
             log.info("telegram: group %s became supergroup %s; replies follow it", old_id, new_id)
@@ -224,7 +244,7 @@ class Replier:
         except NotModified:
             sent = True
         except ChatMigrated as exc:
-            self._moved(chat_id, exc.new_chat_id)  # the next preview goes to the supergroup
+            await self._migrated(chat_id, exc.new_chat_id, stream.target.chat.title)  # the next preview goes there
             return True
         except TelegramAdapterError as exc:
             # Not retried: the next preview or the final text carries this text anyway.
