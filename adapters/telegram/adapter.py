@@ -5,7 +5,11 @@ Modules:
     errors      the exception tree and ``map_error``
     connection  long polling and the webhook endpoint
     inbound     updates -> IncomingMessage
-    outbound    outgoing events -> Bot API calls, in order per chat
+    outbound    outgoing events -> Bot API calls: the Replier, composed of
+      reply_state   streams in progress, groups that became supergroups
+      previews      streamed previews (drafts, edited messages)
+      replies       final text, voice notes, chat actions
+    outboxes    one queue and worker per chat, in order
     journal     unanswered incoming messages in SQLite, replayed after a crash
     sender      one request under the rate limiter, with retries
     ratelimit   per chat / per group / overall windows
