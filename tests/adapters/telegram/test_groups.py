@@ -9,6 +9,19 @@ from tests.adapters.telegram.fake_bot_api import BOT_USER, message_json
 GROUP = -1001234
 
 
+def _record_published(h) -> list:
+    """The messages the adapter publishes on the bus from now on (they still reach the pipeline)."""
+    published: list = []
+    original = h.bus.publish
+
+    async def spy(message):
+        published.append(message)
+        await original(message)
+
+    h.bus.publish = spy  # type: ignore[method-assign]
+    return published
+
+
 async def test_group_silent_unless_addressed(bot_factory, api):
     async with bot_factory() as h:
         api.inject_message(GROUP, "just chatting with friends")
@@ -32,16 +45,8 @@ async def test_group_silent_unless_addressed(bot_factory, api):
 
 
 async def test_group_command_with_our_name_is_normalized(bot_factory, api):
-    seen = []
-
     async with bot_factory() as h:
-        original = h.bus.publish
-
-        async def spy(message):
-            seen.append(message)
-            await original(message)
-
-        h.bus.publish = spy  # type: ignore[method-assign]
+        seen = _record_published(h)
         api.inject_message(GROUP, "/voice@testbot on")
         api.inject_message(GROUP, "/voice@otherbot on")
         await api.wait_for(lambda: len(seen) == 2)
@@ -154,15 +159,8 @@ async def test_a_group_migration_service_message_moves_its_memory_to_the_supergr
     """Telegram's service messages (``migrate_to_chat_id`` in the group, ``migrate_from_chat_id`` in the
     supergroup) move the group's state once, and replies still meant for the group go to the supergroup."""
     supergroup = -1009876543212
-    published = []
     async with bot_factory() as h:
-        original = h.bus.publish
-
-        async def spy(message):
-            published.append(message)
-            await original(message)
-
-        h.bus.publish = spy  # type: ignore[method-assign]
+        published = _record_published(h)
         await _remember_in_group(api, h)
         api.inject({"message": {**message_json(GROUP, None), "migrate_to_chat_id": supergroup}})
         api.inject({"message": {**message_json(supergroup, None), "migrate_from_chat_id": GROUP}})
