@@ -26,6 +26,7 @@ from core.model import (
     Chat,
     ChatAction,
     ChatKind,
+    ChatMoved,
     IncomingMessage,
     MessageRef,
     OutgoingEvent,
@@ -63,6 +64,14 @@ def _ref_json(ref: MessageRef | None) -> dict[str, str] | None:
 
 def _chat_json(chat: Chat) -> dict[str, str]:
     return {"id": chat.id, "kind": chat.kind.value, "title": chat.title}
+
+
+def _moved_json(moved: ChatMoved | None) -> dict[str, str] | None:
+    return None if moved is None else {"platform": moved.platform, "old": moved.old_chat_id, "new": moved.new_chat_id}
+
+
+def _moved(d: dict[str, Any] | None) -> ChatMoved | None:
+    return None if d is None else ChatMoved(str(d["platform"]), str(d["old"]), str(d["new"]))
 
 
 def _json_safe(value: Any) -> Any:
@@ -103,6 +112,7 @@ def encode_message(message: IncomingMessage) -> Encoded:
         "reply_to": _ref_json(message.reply_to),
         "timestamp": message.timestamp,
         "language": message.language,
+        "moved": _moved_json(message.moved),
         "raw": _json_safe(dict(message.raw)),
     }
     return json.dumps(header, ensure_ascii=False).encode(), blobs
@@ -135,6 +145,7 @@ def decode_message(header: bytes, blobs: list[bytes]) -> IncomingMessage:
             reply_to=_ref(d.get("reply_to")),
             timestamp=float(d["timestamp"]),
             language=d.get("language"),
+            moved=_moved(d.get("moved")),
             raw=d.get("raw") or {},
         )
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:

@@ -55,6 +55,10 @@ class ChatMemory:
         merged = await self.store.update(_scope(chat_key), values)
         return {k: str(v) for k, v in merged.items() if v not in (None, "")}
 
+    async def move(self, old_key: str, new_key: str) -> int:
+        """Move the facts of ``old_key`` to ``new_key`` (a chat that got a new id); facts known there win."""
+        return await self.store.move(_scope(old_key), _scope(new_key))
+
     async def forget(self, chat_key: str, key: str | None = None) -> None:
         """Forget one fact, or all of them."""
         keys = [key] if key else list((await self.store.get(_scope(chat_key))).keys())

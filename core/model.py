@@ -96,6 +96,30 @@ class MessageRef:
 
 
 @dataclass(frozen=True, slots=True)
+class ChatMoved:
+    """A chat that goes on under a new id (a Telegram group that became a supergroup).
+
+    What the bot keeps per chat (conversation memory, chat settings, remembered facts) moves from
+    the old chat's key to the new one; the pipeline does it when a message carrying this notice
+    (``IncomingMessage.moved``) reaches it. Moving is idempotent: a second notice finds nothing left.
+    """
+
+    platform: str
+    old_chat_id: str
+    new_chat_id: str
+
+    @property
+    def old_key(self) -> str:
+        """Chat key (``IncomingMessage.chat_key``) the state was kept under."""
+        return f"{self.platform}:{self.old_chat_id}"
+
+    @property
+    def new_key(self) -> str:
+        """Chat key the state is kept under from now on."""
+        return f"{self.platform}:{self.new_chat_id}"
+
+
+@dataclass(frozen=True, slots=True)
 class IncomingMessage:
     """A message received by an adapter, translated into the common model.
 
@@ -106,6 +130,9 @@ class IncomingMessage:
             together they form the idempotency key.
         addressed: why the message is for the bot, or ``Addressed.NO``.
         reply_to: the message this one answers, if any.
+        moved: set on a notice that ``chat`` continues a chat that had another id (then
+            ``chat.id == moved.new_chat_id``); the pipeline moves the old chat's state here
+            before handling the message.
         raw: the raw platform payload (JSON-like), for handlers that need more.
     """
 
@@ -120,6 +147,7 @@ class IncomingMessage:
     reply_to: MessageRef | None = None
     timestamp: float = field(default_factory=time.time)
     language: str | None = None
+    moved: ChatMoved | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property

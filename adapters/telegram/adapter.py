@@ -5,7 +5,11 @@ Modules:
     errors      the exception tree and ``map_error``
     connection  long polling and the webhook endpoint
     inbound     updates -> IncomingMessage
-    outbound    outgoing events -> Bot API calls, in order per chat
+    outbound    outgoing events -> Bot API calls: the Replier, composed of
+      reply_state   streams in progress, groups that became supergroups
+      previews      streamed previews (drafts, edited messages)
+      replies       final text, voice notes, chat actions
+    outboxes    one queue and worker per chat, in order
     journal     unanswered incoming messages in SQLite, replayed after a crash
     sender      one request under the rate limiter, with retries
     ratelimit   per chat / per group / overall windows
@@ -32,7 +36,7 @@ from adapters.telegram.connection import (
     webhook_secret,
 )
 from adapters.telegram.errors import TelegramConfigError
-from adapters.telegram.inbound import AddressRules, BotIdentity, translate
+from adapters.telegram.inbound import AddressRules, BotIdentity, moved_notice, translate
 from adapters.telegram.journal import Journal
 from adapters.telegram.outbound import Outboxes, Replier
 from adapters.telegram.ratelimit import RateLimiter
@@ -141,10 +145,10 @@ class TelegramAdapter(Adapter):
         await self.sender.call("setMyCommands", None, lambda: bot.set_my_commands(menu), per_chat=False)
         if self.journal is not None:
             await self.journal.start()
-            self.outboxes = Outboxes(_JournalingReplier(self.journal, bot, self.sender, cfg))
+            self.outboxes = Outboxes(_JournalingReplier(self.journal, bot, self.sender, cfg, self._chat_moved))
             await self._replay()
         else:
-            self.outboxes = Outboxes(Replier(bot, self.sender, cfg))
+            self.outboxes = Outboxes(Replier(bot, self.sender, cfg, self._chat_moved))
         if cfg.mode == "webhook":
             secret = webhook_secret(cfg.webhook)
             self.webhook = WebhookServer(cfg.webhook, self.handle_raw, secret)
@@ -210,12 +214,18 @@ class TelegramAdapter(Adapter):
         message = self._translate(raw)
         if message is None:
             return
+        if message.moved is not None and self.outboxes is not None:  # replies to the old group go there too
+            self.outboxes.replier.follow(int(message.moved.old_chat_id), int(message.moved.new_chat_id))
         if self.journal is not None and message.is_addressed:
             update_id = raw.get("update_id")
             if not await self.journal.add(message.chat.id, message.message_id, update_id if isinstance(update_id, int) else 0, raw):
                 log.info("telegram: update %s is already being answered (journaled); not published again", update_id)
                 return
         await self.bus.publish(message)
+
+    async def _chat_moved(self, old_id: int, new_id: int, title: str) -> None:
+        """A send learned that group ``old_id`` became supergroup ``new_id``: the pipeline moves its state."""
+        await self.bus.publish(moved_notice(self.adapter_id, old_id, new_id, title))
 
     def _translate(self, raw: dict[str, Any]) -> IncomingMessage | None:
         assert self.bot is not None and self.me is not None

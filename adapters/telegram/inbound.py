@@ -2,12 +2,16 @@
 
 Only new messages and channel posts become :class:`core.model.IncomingMessage`;
 edits, service messages (joins, pins...) and unknown update types yield None, so
-they never trigger a second answer.
+they never trigger a second answer. The one service message that does come through
+is a group becoming a supergroup (``migrate_to_chat_id`` / ``migrate_from_chat_id``):
+it becomes an unaddressed notice in the supergroup carrying :class:`core.model.ChatMoved`,
+so the pipeline moves the group's memory and settings there.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,7 +19,17 @@ from typing import Any
 
 from telegram import Message, MessageEntity, Update
 
-from core.model import Addressed, Attachment, AttachmentKind, Author, Chat, ChatKind, IncomingMessage, MessageRef
+from core.model import (
+    Addressed,
+    Attachment,
+    AttachmentKind,
+    Author,
+    Chat,
+    ChatKind,
+    ChatMoved,
+    IncomingMessage,
+    MessageRef,
+)
 from core.sanitize import clean_text
 
 log = logging.getLogger(__name__)
@@ -136,6 +150,37 @@ def _attachments(msg: Message, download: Downloader) -> tuple[Attachment, ...]:
     return tuple(found)
 
 
+def moved_notice(
+    origin: str, old_id: int, new_id: int, title: str = "", message_id: str = "", timestamp: float | None = None
+) -> IncomingMessage:
+    """The notice that group ``old_id`` goes on as supergroup ``new_id`` (an unaddressed message there).
+
+    ``message_id`` defaults to one derived from the old id, so notices of the same move share a dedupe key.
+    """
+    chat = Chat(str(new_id), ChatKind.GROUP, title)
+    return IncomingMessage(
+        platform=PLATFORM,
+        origin=origin,
+        chat=chat,
+        author=Author(str(new_id), title),
+        message_id=message_id or f"moved-from-{old_id}",
+        moved=ChatMoved(PLATFORM, str(old_id), str(new_id)),
+        timestamp=time.time() if timestamp is None else timestamp,
+    )
+
+
+def _migration(msg: Message, origin: str) -> IncomingMessage | None:
+    """The notice a group-to-supergroup service message carries, or None for any other message."""
+    title = clean(msg.chat.title or "")
+    when = msg.date.timestamp()
+    if msg.migrate_to_chat_id is not None:  # sent in the old group
+        return moved_notice(origin, msg.chat.id, _check_id(msg.migrate_to_chat_id, "migrate_to_chat_id"), title, timestamp=when)
+    if msg.migrate_from_chat_id is not None:  # sent in the new supergroup
+        old = _check_id(msg.migrate_from_chat_id, "migrate_from_chat_id")
+        return moved_notice(origin, old, msg.chat.id, title, timestamp=when)
+    return None
+
+
 def translate(
     update: Update,
     raw: dict[str, Any],
@@ -162,6 +207,8 @@ def translate(
         return None  # edits, callbacks, member updates, unknown types
     _check_id(msg.chat.id, "chat.id")
     _check_id(msg.message_id, "message_id")
+    if (notice := _migration(msg, origin)) is not None:
+        return notice
     sender = msg.from_user
     if sender is not None:
         _check_id(sender.id, "from.id")

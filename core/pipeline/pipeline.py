@@ -12,7 +12,7 @@ from core import metrics
 from core.bus import Bus, Delivery
 from core.lifecycle import Resource, cancel_and_wait
 from core.logcontext import message_context
-from core.model import ReplySkipped, SkipReason
+from core.model import IncomingMessage, ReplySkipped, SkipReason
 from core.pipeline.commands import CommandRouter
 from core.pipeline.context import BotServices, Context
 from core.pipeline.dialogue import APOLOGY, answer
@@ -20,6 +20,7 @@ from core.pipeline.facts import RememberFacts
 from core.pipeline.listen import Transcribe
 from core.pipeline.middleware import Handler, Middleware, compose
 from core.pipeline.middlewares import AccessControl, AddressedOnly, Dedupe, FloodControl, Validate
+from core.pipeline.moves import move_chat
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ class Pipeline(Resource):
                 # reaches this worker later (reclaimed from a dead worker) must be able to pass.
                 await delivery.turn()
                 async with self._serializer.hold(message.chat_key):
+                    if message.moved is not None:
+                        await self._move(message)
                     if delivery.attempts > self.services.config.max_deliveries:
                         await self._give_up(ctx, delivery.attempts)
                     else:
@@ -144,6 +147,28 @@ class Pipeline(Resource):
             finally:
                 self._slots.release()
                 log.debug("%s handled in %.2f ms", message.key, (time.perf_counter() - started) * 1000)
+
+    async def _move(self, message: IncomingMessage) -> None:
+        """The message's chat goes on under a new id: move the old chat's state here first.
+
+        The old chat's lock is held too, so a message of the old chat still in flight finishes
+        (and writes its memory) before its state moves. A failed move is logged; the message goes on.
+        """
+        moved = message.moved
+        assert moved is not None
+        if moved.new_key != message.chat_key:
+            log.error("%s: chat move %s -> %s is not about this chat; ignored", message.key, moved.old_key, moved.new_key)
+            return
+        if moved.old_key == moved.new_key:
+            return  # nothing to move (and the chat's lock is held already)
+        try:
+            async with self._serializer.hold(moved.old_key):
+                await move_chat(self.services, moved)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            metrics.ERRORS.labels(self.services.name, "handler").inc()
+            log.exception("moving chat %s to %s failed", moved.old_key, moved.new_key)
 
     async def _give_up(self, ctx: Context, attempts: int) -> None:
         """A message every earlier worker died on: apologize instead of handling it once more."""

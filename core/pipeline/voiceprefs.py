@@ -15,7 +15,12 @@ from core.stores.base import SettingsStore
 
 def chat_scope(ctx: Context) -> str:
     """Settings scope of the message's chat."""
-    return f"{ctx.services.name}:{ctx.message.chat_key}"
+    return chat_scope_of(ctx.services.name, ctx.message.chat_key)
+
+
+def chat_scope_of(bot: str, chat_key: str) -> str:
+    """Settings scope of chat ``chat_key`` (``platform:id``) with bot ``bot``."""
+    return f"{bot}:{chat_key}"
 
 
 def user_scope(ctx: Context) -> str:

@@ -28,6 +28,21 @@ class ConversationStore(Resource, abc.ABC):
     async def clear(self, chat_key: str) -> None:
         """Forget the chat's history."""
 
+    async def move(self, old_key: str, new_key: str) -> int:
+        """Move the history of ``old_key`` to ``new_key`` (a chat that got a new id); returns how many turns moved.
+
+        Turns already under ``new_key`` stay after the moved ones (they are newer), within the bound;
+        ``old_key`` is left empty, so moving again moves nothing.
+        """
+        old = await self.recent(old_key, self.max_turns)
+        if not old or old_key == new_key:
+            return 0
+        new = await self.recent(new_key, self.max_turns)
+        await self.clear(new_key)
+        await self.append(new_key, *old, *new)
+        await self.clear(old_key)
+        return len(old)
+
 
 class SettingsStore(Resource, abc.ABC):
     """Per-scope settings (a chat or a user): a small JSON object each."""
@@ -38,7 +53,23 @@ class SettingsStore(Resource, abc.ABC):
 
     @abc.abstractmethod
     async def update(self, scope: str, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Merge ``values`` into the settings of ``scope`` and return the result."""
+        """Merge ``values`` into the settings of ``scope`` and return the result (a None value unsets a key)."""
+
+    async def move(self, old_scope: str, new_scope: str) -> int:
+        """Move the settings of ``old_scope`` to ``new_scope``; returns how many values moved.
+
+        A value already set under ``new_scope`` wins over the moved one; ``old_scope``'s values are
+        unset, so moving again moves nothing.
+        """
+        old = {k: v for k, v in (await self.get(old_scope)).items() if v is not None}
+        if not old or old_scope == new_scope:
+            return 0
+        current = await self.get(new_scope)
+        moved = {k: v for k, v in old.items() if current.get(k) is None}
+        if moved:
+            await self.update(new_scope, moved)
+        await self.update(old_scope, dict.fromkeys(old))
+        return len(old)
 
 
 class DedupeStore(Resource, abc.ABC):

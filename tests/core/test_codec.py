@@ -16,6 +16,7 @@ from core.model import (
     Chat,
     ChatAction,
     ChatKind,
+    ChatMoved,
     IncomingMessage,
     MessageRef,
     ReplyDelta,
@@ -57,6 +58,14 @@ def test_message_round_trip_is_exact() -> None:
     back = decode_message(header, blobs)
     assert back == m
     assert back.raw == m.raw
+
+
+def test_a_chat_moved_notice_round_trips_typed() -> None:
+    m = IncomingMessage("telegram", "bot.telegram@g1", CHAT, Author("-100123", "Team"), "moved-from--5", moved=ChatMoved("telegram", "-5", "-100123"))
+    back = decode_message(*encode_message(m))
+    assert back == m and back.moved == ChatMoved("telegram", "-5", "-100123")
+    assert back.moved.old_key == "telegram:-5" and back.moved.new_key == back.chat_key
+    assert decode_message(*encode_message(full_message())).moved is None
 
 
 @pytest.mark.parametrize(

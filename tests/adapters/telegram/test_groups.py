@@ -9,6 +9,19 @@ from tests.adapters.telegram.fake_bot_api import BOT_USER, message_json
 GROUP = -1001234
 
 
+def _record_published(h) -> list:
+    """The messages the adapter publishes on the bus from now on (they still reach the pipeline)."""
+    published: list = []
+    original = h.bus.publish
+
+    async def spy(message):
+        published.append(message)
+        await original(message)
+
+    h.bus.publish = spy  # type: ignore[method-assign]
+    return published
+
+
 async def test_group_silent_unless_addressed(bot_factory, api):
     async with bot_factory() as h:
         api.inject_message(GROUP, "just chatting with friends")
@@ -32,16 +45,8 @@ async def test_group_silent_unless_addressed(bot_factory, api):
 
 
 async def test_group_command_with_our_name_is_normalized(bot_factory, api):
-    seen = []
-
     async with bot_factory() as h:
-        original = h.bus.publish
-
-        async def spy(message):
-            seen.append(message)
-            await original(message)
-
-        h.bus.publish = spy  # type: ignore[method-assign]
+        seen = _record_published(h)
         api.inject_message(GROUP, "/voice@testbot on")
         api.inject_message(GROUP, "/voice@otherbot on")
         await api.wait_for(lambda: len(seen) == 2)
@@ -112,4 +117,56 @@ async def test_replies_follow_a_group_that_became_a_supergroup(bot_factory, api)
         assert api.texts(GROUP) == []
         refused = [c for c in api.calls if c.chat_id == GROUP and c.status == 400]
         assert len(refused) == 1, [c.method for c in refused]  # only the first write learned of the move
+        assert h.adapter.outboxes.replier.moved == {GROUP: supergroup}
+
+
+async def _remember_in_group(api, h) -> None:
+    """A conversation, a fact and a chat setting stored under the group."""
+    api.inject_message(GROUP, "@testbot my name is Sam")
+    api.inject_message(GROUP, "/voice@testbot on")
+    await api.wait_for(lambda: len(api.answered("sendMessage", GROUP)) >= 2)
+    await h.pipeline.idle()
+
+
+async def _assert_remembered_in(api, h, supergroup: int) -> None:
+    """The supergroup's bot knows what was said in the group, and the group's keys are empty."""
+    api.inject_message(supergroup, "@testbot what's my name?")
+    await api.wait_for(lambda: any("Sam" in t for t in api.texts(supergroup)))
+    await h.pipeline.idle()
+    services = h.pipeline.services
+    history = [t.text for t in await services.conversations.recent(f"telegram:{supergroup}")]
+    assert history[0] == "my name is Sam", history  # the group's conversation, oldest first
+    assert await services.memory.facts(f"telegram:{supergroup}") == {"name": "Sam"}
+    assert (await services.settings.get(f"tg:telegram:{supergroup}"))["voice"] is True  # /voice on followed
+    assert await services.conversations.recent(f"telegram:{GROUP}") == []
+    assert await services.memory.facts(f"telegram:{GROUP}") == {}
+
+
+async def test_a_group_refused_as_migrated_keeps_its_memory_in_the_supergroup(bot_factory, api):
+    """A reply refused with ChatMigrated moves the group's conversation, facts and /voice choice to the
+    supergroup: asked there, the bot still knows the name said in the group."""
+    supergroup = -1009876543211
+    async with bot_factory() as h:
+        await _remember_in_group(api, h)
+        api.migrate(GROUP, supergroup)
+        api.inject_message(GROUP, "@testbot one more in the old group")
+        await api.wait_for(lambda: "one more in the old group" in api.texts(supergroup))
+        await _assert_remembered_in(api, h, supergroup)
+        assert h.adapter.outboxes.replier.moved == {GROUP: supergroup}
+
+
+async def test_a_group_migration_service_message_moves_its_memory_to_the_supergroup(bot_factory, api):
+    """Telegram's service messages (``migrate_to_chat_id`` in the group, ``migrate_from_chat_id`` in the
+    supergroup) move the group's state once, and replies still meant for the group go to the supergroup."""
+    supergroup = -1009876543212
+    async with bot_factory() as h:
+        published = _record_published(h)
+        await _remember_in_group(api, h)
+        api.inject({"message": {**message_json(GROUP, None), "migrate_to_chat_id": supergroup}})
+        api.inject({"message": {**message_json(supergroup, None), "migrate_from_chat_id": GROUP}})
+        await _assert_remembered_in(api, h, supergroup)
+        notices = [m for m in published if m.moved is not None]
+        assert len(notices) == 2 and {m.chat.id for m in notices} == {str(supergroup)}
+        assert {(m.moved.old_chat_id, m.moved.new_chat_id) for m in notices} == {(str(GROUP), str(supergroup))}
+        assert not any(m.is_addressed for m in notices)
         assert h.adapter.outboxes.replier.moved == {GROUP: supergroup}

@@ -215,3 +215,21 @@ async def test_engine_runs_with_its_message_key_in_the_log_context() -> None:
         await h.send(first, second)
     assert sorted(engine.keys) == sorted([first.key, second.key])
     assert logcontext.current() == ""
+
+
+async def test_a_chat_move_waits_for_the_old_chats_message_in_flight_and_takes_its_memory() -> None:
+    """The notice that chat g1 goes on as g2 arrives while g1's slow answer is being made: the move waits
+    for it (the old chat's lock), so the turns it writes move too, and g2's next message sees them."""
+    from dataclasses import replace
+
+    from core.model import ChatMoved
+
+    async with Harness([ScriptedEngine(["slow answer"], delay_s=0.3)]) as h:
+        await h.bus.publish(message("remember this", chat="g1", kind=ChatKind.GROUP, addressed=Addressed.MENTION))
+        await asyncio.sleep(0.05)  # its answer is being made
+        notice = replace(message("", chat="g2", kind=ChatKind.GROUP, addressed=Addressed.NO), moved=ChatMoved("test", "g1", "g2"))
+        await h.send(notice, message("next", chat="g2", kind=ChatKind.GROUP, addressed=Addressed.MENTION))
+    history = [t.text for t in await h.services.conversations.recent("test:g2")]
+    assert history == ["remember this", "slow answer", "next", "slow answer"]
+    assert await h.services.conversations.recent("test:g1") == []
+    assert h.texts() == ["slow answer", "slow answer"]
