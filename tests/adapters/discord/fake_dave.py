@@ -12,6 +12,10 @@ Two flows (``FakeVoiceServer(dave_flow=...)``): ``"commit"``, the bot is alone a
 listener's addition; ``"welcome"``, the listener is there first, commits the bot's addition itself
 and the bot joins with the welcome (op 30). ``remove_listener`` makes the listener leave: an external
 ``Remove`` proposal the bot commits, after which its frames are sealed for a new epoch.
+``downgrade`` (op 21 with ``protocol_version`` 0, op 23 -> op 22) turns end-to-end encryption off
+(passthrough: transport encryption only); ``upgrade`` (op 24 with epoch 1: a new MLS group, the
+external sender announced again, the bot's key package, the listener's addition committed) turns
+it back on.
 
 Here the member is a second ``davey.DaveSession`` the fake holds (the same library as the bot's,
 other side of the group): once it processes the bot's welcome it decrypts the bot's
@@ -36,7 +40,7 @@ if TYPE_CHECKING:
 LISTENER_ID = 700000000000000777  # the member the fake controls (a user in the channel)
 DAVE_MAGIC = b"\xfa\xfa"  # a DAVE-encrypted frame ends with this marker
 EXTERNAL_SENDER, KEY_PACKAGE, PROPOSALS, COMMIT_WELCOME, ANNOUNCE_COMMIT, WELCOME = 25, 26, 27, 28, 29, 30
-EXECUTE_TRANSITION = 22
+PREPARE_TRANSITION, EXECUTE_TRANSITION, PREPARE_EPOCH = 21, 22, 24
 MLS10, PUBLIC_MESSAGE, CIPHER_SUITE = 1, 1, 2  # DHKEMP256_AES128GCM_SHA256_P256
 
 
@@ -97,6 +101,8 @@ class DaveServerSide:
         self.invalid_commits: list[Any] = []
         self._next_transition = 1
         self._pending: int | None = None
+        self.protocol_version = 1  # 0 once a downgrade executed (passthrough), 1 again after an upgrade
+        self._versions: dict[int, int] = {}  # pending transition id -> the protocol version it brings
 
     @property
     def active(self) -> bool:
@@ -167,6 +173,21 @@ class DaveServerSide:
         proposal = self.sender.remove_proposal(struct.pack(">Q", self.channel_id), epoch, leaf)
         await self.server.send_binary(self.session, PROPOSALS, bytes([0]) + vec(proposal))
 
+    async def downgrade(self) -> int:
+        """op 21 ``{transition_id, protocol_version: 0}``: DAVE off once the bot is ready (op 23 -> op 22)."""
+        transition = self._next_transition
+        self._next_transition += 1
+        self._pending = transition
+        self._versions[transition] = 0
+        await self.server._send(self.session, PREPARE_TRANSITION, {"transition_id": transition, "protocol_version": 0})
+        return transition
+
+    async def upgrade(self) -> None:
+        """op 24 ``{epoch: 1, protocol_version: 1}``: a new MLS group; the external sender is announced again,
+        and the bot's new key package starts the usual addition of the listener (op 27 -> 28 -> 29 -> 23 -> 22)."""
+        await self.server._send(self.session, PREPARE_EPOCH, {"epoch": 1, "protocol_version": 1})
+        await self.server.send_binary(self.session, EXTERNAL_SENDER, self.sender.package())
+
     def invalid_commit(self, d: dict[str, Any]) -> None:
         """op 31 from the bot: it could not process a commit or welcome (it re-sends its key package next)."""
         self.invalid_commits.append(d)
@@ -177,6 +198,7 @@ class DaveServerSide:
         if transition_id == self._pending:
             self._pending = None
             self.transitions.append(transition_id)
+            self.protocol_version = self._versions.pop(transition_id, 1)
             await self.server._send(self.session, EXECUTE_TRANSITION, {"transition_id": transition_id})
 
     def open(self, frame: bytes) -> tuple[bytes, bool] | None:
