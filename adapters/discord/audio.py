@@ -200,9 +200,9 @@ class QueueSource(discord.AudioSource):
                     if self._lead > 0:
                         self._lead -= 1
                         return SILENCE
-                    frame, self._held = self._held, None
+                    held, self._held = self._held, None
                     if q.clips and not q.clips[0].skipped:
-                        return frame
+                        return held
                     continue
                 if not q.clips:
                     return b""

@@ -181,6 +181,29 @@ async def test_dave_member_who_leaves_cannot_open_what_the_bot_says_next(
     assert all(f.endswith(b"\xfa\xfa") for f in server.sealed[GUILD]) and server.bad_packets == 0
 
 
+async def test_dave_revoked_proposal_is_withdrawn_and_the_new_one_committed(
+    world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService
+) -> None:
+    fake, server = world
+    server.revoke_proposals = 1
+    bot = await start_bot(fake, speech=speech)
+    try:
+        await joined(fake, server)
+        session = server.live(GUILD)
+        assert session is not None and session.dave is not None
+        await server.wait_for(lambda: session.dave.active and session.dave.transitions)
+        await command(fake, "say", text="The weather is calm today.")
+        packets = await played(bot, server)
+    finally:
+        await bot.stop()
+    # the first commit was withdrawn (op 27 revoke with the proposal's reference; a wrong reference makes
+    # davey fail), the second one, of the new proposal, is the group the listener joined
+    assert session.dave.revoked == 1 and session.dave.commits == 2 and session.dave.transitions == [1]
+    sound = loud(packets)
+    assert sound and all(p.e2ee for p in sound) and server.bad_packets == 0
+    assert "weather" in transcribe(packets)
+
+
 async def test_dave_downgrade_to_passthrough_and_upgrade_back_to_end_to_end_encryption(
     world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService
 ) -> None:
