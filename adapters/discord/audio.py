@@ -7,6 +7,12 @@ contract: ``read()`` returns one 20 ms frame of 48 kHz stereo 16-bit PCM (3,840 
 and ``b''`` when the queue is done. It adds a short lead-in, ``gap_frames`` of silence
 between clips, and plays silence (rather than ending) while a clip's next sentence is
 still being synthesized.
+
+The player starts only once the head clip has a frame ready (:attr:`Clip.ready`, announced
+through :attr:`Clip.on_ready`): a player started earlier only sends silence, and its Opus
+encoding, encryption and sending compete with the synthesis of the first sentence for the
+CPU. The lead-in counts the clip's own leading silence, so a clip that opens quietly (the
+voice layer gives every reply a lead-in) is sent from the player's first packet on.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import collections
 import logging
 import queue
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import discord
 
@@ -56,6 +62,18 @@ class Clip:
         self.produced = 0
         self.first_frame_at: float | None = None  # loop time the first frame was ready
         self.task: asyncio.Task[None] | None = None
+        self.on_ready: Callable[[], None] | None = None  # called on the loop once the clip is ready
+        self._filled = False
+
+    @property
+    def ready(self) -> bool:
+        """True once the player has something to do with the clip: a frame is ready, or it ended or was skipped."""
+        return self.produced > 0 or self._filled or self.skipped
+
+    def _announce(self) -> None:
+        callback, self.on_ready = self.on_ready, None
+        if callback is not None:
+            callback()
 
     async def fill(self, frames: AsyncIterator[bytes]) -> None:
         """Consume ``frames`` (synthesis) into the clip; always marks the clip finished."""
@@ -68,12 +86,16 @@ class Clip:
                     self.first_frame_at = loop.time()
                 self.produced += 1
                 self._frames.put(frame)
+                if self.produced == 1:
+                    self._announce()
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - a failed synthesis ends the clip, never the queue
             log.exception("voice clip %r failed", self.label[:40])
         finally:
             self._frames.put(_END)
+            self._filled = True
+            self._announce()
 
     def next_frame(self) -> bytes | None:
         """The next frame, or None when none is ready yet or the clip is over (see :attr:`finished`)."""
@@ -124,6 +146,11 @@ class SpeechQueue:
             self.clips.append(clip)
             return True
 
+    def head(self) -> Clip | None:
+        """The clip that plays next (or now)."""
+        with self.lock:
+            return self.clips[0] if self.clips else None
+
     def skip(self) -> Clip | None:
         """Skip the clip playing now (or the next one); returns it."""
         with self.lock:
@@ -157,6 +184,7 @@ class QueueSource(discord.AudioSource):
         self.q = speech_queue
         self._lead = speech_queue.lead_in_frames
         self._gap = 0
+        self._held: bytes | None = None  # the head clip's first sound, waiting for the lead-in to end
 
     def is_opus(self) -> bool:
         return False
@@ -164,25 +192,36 @@ class QueueSource(discord.AudioSource):
     def read(self) -> bytes:
         q = self.q
         with q.lock:
-            if self._lead > 0:
-                self._lead -= 1
-                return SILENCE
             while True:
                 if self._gap > 0:
                     self._gap -= 1
                     return SILENCE
+                if self._held is not None:  # the first sound waits for the rest of the lead-in
+                    if self._lead > 0:
+                        self._lead -= 1
+                        return SILENCE
+                    held, self._held = self._held, None
+                    if q.clips and not q.clips[0].skipped:
+                        return held
+                    continue
                 if not q.clips:
                     return b""
                 clip = q.clips[0]
                 frame = None if clip.skipped else clip.next_frame()
                 if frame is not None:
                     clip.played += 1
+                    if self._lead > 0:
+                        self._lead -= 1
+                        if frame != SILENCE:  # the clip's own leading silence serves as lead-in
+                            self._held = frame
+                            return SILENCE
                     return frame
                 if clip.finished:
                     q.clips.popleft()
                     self._gap = q.gap_frames if clip.played else 0
                     continue
                 q.underruns += 1  # synthesis is behind: keep time with silence
+                self._lead = max(0, self._lead - 1)
                 return SILENCE
 
     def cleanup(self) -> None:

@@ -316,7 +316,9 @@ class VoiceManager:
     def skip(self, guild_id: int) -> bool:
         """Skip the clip playing now in the guild."""
         session = self._session(guild_id)
-        return session.queue.skip() is not None
+        skipped = session.queue.skip() is not None
+        self._kick(session)  # a clip waiting behind a skipped one that never got ready starts now
+        return skipped
 
     def _session(self, guild_id: int) -> GuildVoice:
         session = self.sessions.get(guild_id)
@@ -354,6 +356,7 @@ class VoiceManager:
                  user_key: str | None = None) -> Clip:
         assert self.speech is not None
         clip = Clip(label)
+        clip.on_ready = lambda: self._kick(session)
         if not session.queue.add(clip):
             raise QueueFull(f"{len(session.queue)} clips are already waiting; try /skip")
         clip.task = asyncio.create_task(self._fill(clip, text, user_key or session.user_key),
@@ -368,8 +371,13 @@ class VoiceManager:
         await clip.fill(self.speech.voice_channel_frames(_pieces(text), settings))
 
     def _kick(self, session: GuildVoice) -> None:
-        """Start playback when clips wait and the player is idle."""
-        if session.leaving or not len(session.queue):
+        """Start playback when the next clip is ready (a frame synthesized) and the player is idle.
+
+        A clip still synthesizing its first sentence kicks again when its first frame is ready
+        (:attr:`Clip.on_ready`): an early player would only send silence and slow that synthesis down.
+        """
+        head = session.queue.head()
+        if session.leaving or head is None or not head.ready:
             return
         vc = session.vc
         if not vc.is_connected() or vc.is_playing():

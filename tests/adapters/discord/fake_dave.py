@@ -12,6 +12,12 @@ Two flows (``FakeVoiceServer(dave_flow=...)``): ``"commit"``, the bot is alone a
 listener's addition; ``"welcome"``, the listener is there first, commits the bot's addition itself
 and the bot joins with the welcome (op 30). ``remove_listener`` makes the listener leave: an external
 ``Remove`` proposal the bot commits, after which its frames are sealed for a new epoch.
+``downgrade`` (op 21 with ``protocol_version`` 0, op 23 -> op 22) turns end-to-end encryption off
+(passthrough: transport encryption only); ``upgrade`` (op 24 with epoch 1: a new MLS group, the
+external sender announced again, the bot's key package, the listener's addition committed) turns
+it back on. ``FakeVoiceServer.revoke_proposals`` withdraws the listener's Add proposal once the bot
+has committed it (op 27 with operation ``revoke`` and the proposal's reference, as when a member
+leaves before the commit is announced), then proposes the listener again with a new key package.
 
 Here the member is a second ``davey.DaveSession`` the fake holds (the same library as the bot's,
 other side of the group): once it processes the bot's welcome it decrypts the bot's
@@ -23,6 +29,7 @@ DER); the group id is the channel id as 8 big-endian bytes, as ``davey`` builds 
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +43,7 @@ if TYPE_CHECKING:
 LISTENER_ID = 700000000000000777  # the member the fake controls (a user in the channel)
 DAVE_MAGIC = b"\xfa\xfa"  # a DAVE-encrypted frame ends with this marker
 EXTERNAL_SENDER, KEY_PACKAGE, PROPOSALS, COMMIT_WELCOME, ANNOUNCE_COMMIT, WELCOME = 25, 26, 27, 28, 29, 30
-EXECUTE_TRANSITION = 22
+PREPARE_TRANSITION, EXECUTE_TRANSITION, PREPARE_EPOCH = 21, 22, 24
 MLS10, PUBLIC_MESSAGE, CIPHER_SUITE = 1, 1, 2  # DHKEMP256_AES128GCM_SHA256_P256
 
 
@@ -48,6 +55,15 @@ def vec(data: bytes) -> bytes:
     if n < 1 << 14:
         return (0x4000 | n).to_bytes(2, "big") + data
     return (0x80000000 | n).to_bytes(4, "big") + data
+
+
+def proposal_ref(message: bytes) -> bytes:
+    """A proposal's reference (RFC 9420 5.2: ``RefHash("MLS 1.0 Proposal Reference", AuthenticatedContent)``).
+
+    For a ``PublicMessage`` from an external sender the ``AuthenticatedContent`` is the message without
+    its protocol version: wire format, framed content and signature.
+    """
+    return hashlib.sha256(vec(b"MLS 1.0 Proposal Reference") + vec(message[2:])).digest()
 
 
 class ExternalSender:
@@ -95,8 +111,13 @@ class DaveServerSide:
         self.removed = False  # the listener left the channel (it can no longer open the bot's frames)
         self.transitions: list[int] = []  # transitions executed
         self.invalid_commits: list[Any] = []
+        self.commits = 0  # op 28 frames received
+        self.revoked = 0  # Add proposals withdrawn (op 27 revoke)
+        self._proposal: bytes | None = None  # the Add proposal waiting for the bot's commit
         self._next_transition = 1
         self._pending: int | None = None
+        self.protocol_version = 1  # 0 once a downgrade executed (passthrough), 1 again after an upgrade
+        self._versions: dict[int, int] = {}  # pending transition id -> the protocol version it brings
 
     @property
     def active(self) -> bool:
@@ -128,9 +149,22 @@ class DaveServerSide:
                 self.welcomes_sent += 1
                 await self.server.send_binary(self.session, WELCOME, struct.pack(">H", transition) + result.welcome)
             else:
-                proposal = self.sender.add_proposal(group, 0, self.listener.get_serialized_key_package())
-                await self.server.send_binary(self.session, PROPOSALS, bytes([0]) + vec(proposal))  # 0: append
+                await self._propose_listener()
         elif op == COMMIT_WELCOME:
+            self.commits += 1
+            if self.server.revoke_proposals > 0 and not self.removed and self._proposal is not None:
+                # the listener left before the commit was announced: withdraw its addition (never announced),
+                # then it comes back with a new key package and the bot commits afresh
+                self.server.revoke_proposals -= 1
+                self.revoked += 1
+                revoke = vec(vec(proposal_ref(self._proposal)))
+                await self.server.send_binary(self.session, PROPOSALS, bytes([1]) + revoke)  # 1: revoke
+                self.listener.reinit(1, LISTENER_ID, self.channel_id)
+                self.listener.set_external_sender(self.sender.package())
+                await self._propose_listener()
+                self.server.changed.set()
+                return
+            self._proposal = None
             commit = payload if self.removed else self._split(payload)[0]  # a removal's commit has no welcome
             transition = self._next_transition
             self._next_transition += 1
@@ -140,6 +174,12 @@ class DaveServerSide:
                 commit = commit[:-8] + bytes(8)
             await self.server.send_binary(self.session, ANNOUNCE_COMMIT, struct.pack(">H", transition) + commit)
         self.server.changed.set()
+
+    async def _propose_listener(self) -> None:
+        """op 27 (append): the external Add proposal of the listener's key package, for the bot to commit."""
+        group = struct.pack(">Q", self.channel_id)
+        self._proposal = self.sender.add_proposal(group, 0, self.listener.get_serialized_key_package())
+        await self.server.send_binary(self.session, PROPOSALS, bytes([0]) + vec(self._proposal))  # 0: append
 
     def _split(self, payload: bytes) -> tuple[bytes, bytes]:
         """discord.py sends ``commit + welcome`` back to back: find the welcome the listener accepts.
@@ -167,6 +207,21 @@ class DaveServerSide:
         proposal = self.sender.remove_proposal(struct.pack(">Q", self.channel_id), epoch, leaf)
         await self.server.send_binary(self.session, PROPOSALS, bytes([0]) + vec(proposal))
 
+    async def downgrade(self) -> int:
+        """op 21 ``{transition_id, protocol_version: 0}``: DAVE off once the bot is ready (op 23 -> op 22)."""
+        transition = self._next_transition
+        self._next_transition += 1
+        self._pending = transition
+        self._versions[transition] = 0
+        await self.server._send(self.session, PREPARE_TRANSITION, {"transition_id": transition, "protocol_version": 0})
+        return transition
+
+    async def upgrade(self) -> None:
+        """op 24 ``{epoch: 1, protocol_version: 1}``: a new MLS group; the external sender is announced again,
+        and the bot's new key package starts the usual addition of the listener (op 27 -> 28 -> 29 -> 23 -> 22)."""
+        await self.server._send(self.session, PREPARE_EPOCH, {"epoch": 1, "protocol_version": 1})
+        await self.server.send_binary(self.session, EXTERNAL_SENDER, self.sender.package())
+
     def invalid_commit(self, d: dict[str, Any]) -> None:
         """op 31 from the bot: it could not process a commit or welcome (it re-sends its key package next)."""
         self.invalid_commits.append(d)
@@ -177,6 +232,7 @@ class DaveServerSide:
         if transition_id == self._pending:
             self._pending = None
             self.transitions.append(transition_id)
+            self.protocol_version = self._versions.pop(transition_id, 1)
             await self.server._send(self.session, EXECUTE_TRANSITION, {"transition_id": transition_id})
 
     def open(self, frame: bytes) -> tuple[bytes, bool] | None:

@@ -158,6 +158,7 @@ class FakeVoiceServer:
         self.dave = dave
         self.dave_flow = dave_flow
         self.corrupt_commits = 0  # DAVE: announce this many commits damaged (the client must recover)
+        self.revoke_proposals = 0  # DAVE: withdraw this many Add proposals (op 27 revoke) instead of announcing
         self.require_dave = require_dave
         self.modes = list(modes)
         self.grants: dict[int, Grant] = {}  # guild id -> the latest grant

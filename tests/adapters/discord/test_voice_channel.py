@@ -11,7 +11,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
 
-from adapters.discord.audio import SILENCE
+from adapters.discord.audio import SILENCE, Clip, SpeechQueue
 from adapters.discord.config import DiscordVoiceConfig
 from adapters.discord.text import neutralize, split_text
 from adapters.discord.voice import VoiceManager
@@ -62,8 +62,10 @@ async def test_queue_plays_clips_in_order_with_silence_and_guilds_do_not_mix(spe
     await until(lambda: not a.is_playing() and not b.is_playing())
     assert not len(manager.sessions[1].queue) and not len(manager.sessions[2].queue)
     ref = {t: await reference(speech, t, manager.settings) for t in (one, two, three, other)}
-    assert a.frames == [SILENCE] * 5 + ref[one] + GAP + ref[two] + GAP + ref[three] + GAP
-    assert b.frames == [SILENCE] * 5 + ref[other] + GAP
+    # the voice layer opens each reply with silence: it serves as the 100 ms lead-in, nothing is added
+    assert ref[one][:5] == [SILENCE] * 5 and ref[other][:5] == [SILENCE] * 5
+    assert a.frames == ref[one] + GAP + ref[two] + GAP + ref[three] + GAP
+    assert b.frames == ref[other] + GAP
     assert manager.sessions[1].queue.underruns == 0
 
 
@@ -97,6 +99,56 @@ async def test_streamed_reply_first_sentence_plays_before_the_reply_is_complete(
     await until(lambda: not vc.is_playing())
     assert voiced(vc.frames) == voiced(await reference(speech, first + rest, manager.settings))
     assert await manager.leave(3) and not manager.sessions
+
+
+LOUD_FRAME = b"\x00\x10" * 1920  # a frame with sound
+
+
+async def _frames(items: list[bytes], gate: asyncio.Event | None = None) -> AsyncIterator[bytes]:
+    for item in items:
+        if gate is not None:
+            await gate.wait()
+        yield item
+
+
+async def test_lead_in_pads_a_clip_that_opens_with_sound_and_counts_its_own_silence() -> None:
+    q = SpeechQueue(lead_in_frames=5, gap_frames=2)
+    loud = Clip("loud start")
+    q.add(loud)
+    await loud.fill(_frames([LOUD_FRAME] * 3))
+    quiet = [SILENCE, SILENCE, LOUD_FRAME, LOUD_FRAME]
+    source = q.source()
+    assert [source.read() for _ in range(10)] == [SILENCE] * 5 + [LOUD_FRAME] * 3 + [SILENCE] * 2
+    assert source.read() == b"" and loud.played == 3
+    opens_quietly = Clip("quiet start")
+    q.add(opens_quietly)
+    await opens_quietly.fill(_frames(quiet))
+    source = q.source()  # a new burst: the clip's two quiet frames count, three are added
+    assert [source.read() for _ in range(9)] == [SILENCE, SILENCE, SILENCE, SILENCE, SILENCE, LOUD_FRAME,
+                                                 LOUD_FRAME, SILENCE, SILENCE]
+    assert source.read() == b""
+
+
+async def test_player_starts_only_once_the_first_frame_is_synthesized(speech: VoiceService) -> None:
+    """An early player sends nothing but silence and slows the first sentence's synthesis down."""
+    manager = VoiceManager(speech, DiscordVoiceConfig(lead_in_ms=100))
+    vc = StandInVoice()
+    session = manager.attach(4, vc, None)
+    gate = asyncio.Event()
+    clip = Clip("held back")
+    clip.on_ready = lambda: manager._kick(session)
+    session.queue.add(clip)
+    clip.task = asyncio.create_task(clip.fill(_frames([LOUD_FRAME] * 10, gate)))
+    manager._kick(session)
+    await asyncio.sleep(0.2)
+    assert not vc.is_playing() and not vc.frames, "no player while nothing is synthesized"
+    gate.set()
+    await until(lambda: clip.finished and not vc.is_playing())
+    assert vc.frames == [SILENCE] * 5 + [LOUD_FRAME] * 10 + [SILENCE] * 5
+    assert session.queue.underruns == 0
+    failed = manager.say(4, "😀 !!!")  # nothing speakable: the clip ends without a frame and is dropped
+    await until(lambda: failed.finished and not len(session.queue) and not vc.is_playing())
+    assert len(vc.frames) == 20
 
 
 def test_split_text_keeps_limits_and_boundaries() -> None:

@@ -181,6 +181,60 @@ async def test_dave_member_who_leaves_cannot_open_what_the_bot_says_next(
     assert all(f.endswith(b"\xfa\xfa") for f in server.sealed[GUILD]) and server.bad_packets == 0
 
 
+async def test_dave_revoked_proposal_is_withdrawn_and_the_new_one_committed(
+    world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService
+) -> None:
+    fake, server = world
+    server.revoke_proposals = 1
+    bot = await start_bot(fake, speech=speech)
+    try:
+        await joined(fake, server)
+        session = server.live(GUILD)
+        assert session is not None and session.dave is not None
+        await server.wait_for(lambda: session.dave.active and session.dave.transitions)
+        await command(fake, "say", text="The weather is calm today.")
+        packets = await played(bot, server)
+    finally:
+        await bot.stop()
+    # the first commit was withdrawn (op 27 revoke with the proposal's reference; a wrong reference makes
+    # davey fail), the second one, of the new proposal, is the group the listener joined
+    assert session.dave.revoked == 1 and session.dave.commits == 2 and session.dave.transitions == [1]
+    sound = loud(packets)
+    assert sound and all(p.e2ee for p in sound) and server.bad_packets == 0
+    assert "weather" in transcribe(packets)
+
+
+async def test_dave_downgrade_to_passthrough_and_upgrade_back_to_end_to_end_encryption(
+    world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService
+) -> None:
+    fake, server = world
+    bot = await start_bot(fake, speech=speech)
+    try:
+        await joined(fake, server)
+        session = server.live(GUILD)
+        assert session is not None and session.dave is not None
+        await server.wait_for(lambda: session.dave.active and session.dave.transitions == [1])
+        # downgrade: op 21 (protocol_version 0) -> the bot's op 23 -> op 22; the bot sends plain Opus frames
+        downgrade = await session.dave.downgrade()
+        await server.wait_for(lambda: session.dave.transitions == [1, downgrade])
+        before = len(server.audio(GUILD))
+        await command(fake, "say", text="Plain words, no encryption now.")
+        plain = await played(bot, server, before)
+        # upgrade: op 24 (epoch 1) -> a new group: key package, the listener's addition committed, transition
+        await session.dave.upgrade()
+        await server.wait_for(lambda: len(session.dave.transitions) == 3 and session.dave.active, timeout=20)
+        before = len(server.audio(GUILD))
+        await command(fake, "say", text="The weather is calm today.")
+        sealed = await played(bot, server, before)
+    finally:
+        await bot.stop()
+    assert session.dave.protocol_version == 1 and session.dave.bot_key_packages == 2
+    assert loud(plain) and not any(p.e2ee for p in plain), "passthrough: transport encryption only"
+    assert "encryption" in transcribe(plain)
+    assert loud(sealed) and all(p.e2ee for p in loud(sealed)), "end-to-end encrypted again"
+    assert "weather" in transcribe(sealed) and server.bad_packets == 0
+
+
 @pytest.mark.parametrize("world", [{"dave": False}], indirect=True)
 async def test_dave_protocol_version_0_is_transport_encryption_only(
     world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService
