@@ -9,7 +9,7 @@ import random
 
 from core.adapter import Adapter
 from core.backoff import Backoff, BackoffPolicy
-from core.lifecycle import Resource, cancel_and_wait
+from core.lifecycle import Resource, cancel_and_wait, raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,9 @@ class AdapterSupervisor(Resource):
         # the logged delay is the step; the sleep spreads it by ±10% so many bots do not retry in step
         backoff = Backoff(BackoffPolicy(base_s=self.first_delay_s, cap_s=self.max_delay_s, jitter="none"))
         while True:
+            # Stopped just as an attempt failed: Python 3.11's wait_for hands back the failure and loses the
+            # cancel, so without this the loop would retry for ever and stop() would wait for ever.
+            raise_if_cancelled()
             delay = backoff.next()
             log.error("%s could not start: %s; retrying in %g s", self.adapter.adapter_id, self.last_error, round(delay, 1))
             await asyncio.sleep(delay * random.uniform(0.9, 1.1))

@@ -11,6 +11,7 @@ from bots.supervisor import AdapterSupervisor
 from core.adapter import Adapter
 from core.bus import InProcessBus
 from core.model import OutgoingEvent
+from tests.late_cancel import ends_within, started_within, stop_as_a_subtask_ends
 
 
 class FlakyAdapter(Adapter):
@@ -72,3 +73,22 @@ async def test_slow_start_counts_as_failure() -> None:
     await supervisor.start()
     assert supervisor.last_error is not None and supervisor.last_error.startswith("no connection within")
     await supervisor.stop()
+
+
+async def test_stop_landing_as_a_start_attempt_fails_ends_the_retries() -> None:
+    """Regression (the Telegram login test hung under load): Python 3.11's wait_for lost the cancel of a stop
+    that landed as a failed attempt ended, so the supervisor retried for ever and stop() never returned."""
+    adapter = FlakyAdapter(failures=1000)
+    supervisor = AdapterSupervisor(adapter, first_delay_s=0.05, max_delay_s=0.05, first_wait_s=0.05)
+    await supervisor.start()
+    try:
+        with stop_as_a_subtask_ends("bot.flaky-retry", supervisor.stop) as started:
+            stopping = await started_within(started)
+        ended = await ends_within(stopping)
+    finally:
+        if supervisor._retry is not None:
+            supervisor._retry.cancel()  # a retry loop that went on (old code) ends here: the test fails, not hangs
+    assert ended, "stop() waited for a retry loop that lost its cancellation"
+    connects = adapter.connects
+    await asyncio.sleep(0.3)
+    assert adapter.connects == connects, "no attempt after the stop"
