@@ -29,6 +29,8 @@ class AdapterSupervisor(Resource):
         start_timeout_s: a start attempt that takes longer counts as failed.
         first_wait_s: :meth:`start` returns after this long even while the first attempt still runs
             (it goes on in the background), so a slow platform never holds up the others or the summary.
+        cleanup_timeout_s: a stop while an attempt connects waits this long at most for the adapter to
+            release what the attempt opened; a cleanup that takes longer is logged and left to finish.
     """
 
     def __init__(
@@ -38,15 +40,18 @@ class AdapterSupervisor(Resource):
         max_delay_s: float = 300.0,
         start_timeout_s: float = 60.0,
         first_wait_s: float = 1.5,
+        cleanup_timeout_s: float = 10.0,
     ) -> None:
         self.adapter = adapter
         self.first_delay_s = first_delay_s
         self.max_delay_s = max_delay_s
         self.start_timeout_s = start_timeout_s
         self.first_wait_s = first_wait_s
+        self.cleanup_timeout_s = cleanup_timeout_s
         self.running = False
         self.last_error: str | None = None
         self.attempts = 0
+        self._cleanups: set[asyncio.Future[None]] = set()  # held until done (the loop keeps only weak references)
         self._retry: asyncio.Task[None] | None = None
 
     @property
@@ -67,11 +72,18 @@ class AdapterSupervisor(Resource):
         try:
             await asyncio.wait_for(self.adapter.start(), self.start_timeout_s)
         except asyncio.CancelledError:
-            # stopped while connecting: release what the attempt opened (HTTP sessions) before going
-            try:
-                await asyncio.shield(self.adapter.stop())
-            except Exception:  # noqa: BLE001
-                log.debug("cleanup after a cancelled start of %s failed", self.adapter.adapter_id, exc_info=True)
+            # stopped while connecting: release what the attempt opened (HTTP sessions) before going, but
+            # never wait for ever (a connection that never comes must not hold up the bot's stop)
+            cleanup = asyncio.ensure_future(self.adapter.stop())
+            self._cleanups.add(cleanup)
+            cleanup.add_done_callback(self._cleanup_done)
+            done, _ = await asyncio.wait({cleanup}, timeout=self.cleanup_timeout_s)
+            if not done:
+                log.warning(
+                    "%s: releasing a cancelled start takes more than %g s; stopping without waiting for it",
+                    self.adapter.adapter_id,
+                    self.cleanup_timeout_s,
+                )
             raise
         except Exception as exc:  # noqa: BLE001 - any failure is retried
             self.last_error = describe(exc) if not isinstance(exc, TimeoutError) else f"no connection within {self.start_timeout_s:.0f} s"
@@ -85,6 +97,11 @@ class AdapterSupervisor(Resource):
         if self.attempts > 1:
             log.info("%s connected after %d attempts", self.adapter.adapter_id, self.attempts)
         return True
+
+    def _cleanup_done(self, cleanup: asyncio.Future[None]) -> None:
+        self._cleanups.discard(cleanup)
+        if not cleanup.cancelled() and cleanup.exception() is not None:
+            log.debug("cleanup after a cancelled start of %s failed", self.adapter.adapter_id, exc_info=cleanup.exception())
 
     async def _retry_loop(self, first: asyncio.Task[bool]) -> None:
         if await first:  # the first attempt went on past first_wait_s, and worked

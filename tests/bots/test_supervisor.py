@@ -92,3 +92,22 @@ async def test_stop_landing_as_a_start_attempt_fails_ends_the_retries() -> None:
     connects = adapter.connects
     await asyncio.sleep(0.3)
     assert adapter.connects == connects, "no attempt after the stop"
+
+
+async def test_stop_while_connecting_does_not_wait_for_ever_for_a_hanging_cleanup(caplog: pytest.LogCaptureFixture) -> None:
+    class NeverConnectsNorCloses(FlakyAdapter):
+        async def connect(self) -> None:
+            await asyncio.Event().wait()  # a connection that never comes
+
+        async def disconnect(self) -> None:
+            self.disconnects += 1
+            await asyncio.Event().wait()  # waits on that connection too
+
+    adapter = NeverConnectsNorCloses(0)
+    supervisor = AdapterSupervisor(adapter, first_wait_s=0.05, cleanup_timeout_s=0.2)
+    await supervisor.start()
+    assert supervisor.connecting
+    with caplog.at_level(logging.WARNING):
+        await asyncio.wait_for(supervisor.stop(), 10)
+    assert adapter.disconnects == 1, "the cleanup was started"
+    assert any("releasing a cancelled start takes more than 0.2 s" in r.getMessage() for r in caplog.records)
