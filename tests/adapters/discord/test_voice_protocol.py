@@ -373,6 +373,30 @@ async def test_unexpected_drop_rejoins_and_speaks_again(
         await bot.stop()
 
 
+async def test_voice_reader_that_died_while_connected_is_noticed_and_the_bot_rejoins(
+    world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression (test_unexpected_drop_rejoins_and_speaks_again[4006] failed under load): a 4006 close
+    landing as discord.py answered a DAVE proposal made its commit meet a closing transport; the reader died
+    of ClientConnectionResetError, the link still said connected, and nothing ever rejoined."""
+    fake, server = world
+    bot = await start_bot(fake, speech=speech)
+    bot.adapter.voice.tick_s = 0.1
+    caplog.set_level(logging.WARNING, logger="adapters.discord.voice")
+    try:
+        await joined(fake, server)
+        first = server.live(GUILD)
+        await server.send_unparsable(GUILD)  # REJOIN_AFTER_S stays 5 s: a dead reader is rejoined at once
+        await server.wait_for(lambda: (s := server.live(GUILD)) is not None and s is not first and s.selected
+                              and bot.adapter.voice.sessions[GUILD].vc.is_connected(), timeout=30)
+        assert any("stopped reading the voice connection" in r.getMessage() for r in caplog.records)
+        before = len(server.audio(GUILD))
+        assert await command(fake, "say", text="I am back in the channel.") == "🔊 queued"
+        assert "back" in transcribe(await played(bot, server, after=before))
+    finally:
+        await bot.stop()
+
+
 async def test_voice_server_crash_4015_rejoins_with_the_old_client_released(
     world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture
