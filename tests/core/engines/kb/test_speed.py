@@ -135,3 +135,30 @@ async def test_the_engine_reads_the_calibrated_fast_path_and_answers_below_the_h
     off = KnowledgeBaseEngine(path=KB, cache_dir=tmp_path / "cache", fast_lexical=None)
     await off.start()
     assert off.index is not None and off.index.fast_lexical is None
+
+
+def test_a_minilm_question_runs_on_one_torch_thread_and_leaves_the_caller_s_setting() -> None:
+    import torch
+
+    minilm = load_embedder("minilm")
+    assert minilm is not None
+    model = minilm._model  # type: ignore[attr-defined]
+    seen: list[int] = []
+    encode = model.encode
+
+    def recording(*args: object, **kwargs: object) -> object:
+        seen.append(torch.get_num_threads())
+        return encode(*args, **kwargs)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    model.encode = recording
+    try:
+        one = minilm.embed(["how do I get a refund"], query=True)
+        batch = minilm.embed(["how do I get a refund", "reset my password"], query=True)
+    finally:
+        del model.encode
+        threads_after = torch.get_num_threads()
+        torch.set_num_threads(before)
+    assert seen == [1, 2] and threads_after == 2
+    assert np.allclose(one[0], batch[0], atol=1e-5)
