@@ -9,7 +9,9 @@ split), side by side with the metrics ``run.py eval`` prints:
   copy from it (retrieve-and-refine by conditioning, Weston et al. 2018, without their training);
 * ``retrieval``: the retrieval engine given the training split, as ``run.py eval`` has it;
 * ``retrieval, reranked``: the 8 best BM25 replies reranked by the shipped model's mean token
-  log-probability of each reply given the context.
+  log-probability of each reply given the context;
+* ``retrieval, context``: retrieval queried with the previous turn and the message together, for a
+  message of at most four words ("why?", "really? where").
 
 Also the time per reply (p50, the whole reply) of each variant on this machine.
 
@@ -45,7 +47,7 @@ from core.engines.retrieval import RetrievalEngine
 from core.engines.tokens import match_tokens
 from core.model import Turn
 
-VARIANTS = ("generative", "generative+retrieved", "retrieval", "retrieval-reranked")
+VARIANTS = ("generative", "generative+retrieved", "retrieval", "retrieval-reranked", "retrieval-context")
 
 
 def candidates(engine: RetrievalEngine, text: str, k: int) -> list[Pair]:
@@ -94,6 +96,10 @@ async def run(samples: int, variants: list[str]) -> None:
                     reply = await answer(gen, conversation)
                 elif name == "retrieval":
                     reply = await answer(retrieval, conversation)
+                elif name == "retrieval-context":
+                    short = len(ctx) > 1 and len(ctx[-1].split()) <= 4
+                    asked = Conversation(text=f"{ctx[-2]} {ctx[-1]}" if short else ctx[-1], turns=conversation.turns)
+                    reply = await answer(retrieval, asked)
                 else:
                     found = candidates(retrieval, ctx[-1], 8)
                     reply = max(found, key=lambda p: reply_logprob(gen, conversation, p.response)).response if found else ""
