@@ -626,7 +626,9 @@ class RedisBus(Bus):
         claimed = result[1]
         for deleted in result[2] if len(result) > 2 else ():
             log.warning("%s: pending entry %s was deleted before it was handled", self.bot, deleted)
-        return [(eid, raw) for eid, raw in claimed if raw]
+        # Our own held entries grow idle too when the heartbeat is late (a loaded machine): claiming them
+        # back refreshed them, and handing them out again would answer them twice.
+        return [(eid, raw) for eid, raw in claimed if raw and _text(eid) not in self._held]
 
     async def _to_delivery(self, entry_id: bytes, message: IncomingMessage, reclaimed: bool, at_head: bool) -> Delivery | None:
         eid = entry_id.decode()

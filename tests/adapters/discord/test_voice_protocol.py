@@ -15,6 +15,7 @@ import logging
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -38,7 +39,8 @@ from tests.adapters.discord.voice_world import (
     transcribe,
     until,
 )
-from voice.service import VoiceService
+from voice.config import PiperEngineConfig, VoiceConfig
+from voice.service import VoiceService, build_speech
 
 VOICE2 = 402
 BOT = user(BOT_ID, "voicebot", True)
@@ -495,8 +497,18 @@ async def test_server_refusing_clients_without_dave_4017_answers_with_install_ad
         await bot.stop()
 
 
-async def test_twenty_guilds_at_once_keep_their_own_queues_and_release_played_clips(speech: VoiceService) -> None:
+@pytest.fixture
+async def patient_speech(tmp_path: Path) -> AsyncIterator[VoiceService]:
+    """Piper with a 300 s budget per sentence: 41 sentences queue for its one slot at once, and under CPU
+    load the last ones waited past the default 30 s (slot wait included) and were skipped."""
+    service = build_speech(VoiceConfig(engines=[PiperEngineConfig(timeout_s=300)]), cache_dir=tmp_path / "voice-cache")
+    async with service:
+        yield service
+
+
+async def test_twenty_guilds_at_once_keep_their_own_queues_and_release_played_clips(patient_speech: VoiceService) -> None:
     """One bot in 20 guilds' voice channels at once; per-guild state stays bounded as clips play."""
+    speech = patient_speech
     base, gateway = Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     fake, server = FakeDiscord(), FakeVoiceServer()
     guilds = [2000 + i for i in range(20)]

@@ -23,6 +23,7 @@ from core.pipeline.context import BotServices
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import PipelineSettings
 from core.stores.memory import MemoryConversationStore, MemoryRateCounter, MemorySettingsStore
+from tests.harness import message
 from tests.late_cancel import ends_within, started_within, stop_as_a_subtask_ends
 from tests.redis_server import RedisServer
 
@@ -90,3 +91,33 @@ async def test_bus_stop_ends_when_it_lands_as_the_gauge_read_is_sent(redis_serve
         if bus._gauges is not None:
             bus._gauges.cancel()  # a loop that went on (old code) ends here, so the test fails instead of hanging
     assert ended, "RedisBus.stop() waited for a gauge loop that lost its cancellation"
+
+
+async def test_a_worker_whose_heartbeat_is_late_does_not_take_its_own_held_message_again(redis_server: RedisServer) -> None:
+    """Regression (scale-out kill test answered messages twice under load): a loaded worker's heartbeat came
+    late, its own sweep found the entries it was still handling idle and handed them out a second time."""
+    gateway, bus = _bus(redis_server), RedisBus(
+        RedisBusSettings(url=redis_server.url, namespace="t:stop", consumer="w", claim_idle_s=0.2, block_ms=50), bot="bot"
+    )
+    await gateway.start()
+    await bus.start()
+    try:
+        await gateway.publish(message("once"))
+        deliveries = bus.deliveries()
+        first = await asyncio.wait_for(anext(deliveries), 30)  # held: read, not acknowledged
+        assert bus._heartbeat is not None
+        bus._heartbeat.cancel()  # the heartbeat is late (a loaded machine): the entry grows idle
+        again: list[str] = []
+
+        async def read_on() -> None:
+            async for delivery in deliveries:
+                again.append(delivery.message.text)
+
+        reader = asyncio.create_task(read_on())
+        await asyncio.sleep(1.5)  # seven idle times: the sweep ran several times
+        reader.cancel()
+        await first.ack()
+        assert again == [], "the worker took the message it still held a second time"
+    finally:
+        await bus.stop()
+        await gateway.stop()
