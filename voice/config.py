@@ -47,12 +47,16 @@ class PiperEngineConfig(_Strict):
 
     Attributes:
         timeout_s: the most one synthesis may take before the chain moves on.
+        threads: onnxruntime intra-op threads for one synthesis; 0 is onnxruntime's choice (one per
+            physical core). Idle threads never spin-wait: on a busy machine a spinning pool takes
+            the CPU the synthesis itself, the Opus encoder and the event loop need.
         (Synthesis is serialized: espeak-ng, which Piper phonemizes with, is process-global.)
     """
 
     kind: Literal["piper"] = "piper"
     voices: list[PiperVoiceConfig] = Field(default_factory=lambda: [PiperVoiceConfig()])
     timeout_s: float = Field(default=30.0, gt=0)
+    threads: int = Field(default=0, ge=0, le=64)
 
 
 class EdgeEngineConfig(_Strict):
