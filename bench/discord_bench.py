@@ -58,7 +58,7 @@ N = 300
 RUNS = 5
 SENTENCES = ["The weather is calm today.", "Rain may come this evening.", "Take an umbrella to be safe."]
 WORD_S = 0.06  # the engine produces a word every 60 ms: a 5-word sentence every 300 ms
-WHOLE_UNIT = VoiceConfig(min_sentence_chars=200)  # shorter sentences are joined: the reply is one unit
+WHOLE_UNIT = VoiceConfig(min_sentence_chars=200, first_clip_chars=0)  # nothing is split: the reply is one unit
 
 
 async def reply_latency() -> None:

@@ -131,6 +131,10 @@ class VoiceConfig(_Strict):
         languages: preferred voice names per language, tried before the engines' other voices.
         max_chars: replies are cut (at a sentence end) to this many characters before synthesis.
         min_sentence_chars: streamed sentences shorter than this are joined with the next.
+        first_clip_chars: voice channels: the first sentence of a reply is spoken in two parts when
+            it has a clause boundary (``, : —``) after 10 characters, or runs past this many
+            characters (cut at a space), so its first part is synthesized quickly and plays while
+            the rest is synthesized; the first sentence is also never joined with the next. 0: off.
         stt: speech-to-text engines (for voice notes and the web chat's microphone).
     """
 
@@ -139,6 +143,7 @@ class VoiceConfig(_Strict):
     languages: dict[str, list[str]] = Field(default_factory=dict)
     max_chars: int = Field(default=2000, ge=20, le=20_000)
     min_sentence_chars: int = Field(default=20, ge=0, le=200)
+    first_clip_chars: int = Field(default=40, ge=0, le=400)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     audio: AudioConfig = Field(default_factory=AudioConfig)
     stt: SttConfig = Field(default_factory=SttConfig)

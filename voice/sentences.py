@@ -8,6 +8,21 @@ ends nothing. Sentences shorter than ``min_chars`` are joined with the next; a
 sentence that runs past ``max_chars`` is cut at its last comma or space so speech can
 start. :meth:`SentenceSplitter.flush` returns what is left at the end.
 
+A word-aligned stream (every piece after the first begins with a space, as engines that
+yield whole words do) does not wait for the next piece: a piece that ends with ``!``,
+``?``, ``;`` or a period after a whole word ends the sentence at once, unless the word is
+a known abbreviation, an initial or a number ("$29." may go on as ".99"), or the period
+is part of an ellipsis. The one thing given up is the lower-case rule for abbreviations
+the list does not know ("approxx. five" would be cut). Any other stream, a character or
+sub-word token at a time, keeps waiting for the next non-space character.
+
+``first_chars`` shortens the first unit, so the first synthesis is short and playback
+starts while the rest is synthesized (what RealtimeTTS calls a fast first fragment): the
+first unit is emitted however short, the first sentence is cut at a clause boundary
+(``, : — –`` followed by a space) once it has ``FIRST_MIN_CHARS``, or at the last space
+once it runs past ``first_chars`` without one. The rest of that sentence follows at its
+end, also however short; later sentences keep the normal rules.
+
 NLTK's Punkt needs trained data for abbreviations and CJK is outside it, so the rules
 are written out here (the rule set streaming TTS pipelines use).
 """
@@ -19,6 +34,8 @@ from collections.abc import AsyncIterator, Iterable
 _ASCII_END = ".!?;"
 _CJK_END = "。！？；"
 _CLOSERS = "\"')]}”’」』）】"
+_CLAUSE_ENDS = ",:—–，、："
+FIRST_MIN_CHARS = 10  # a first fragment cut at a clause boundary has at least this many characters
 ABBREVIATIONS = frozenset(
     [
         "mr",
@@ -86,29 +103,45 @@ class SentenceSplitter:
     Args:
         min_chars: sentences shorter than this are joined with the next one.
         max_chars: a sentence longer than this is cut at its last comma or space.
+        first_chars: 0, or the length past which the first sentence is cut at a space
+            (see the module docstring).
     """
 
-    def __init__(self, min_chars: int = 20, max_chars: int = 400) -> None:
+    def __init__(self, min_chars: int = 20, max_chars: int = 400, first_chars: int = 0) -> None:
         self._min = min_chars
         self._max = max(max_chars, min_chars + 1, 8)
+        self._first = max(first_chars, FIRST_MIN_CHARS) if first_chars > 0 else 0
         self._buf = ""
         self._held = ""  # a complete sentence too short to stand alone
         self._scan = 0  # where the next search for a terminator starts
+        self._pieces = 0
+        self._aligned = True  # every piece after the first began with whitespace
+        self._emitted = 0
+        self._rest_of_first = False  # the first sentence was cut: its rest goes out however short
 
     def feed(self, chunk: str) -> list[str]:
         """Add streamed text; return the sentences it completed (maybe none)."""
+        if chunk:
+            if self._pieces and not chunk[0].isspace():
+                self._aligned = False
+            self._pieces += 1
         self._buf += chunk
         out: list[str] = []
         while True:
             cut = self._find_boundary()
+            fragment = False
             if cut is None:
-                if len(self._buf) > self._max:
+                if self._first and not self._emitted and not self._held:
+                    cut = self._first_fragment_cut()
+                    fragment = cut is not None
+                if cut is None and len(self._buf) > self._max:
                     cut = self._forced_cut()
-                else:
+                if cut is None:
                     break
             sentence, self._buf = self._buf[:cut].strip(), self._buf[cut:].lstrip()
             self._scan = 0
             self._emit(sentence, out)
+            self._rest_of_first = fragment
         return out
 
     def flush(self) -> list[str]:
@@ -124,11 +157,28 @@ class SentenceSplitter:
             return
         sep = "" if self._held[-1:] in _CJK_END else " "
         joined = f"{self._held}{sep}{sentence}" if self._held else sentence
-        if _width(joined) < self._min:
+        quick = self._first and (not self._emitted or self._rest_of_first)
+        if _width(joined) < self._min and not quick:
             self._held = joined
         else:
             self._held = ""
+            self._emitted += 1
             out.append(joined)
+
+    def _first_fragment_cut(self) -> int | None:
+        """Where to cut the first sentence before its end: a clause boundary, else a space past ``first_chars``."""
+        buf = self._buf
+        for pos, ch in enumerate(buf):
+            if ch not in _CLAUSE_ENDS or pos + 1 < FIRST_MIN_CHARS:
+                continue
+            if pos + 1 < len(buf) and (buf[pos + 1].isspace() or ch in "，、："):
+                return pos + 1
+            if pos + 1 == len(buf) and self._pieces >= 2 and self._aligned:
+                return pos + 1  # a word-aligned piece ends with the clause: "1," cannot go on as "000"
+        if len(buf.rstrip()) <= self._first:
+            return None
+        pos = buf.rstrip().rfind(" ")
+        return pos if pos >= FIRST_MIN_CHARS else None
 
     def _find_boundary(self) -> int | None:
         buf = self._buf
@@ -141,12 +191,16 @@ class SentenceSplitter:
                 while j < n and (buf[j] in _ASCII_END or buf[j] in _CJK_END or buf[j] in _CLOSERS):
                     j += 1
                 if j >= n:
+                    if self._word_ends_sentence(buf, i, j):
+                        return j
                     self._scan = i
                     return None  # wait: the next character decides
                 k = j
                 while k < n and buf[k].isspace():
                     k += 1
                 if k >= n:
+                    if self._word_ends_sentence(buf, i, j):
+                        return j
                     self._scan = i
                     return None  # only spaces so far: wait for the next non-space
                 if ch in _CJK_END or buf[j - 1] in _CJK_END or (j < k and self._ends_sentence(buf, i, ch, buf[k])):
@@ -156,6 +210,16 @@ class SentenceSplitter:
             i += 1
         self._scan = n
         return None
+
+    def _word_ends_sentence(self, buf: str, i: int, j: int) -> bool:
+        """In a word-aligned stream, whether the terminator run ``buf[i:j]`` at the end of a piece ends a sentence."""
+        if self._pieces < 2 or not self._aligned or buf[i] not in _ASCII_END:
+            return False
+        if buf[i] != ".":
+            return True
+        if "." in buf[i + 1 : j] or (i > 0 and (buf[i - 1].isdigit() or buf[i - 1] == ".")):
+            return False  # an ellipsis, or a number that may go on ("$29." + "99")
+        return self._ends_sentence(buf, i, ".", "X")
 
     @staticmethod
     def _ends_sentence(buf: str, i: int, ch: str, nxt: str) -> bool:
@@ -192,10 +256,10 @@ def split_sentences(text: str, min_chars: int = 20, max_chars: int = 400) -> lis
 
 
 async def stream_sentences(
-    chunks: AsyncIterator[str] | Iterable[str], min_chars: int = 20, max_chars: int = 400
+    chunks: AsyncIterator[str] | Iterable[str], min_chars: int = 20, max_chars: int = 400, first_chars: int = 0
 ) -> AsyncIterator[str]:
-    """Yield sentences from streamed text as soon as each is complete."""
-    splitter = SentenceSplitter(min_chars, max_chars)
+    """Yield sentences from streamed text as soon as each is complete (``first_chars``: see the module)."""
+    splitter = SentenceSplitter(min_chars, max_chars, first_chars)
     if isinstance(chunks, AsyncIterator):
         async for chunk in chunks:
             for sentence in splitter.feed(chunk):

@@ -235,7 +235,9 @@ class VoiceService(Speech):
     async def _read_sentences(self, text: AsyncIterator[str], out: asyncio.Queue[str | BaseException | None]) -> None:
         """Keep reading the text while earlier sentences are synthesized (the text source is never held up)."""
         try:
-            async for sentence in stream_sentences(text, self.config.min_sentence_chars, STREAM_SENTENCE_MAX_CHARS):
+            cfg = self.config
+            async for sentence in stream_sentences(text, cfg.min_sentence_chars, STREAM_SENTENCE_MAX_CHARS,
+                                                   cfg.first_clip_chars):
                 out.put_nowait(sentence)
             out.put_nowait(None)
         except Exception as exc:  # noqa: BLE001 - handed to the producer, which raises it as VoiceError
