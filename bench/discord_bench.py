@@ -162,6 +162,13 @@ async def voice_channel() -> None:
 
 
 PROTOCOL_RUNS = 20
+
+
+def streamed_config() -> VoiceConfig:
+    """The voice config of the streamed replies: the default, or ``--first-clip-chars N``."""
+    if "--first-clip-chars" in sys.argv:
+        return VoiceConfig(first_clip_chars=int(sys.argv[sys.argv.index("--first-clip-chars") + 1]))
+    return VoiceConfig()
 NUMBERS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
            "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "zero"]
 
@@ -224,7 +231,7 @@ async def voice_protocol() -> None:
     await server.start()
     server.trust()
     fake.voice_server = server
-    speech = build_speech(VoiceConfig())
+    speech = build_speech(streamed_config())
     whole_speech = build_speech(WHOLE_UNIT)
     await speech.start()
     await whole_speech.start()
@@ -271,7 +278,8 @@ async def voice_protocol() -> None:
     ms = {m: [v * 1000 for v in vals] for m, vals in results.items()}
     p50 = {m: percentile(v, 50) for m, v in ms.items()}
     print(f"voice channel through the protocol (discord.py VoiceClient -> fake voice server, TLS, UDP, DAVE on), "
-          f"{PROTOCOL_RUNS} replies streamed a word every {WORD_S * 1000:.0f} ms, from the first complete sentence:")
+          f"{PROTOCOL_RUNS} replies streamed a word every {WORD_S * 1000:.0f} ms (first_clip_chars "
+          f"{speech.config.first_clip_chars}), from the first complete sentence:")
     print(f"  streamed: first packet of the reply's audio p50 {p50['streamed']:.0f} ms, "
           f"p99 {percentile(ms['streamed'], 99):.0f} ms (target <= 150 ms); first packet with sound "
           f"p50 {percentile(sounds, 50):.0f} ms, p99 {percentile(sounds, 99):.0f} ms")

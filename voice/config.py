@@ -143,7 +143,7 @@ class VoiceConfig(_Strict):
     languages: dict[str, list[str]] = Field(default_factory=dict)
     max_chars: int = Field(default=2000, ge=20, le=20_000)
     min_sentence_chars: int = Field(default=20, ge=0, le=200)
-    first_clip_chars: int = Field(default=40, ge=0, le=400)
+    first_clip_chars: int = Field(default=16, ge=0, le=400)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     audio: AudioConfig = Field(default_factory=AudioConfig)
     stt: SttConfig = Field(default_factory=SttConfig)

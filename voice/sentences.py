@@ -20,8 +20,9 @@ sub-word token at a time, keeps waiting for the next non-space character.
 starts while the rest is synthesized (what RealtimeTTS calls a fast first fragment): the
 first unit is emitted however short, the first sentence is cut at a clause boundary
 (``, : — –`` followed by a space) once it has ``FIRST_MIN_CHARS``, or at the last space
-once it runs past ``first_chars`` without one. The rest of that sentence follows at its
-end, also however short; later sentences keep the normal rules.
+once it runs past ``first_chars`` without one; a part cut at a space gets a comma, so a
+voice reads it as a phrase that goes on rather than as a statement. The rest of that
+sentence follows at its end, also however short; later sentences keep the normal rules.
 
 NLTK's Punkt needs trained data for abbreviations and CJK is outside it, so the rules
 are written out here (the rule set streaming TTS pipelines use).
@@ -36,6 +37,12 @@ _CJK_END = "。！？；"
 _CLOSERS = "\"')]}”’」』）】"
 _CLAUSE_ENDS = ",:—–，、："
 FIRST_MIN_CHARS = 10  # a first fragment cut at a clause boundary has at least this many characters
+# a first fragment cut at a space does not end with a word that leans on the next one ("the", "is")
+_LEANING = frozenset(
+    "a an the to of in on at for from by with and or but nor so as if than that this these those "
+    "my your our their his her its is are was were be been am will would can could should shall may "
+    "might must do does did has have had not no i you we they he she it there here very".split()
+)
 ABBREVIATIONS = frozenset(
     [
         "mr",
@@ -130,15 +137,17 @@ class SentenceSplitter:
         while True:
             cut = self._find_boundary()
             fragment = False
+            if self._first and not self._emitted and not self._held:
+                head = self._first_fragment_cut(len(self._buf) if cut is None else cut)
+                if head is not None:
+                    cut, fragment = head, True
+            if cut is None and len(self._buf) > self._max:
+                cut = self._forced_cut()
             if cut is None:
-                if self._first and not self._emitted and not self._held:
-                    cut = self._first_fragment_cut()
-                    fragment = cut is not None
-                if cut is None and len(self._buf) > self._max:
-                    cut = self._forced_cut()
-                if cut is None:
-                    break
+                break
             sentence, self._buf = self._buf[:cut].strip(), self._buf[cut:].lstrip()
+            if fragment and sentence[-1:] not in _CLAUSE_ENDS:
+                sentence += ","  # cut at a space: read on, not as the end of a statement
             self._scan = 0
             self._emit(sentence, out)
             self._rest_of_first = fragment
@@ -165,20 +174,31 @@ class SentenceSplitter:
             self._emitted += 1
             out.append(joined)
 
-    def _first_fragment_cut(self) -> int | None:
-        """Where to cut the first sentence before its end: a clause boundary, else a space past ``first_chars``."""
+    def _first_fragment_cut(self, end: int) -> int | None:
+        """Where to cut the first sentence (``buf[:end]``, maybe unfinished) before its end, if anywhere.
+
+        At its first clause boundary after ``FIRST_MIN_CHARS``; else, when it runs past
+        ``first_chars``, at the last space within them (the first space after, for long words),
+        never right after a word that leans on the next one ("the", "is").
+        """
         buf = self._buf
-        for pos, ch in enumerate(buf):
+        for pos, ch in enumerate(buf[:end]):
             if ch not in _CLAUSE_ENDS or pos + 1 < FIRST_MIN_CHARS:
                 continue
             if pos + 1 < len(buf) and (buf[pos + 1].isspace() or ch in "，、："):
-                return pos + 1
+                return pos + 1 if pos + 1 < end else None
             if pos + 1 == len(buf) and self._pieces >= 2 and self._aligned:
                 return pos + 1  # a word-aligned piece ends with the clause: "1," cannot go on as "000"
-        if len(buf.rstrip()) <= self._first:
+        text = buf[:end].rstrip()
+        if len(text) <= self._first:
             return None
-        pos = buf.rstrip().rfind(" ")
-        return pos if pos >= FIRST_MIN_CHARS else None
+        spaces = [
+            pos
+            for pos, ch in enumerate(text)
+            if ch == " " and pos >= FIRST_MIN_CHARS and text[:pos].rsplit(" ", 1)[-1].lower() not in _LEANING
+        ]
+        within = [pos for pos in spaces if pos <= self._first]
+        return within[-1] if within else spaces[0] if spaces else None
 
     def _find_boundary(self) -> int | None:
         buf = self._buf
@@ -242,6 +262,11 @@ class SentenceSplitter:
             if pos >= self._max // 3:
                 return pos + 1
         return self._max
+
+
+def ends_clause(text: str) -> bool:
+    """Whether ``text`` ends inside a sentence, at a clause boundary (a first clip cut before its sentence end)."""
+    return text.rstrip(_CLOSERS + " ")[-1:] in _CLAUSE_ENDS
 
 
 def _width(text: str) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.voice.conftest import chars
-from voice.sentences import SentenceSplitter, split_sentences, stream_sentences
+from voice.sentences import SentenceSplitter, ends_clause, split_sentences, stream_sentences
 
 TEXT = (
     "Mr. Smith paid $29.99 for version 2.5 of it. Then he left! Was it worth it? "
@@ -112,9 +112,10 @@ def test_first_sentence_is_cut_at_a_clause_then_later_sentences_keep_their_rules
 def test_long_first_sentence_without_a_clause_is_cut_at_a_space() -> None:
     text = "The weather today looks very calm and quiet in the whole valley. Rain may come."
     got = split_sentences_streamed(text, first_chars=40)
-    assert got[0] == "The weather today looks very calm and"  # past 40 characters, cut before the last word
+    assert got[0] == "The weather today looks very calm and,"  # past 40 characters, cut before the last word
     assert got[1] == "quiet in the whole valley."
-    assert " ".join(got) == text
+    assert " ".join(got).replace(",", "") == text
+    assert ends_clause(got[0]) and not ends_clause(got[1])
 
 
 def test_first_sentence_is_never_held_back_to_join_the_next() -> None:
@@ -130,3 +131,15 @@ def test_thousands_separator_is_not_a_clause_boundary() -> None:
 def split_sentences_streamed(text: str, first_chars: int) -> list[str]:
     splitter = SentenceSplitter(first_chars=first_chars)
     return [s for p in words(text) for s in splitter.feed(p)] + splitter.flush()
+
+
+def test_whole_text_first_sentence_is_cut_too_and_not_after_a_leaning_word() -> None:
+    splitter = SentenceSplitter(first_chars=16)
+    got = splitter.feed("Day one is calm today. Rain may come one times tonight. Bye now.") + splitter.flush()
+    assert got == ["Day one is calm,", "today.", "Rain may come one times tonight.", "Bye now."]  # not "Day one is,"
+
+
+def test_first_clip_cut_is_off_with_zero() -> None:
+    splitter = SentenceSplitter(first_chars=0)
+    got = [s for p in words("Good morning, everyone here. Rain may come today.") for s in splitter.feed(p)]
+    assert got + splitter.flush() == ["Good morning, everyone here.", "Rain may come today."]
