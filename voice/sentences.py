@@ -39,9 +39,13 @@ _CLAUSE_ENDS = ",:—–，、："
 FIRST_MIN_CHARS = 10  # a first fragment cut at a clause boundary has at least this many characters
 # a first fragment cut at a space does not end with a word that leans on the next one ("the", "is")
 _LEANING = frozenset(
-    "a an the to of in on at for from by with and or but nor so as if than that this these those "
-    "my your our their his her its is are was were be been am will would can could should shall may "
-    "might must do does did has have had not no i you we they he she it there here very".split()
+    [
+        "a", "an", "the", "to", "of", "in", "on", "at", "for", "from", "by", "with", "and", "or", "but", "nor",
+        "so", "as", "if", "than", "that", "this", "these", "those", "my", "your", "our", "their", "his", "her",
+        "its", "is", "are", "was", "were", "be", "been", "am", "will", "would", "can", "could", "should",
+        "shall", "may", "might", "must", "do", "does", "did", "has", "have", "had", "not", "no", "i", "you",
+        "we", "they", "he", "she", "it", "there", "here", "very",
+    ]
 )
 ABBREVIATIONS = frozenset(
     [

@@ -112,8 +112,8 @@ def test_first_sentence_is_cut_at_a_clause_then_later_sentences_keep_their_rules
 def test_long_first_sentence_without_a_clause_is_cut_at_a_space() -> None:
     text = "The weather today looks very calm and quiet in the whole valley. Rain may come."
     got = split_sentences_streamed(text, first_chars=40)
-    assert got[0] == "The weather today looks very calm and,"  # past 40 characters, cut before the last word
-    assert got[1] == "quiet in the whole valley."
+    assert got[0] == "The weather today looks very calm,"  # within 40 characters, not after "and"
+    assert got[1] == "and quiet in the whole valley."
     assert " ".join(got).replace(",", "") == text
     assert ends_clause(got[0]) and not ends_clause(got[1])
 
