@@ -182,8 +182,9 @@ class SentenceSplitter:
         """Where to cut the first sentence (``buf[:end]``, maybe unfinished) before its end, if anywhere.
 
         At its first clause boundary after ``FIRST_MIN_CHARS``; else, when it runs past
-        ``first_chars``, at the last space within them (the first space after, for long words),
-        never right after a word that leans on the next one ("the", "is").
+        ``first_chars``, at the last word end within them (the first one after, for long words),
+        never right after a word that leans on the next one ("the", "is"). In a word-aligned
+        stream the end of the last piece is a word end too.
         """
         buf = self._buf
         for pos, ch in enumerate(buf[:end]):
@@ -196,10 +197,13 @@ class SentenceSplitter:
         text = buf[:end].rstrip()
         if len(text) <= self._first:
             return None
+        word_ends = [pos for pos, ch in enumerate(text) if ch == " "]
+        if end == len(buf) and self._pieces >= 2 and self._aligned:
+            word_ends.append(len(text))  # a word-aligned stream: the last piece ended a whole word
         spaces = [
             pos
-            for pos, ch in enumerate(text)
-            if ch == " " and pos >= FIRST_MIN_CHARS and text[:pos].rsplit(" ", 1)[-1].lower() not in _LEANING
+            for pos in word_ends
+            if pos >= FIRST_MIN_CHARS and text[:pos].rsplit(" ", 1)[-1].lower() not in _LEANING
         ]
         within = [pos for pos in spaces if pos <= self._first]
         return within[-1] if within else spaces[0] if spaces else None

@@ -143,3 +143,12 @@ def test_first_clip_cut_is_off_with_zero() -> None:
     splitter = SentenceSplitter(first_chars=0)
     got = [s for p in words("Good morning, everyone here. Rain may come today.") for s in splitter.feed(p)]
     assert got + splitter.flush() == ["Good morning, everyone here.", "Rain may come today."]
+
+
+def test_word_aligned_first_clip_is_cut_as_soon_as_its_last_word_arrives() -> None:
+    splitter = SentenceSplitter(first_chars=12)
+    fed = [(piece, splitter.feed(piece)) for piece in words("Day seventeen is calm today.")]
+    assert fed[1] == (" seventeen", ["Day seventeen,"])  # not one word later
+    assert fed[-1] == (" today.", ["is calm today."])
+    chars_only = SentenceSplitter(first_chars=12)
+    assert [s for ch in "Day seventeen" for s in chars_only.feed(ch)] == []  # "seventeen" may go on
