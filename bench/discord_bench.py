@@ -40,6 +40,7 @@ import pathlib
 import statistics
 import sys
 import time
+from typing import Any
 
 # run as a script, bench/ comes first on sys.path and bench/voice.py would shadow the voice package
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -54,7 +55,7 @@ from tests.adapters.discord.fake_discord import FakeDiscord
 from tests.adapters.discord.fake_voice import FakeVoiceServer
 from tests.adapters.discord.stand_in_voice import StandInVoice
 from tests.adapters.discord.voice_world import LOUD, hook_answer, loud, peak, reference
-from voice.config import VoiceConfig
+from voice.config import PiperEngineConfig, VoiceConfig
 from voice.service import VoiceService, build_speech
 
 N = 300
@@ -171,10 +172,14 @@ PROTOCOL_RUNS = 20
 
 
 def streamed_config() -> VoiceConfig:
-    """The voice config of the streamed replies: the default, or ``--first-clip-chars N``."""
+    """The voice config of the streamed replies: the default, ``--first-clip-chars N``, ``--piper-threads N``."""
+    options: dict[str, Any] = {}
     if "--first-clip-chars" in sys.argv:
-        return VoiceConfig(first_clip_chars=int(sys.argv[sys.argv.index("--first-clip-chars") + 1]))
-    return VoiceConfig()
+        options["first_clip_chars"] = int(sys.argv[sys.argv.index("--first-clip-chars") + 1])
+    if "--piper-threads" in sys.argv:
+        threads = int(sys.argv[sys.argv.index("--piper-threads") + 1])
+        options["engines"] = [PiperEngineConfig(threads=threads)]
+    return VoiceConfig(**options)
 NUMBERS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
            "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "zero"]
 
@@ -285,7 +290,7 @@ async def voice_protocol() -> None:
     p50 = {m: percentile(v, 50) for m, v in ms.items()}
     print(f"voice channel through the protocol (discord.py VoiceClient -> fake voice server, TLS, UDP, DAVE on), "
           f"{PROTOCOL_RUNS} replies streamed a word every {WORD_S * 1000:.0f} ms (first_clip_chars "
-          f"{speech.config.first_clip_chars}), from the first complete sentence:")
+          f"{speech.config.first_clip_chars}, {' '.join(sys.argv[1:])}), from the first complete sentence:")
     print(f"  streamed: first packet of the reply's audio p50 {p50['streamed']:.0f} ms, "
           f"p99 {percentile(ms['streamed'], 99):.0f} ms (target <= 150 ms); first packet with sound "
           f"p50 {percentile(sounds, 50):.0f} ms, p99 {percentile(sounds, 99):.0f} ms")
