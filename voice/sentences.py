@@ -184,26 +184,35 @@ class SentenceSplitter:
         At its first clause boundary after ``FIRST_MIN_CHARS``; else, when it runs past
         ``first_chars``, at the last word end within them (the first one after, for long words),
         never right after a word that leans on the next one ("the", "is"). In a word-aligned
-        stream the end of the last piece is a word end too.
+        stream the end of the last piece is a word end too. When the sentence's end has arrived,
+        the rest must have ``FIRST_MIN_CHARS`` too: a word synthesized alone ("garden.") is said
+        less clearly (faster-whisper heard "card in").
         """
         buf = self._buf
+        known = end < len(buf)  # the sentence's end is here: its rest must not be too short to say well
+
+        def rest_ok(pos: int) -> bool:
+            return not known or len(buf[pos:end].strip()) >= FIRST_MIN_CHARS
+
         for pos, ch in enumerate(buf[:end]):
             if ch not in _CLAUSE_ENDS or pos + 1 < FIRST_MIN_CHARS:
                 continue
             if pos + 1 < len(buf) and (buf[pos + 1].isspace() or ch in "，、："):
-                return pos + 1 if pos + 1 < end else None
+                if rest_ok(pos + 1):
+                    return pos + 1
+                break
             if pos + 1 == len(buf) and self._pieces >= 2 and self._aligned:
                 return pos + 1  # a word-aligned piece ends with the clause: "1," cannot go on as "000"
         text = buf[:end].rstrip()
         if len(text) <= self._first:
             return None
         word_ends = [pos for pos, ch in enumerate(text) if ch == " "]
-        if end == len(buf) and self._pieces >= 2 and self._aligned:
+        if not known and self._pieces >= 2 and self._aligned:
             word_ends.append(len(text))  # a word-aligned stream: the last piece ended a whole word
         spaces = [
             pos
             for pos in word_ends
-            if pos >= FIRST_MIN_CHARS and text[:pos].rsplit(" ", 1)[-1].lower() not in _LEANING
+            if pos >= FIRST_MIN_CHARS and rest_ok(pos) and text[:pos].rsplit(" ", 1)[-1].lower() not in _LEANING
         ]
         within = [pos for pos in spaces if pos <= self._first]
         return within[-1] if within else spaces[0] if spaces else None

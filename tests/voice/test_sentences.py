@@ -135,8 +135,18 @@ def split_sentences_streamed(text: str, first_chars: int) -> list[str]:
 
 def test_whole_text_first_sentence_is_cut_too_and_not_after_a_leaning_word() -> None:
     splitter = SentenceSplitter(first_chars=16)
-    got = splitter.feed("Day one is calm today. Rain may come one times tonight. Bye now.") + splitter.flush()
-    assert got == ["Day one is calm,", "today.", "Rain may come one times tonight.", "Bye now."]  # not "Day one is,"
+    got = splitter.feed("Rain may come to the valley today. Take an umbrella. Bye now.") + splitter.flush()
+    assert got == ["Rain may come,", "to the valley today.", "Take an umbrella. Bye now."]  # not "Rain may,"
+
+
+def test_first_sentence_is_not_cut_when_its_known_rest_would_be_one_short_word() -> None:
+    """Guards /say "Last is the green garden.": "garden." synthesized alone was heard as "card in"."""
+    for text in ("Last is the green garden.", "Day one is calm today."):
+        splitter = SentenceSplitter(first_chars=16)
+        assert splitter.feed(f"{text} More words follow here.") + splitter.flush() == [
+            text,
+            "More words follow here.",
+        ]
 
 
 def test_first_clip_cut_is_off_with_zero() -> None:
