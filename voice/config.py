@@ -132,9 +132,10 @@ class VoiceConfig(_Strict):
         max_chars: replies are cut (at a sentence end) to this many characters before synthesis.
         min_sentence_chars: streamed sentences shorter than this are joined with the next.
         first_clip_chars: voice channels: the first sentence of a reply is spoken in two parts when
-            it has a clause boundary (``, : —``) after 10 characters, or runs past this many
-            characters (cut at a space), so its first part is synthesized quickly and plays while
-            the rest is synthesized; the first sentence is also never joined with the next. 0: off.
+            it has a clause boundary (``, : —``) between 10 and this many characters, or runs past
+            them (cut at a word end within them), so its first part is synthesized quickly and plays
+            while the rest is synthesized; no cut leaves a known rest under 10 characters; the
+            first sentence is also never joined with the next. 0: off.
         stt: speech-to-text engines (for voice notes and the web chat's microphone).
     """
 

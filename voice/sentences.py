@@ -19,10 +19,12 @@ sub-word token at a time, keeps waiting for the next non-space character.
 ``first_chars`` shortens the first unit, so the first synthesis is short and playback
 starts while the rest is synthesized (what RealtimeTTS calls a fast first fragment): the
 first unit is emitted however short, the first sentence is cut at a clause boundary
-(``, : — –`` followed by a space) once it has ``FIRST_MIN_CHARS``, or at the last space
-once it runs past ``first_chars`` without one; a part cut at a space gets a comma, so a
+(``, : — –`` followed by a space) between ``FIRST_MIN_CHARS`` and ``first_chars``, or at
+the last word end within ``first_chars`` once it runs past them (see
+:meth:`SentenceSplitter._first_fragment_cut`); a part cut at a space gets a comma, so a
 voice reads it as a phrase that goes on rather than as a statement. The rest of that
-sentence follows at its end, also however short; later sentences keep the normal rules.
+sentence follows at its end, also however short (but a cut that would leave a known rest
+under ``FIRST_MIN_CHARS`` is not made); later sentences keep the normal rules.
 
 NLTK's Punkt needs trained data for abbreviations and CJK is outside it, so the rules
 are written out here (the rule set streaming TTS pipelines use).
@@ -181,20 +183,22 @@ class SentenceSplitter:
     def _first_fragment_cut(self, end: int) -> int | None:
         """Where to cut the first sentence (``buf[:end]``, maybe unfinished) before its end, if anywhere.
 
-        At its first clause boundary after ``FIRST_MIN_CHARS``; else, when it runs past
-        ``first_chars``, at the last word end within them (the first one after, for long words),
+        At its first clause boundary between ``FIRST_MIN_CHARS`` and ``first_chars``; else, when
+        it runs past ``first_chars``, at the last word end within them (the first one after, for long words),
         never right after a word that leans on the next one ("the", "is"). In a word-aligned
         stream the end of the last piece is a word end too. When the sentence's end has arrived,
         the rest must have ``FIRST_MIN_CHARS`` too: a word synthesized alone ("garden.") is said
         less clearly (faster-whisper heard "card in").
         """
         buf = self._buf
-        known = end < len(buf)  # the sentence's end is here: its rest must not be too short to say well
+        # the sentence's end is here (or waits at the end of the text for its confirmation): its rest
+        # must not be too short to say well
+        known = end < len(buf) or buf.rstrip().rstrip(_CLOSERS)[-1:] in _ASCII_END + _CJK_END
 
         def rest_ok(pos: int) -> bool:
             return not known or len(buf[pos:end].strip()) >= FIRST_MIN_CHARS
 
-        for pos, ch in enumerate(buf[:end]):
+        for pos, ch in enumerate(buf[: min(end, self._first)]):
             if ch not in _CLAUSE_ENDS or pos + 1 < FIRST_MIN_CHARS:
                 continue
             if pos + 1 < len(buf) and (buf[pos + 1].isspace() or ch in "，、："):
@@ -207,7 +211,7 @@ class SentenceSplitter:
         if len(text) <= self._first:
             return None
         word_ends = [pos for pos, ch in enumerate(text) if ch == " "]
-        if not known and self._pieces >= 2 and self._aligned:
+        if end == len(buf) and not known and self._pieces >= 2 and self._aligned:
             word_ends.append(len(text))  # a word-aligned stream: the last piece ended a whole word
         spaces = [
             pos

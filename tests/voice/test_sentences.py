@@ -147,6 +147,8 @@ def test_first_sentence_is_not_cut_when_its_known_rest_would_be_one_short_word()
             text,
             "More words follow here.",
         ]
+        alone = SentenceSplitter(first_chars=16)  # /say: the whole text in one piece, its end at the end
+        assert alone.feed(text) + alone.flush() == [text]
 
 
 def test_first_clip_cut_is_off_with_zero() -> None:
