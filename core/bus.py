@@ -18,6 +18,7 @@ from core import metrics
 from core.errors import BusClosed
 from core.lifecycle import Resource
 from core.model import IncomingMessage, OutgoingEvent
+from core.stores.base import StoreWrite
 
 
 async def _no_wait() -> None:
@@ -93,6 +94,15 @@ class Bus(Resource, abc.ABC):
     @abc.abstractmethod
     async def send(self, event: OutgoingEvent) -> None:
         """Worker side: enqueue an outgoing event for ``event.target.destination``."""
+
+    async def send_with(self, event: OutgoingEvent, write: StoreWrite) -> bool:
+        """Worker side: send ``event`` and, where this bus can, ``write`` in the same transaction.
+
+        Returns True when the bus carried the write (the event and the write landed together);
+        False when it could not (the default), and then the caller runs ``write`` itself after.
+        """
+        await self.send(event)
+        return False
 
     @abc.abstractmethod
     def outgoing(self, destination: str) -> AsyncIterator[OutgoingEvent]:

@@ -26,6 +26,8 @@ Delivery is at-least-once with answers exactly once:
   with ``XAUTOCLAIM`` after ``claim_idle_s``.
 * The text reply and the ``answered`` marker are written in one transaction, so a
   redelivered entry whose reply already went out is acknowledged, not answered again.
+  When the stores use the same Redis, the reply's history write joins that transaction
+  too (:meth:`RedisBus.send_with`): the reply and the memory of it land together.
 * Per-chat order: a worker starts an entry only when it is the head of its chat's
   order list (see :meth:`RedisBus._turn`); the head is released by the ack, after the
   replies were appended. An entry published to an empty order list carries ``head``
@@ -62,8 +64,10 @@ from core import metrics
 from core.bus import Backlog, Bus, Delivery
 from core.codec import decode_event, decode_message, encode_event, encode_message, inline_attachments
 from core.distributed.backoff import Outage, redis_backoff
+from core.distributed.redis_connection import RedisWrite
 from core.errors import BusClosed, BusUnavailable, CodecError
 from core.model import ChatAction, IncomingMessage, OutgoingEvent, ReplyDelta, ReplyDone
+from core.stores.base import StoreWrite
 
 log = logging.getLogger(__name__)
 
@@ -479,6 +483,17 @@ class RedisBus(Bus):
 
     async def send(self, event: OutgoingEvent) -> None:
         """Queue ``event`` for the writer; an answer (not a chat action or streamed piece) waits until it is in Redis."""
+        await self._send(event, None)
+
+    async def send_with(self, event: OutgoingEvent, write: StoreWrite) -> bool:
+        """Send ``event`` and a Redis store write for the same server in one transaction (the reply and its memory)."""
+        if not isinstance(write, RedisWrite) or write.connection.url != self.settings.url:
+            await self._send(event, None)
+            return False
+        await self._send(event, write)
+        return True
+
+    async def _send(self, event: OutgoingEvent, extra: RedisWrite | None) -> None:
         if self._redis is None:
             raise BusClosed("bus is stopped")
         header, blobs = encode_event(event)
@@ -495,8 +510,10 @@ class RedisBus(Bus):
             pipe.xadd(out_key, fields, maxlen=maxlen, approximate=True)
             if answered is not None:
                 pipe.set(answered, b"1", px=ttl_ms)
+            if extra is not None:
+                extra.commands(pipe)
 
-        if isinstance(event, ChatAction | ReplyDelta):
+        if isinstance(event, ChatAction | ReplyDelta) and extra is None:
             self._write(write)  # the message's ack (or its reply) waits for it
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -30,7 +30,7 @@ class RememberFacts(Middleware):
             facts = await memory.remember(message.chat_key, **stated)
             log.info("remembered %s for %s", ", ".join(sorted(stated)), message.chat_key)
         else:
-            facts = await memory.facts(message.chat_key)
+            facts = await ctx.facts()
         ctx.state["facts"] = facts
         key = asked_fact(message.text)
         if key is None:

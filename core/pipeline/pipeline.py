@@ -14,7 +14,7 @@ from core.lifecycle import Resource, cancel_and_wait
 from core.logcontext import message_context
 from core.model import IncomingMessage, ReplySkipped, SkipReason
 from core.pipeline.commands import CommandRouter
-from core.pipeline.context import BotServices, Context
+from core.pipeline.context import BotServices, Context, ReadAhead
 from core.pipeline.dialogue import APOLOGY, answer
 from core.pipeline.facts import RememberFacts
 from core.pipeline.listen import Transcribe
@@ -187,6 +187,9 @@ class Pipeline(Resource):
         message = ctx.message
         bot = self.services.name
         started = time.perf_counter()
+        if message.is_addressed:
+            # history and facts, read beside the dedupe claim (one round trip on redis)
+            ctx.read_ahead = ReadAhead.start(self.services, message.chat_key)
         try:
             await self.handler(ctx)
             self.handled += 1
@@ -205,5 +208,8 @@ class Pipeline(Resource):
                     await ctx.reply(APOLOGY, notice=True)
                 except Exception:
                     log.exception("could not even apologize for %s", message.key)
+        finally:
+            if ctx.read_ahead is not None:
+                ctx.read_ahead.close()
         # Not observed for a cancelled message (shutdown): its time says nothing about the handler.
         metrics.STAGE.labels(bot, "handle").observe(time.perf_counter() - started)
