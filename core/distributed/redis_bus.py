@@ -100,6 +100,11 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def default_consumer_name() -> str:
     """``host:pid``: unique per worker process."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -121,6 +126,8 @@ class RedisBusSettings:
         outbox_limit: messages a gateway keeps while Redis is unreachable.
         out_maxlen: approximate bound of each outgoing stream.
         max_attachment_bytes: larger attachments are left out of a message.
+        coalesce_ms: a chat action or streamed piece waits this long for an answer to share its
+            round trip (an instant engine's typing and reply then travel, and are read, together).
     """
 
     url: str = "redis://127.0.0.1:6379/0"
@@ -134,6 +141,7 @@ class RedisBusSettings:
     outbox_limit: int = 10_000
     out_maxlen: int = 100_000
     max_attachment_bytes: int = 20 * 1024 * 1024
+    coalesce_ms: float = 2.0
 
 
 def _fields(header: bytes, blobs: list[bytes]) -> list[bytes | str]:
@@ -201,6 +209,7 @@ class RedisBus(Bus):
         self._publisher: asyncio.Task[None] | None = None
         self._writes: list[tuple[Write, asyncio.Future[None] | None]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._answer_queued: asyncio.Future[None] | None = None
         self.redelivered = 0
 
     def _safe_url(self) -> str:
@@ -523,12 +532,16 @@ class RedisBus(Bus):
     def _write(self, write: Write, done: asyncio.Future[None] | None = None) -> None:
         """Queue ``write`` for the writer task; ``done`` is resolved once its batch is in Redis."""
         self._writes.append((write, done))
+        if done is not None and self._answer_queued is not None and not self._answer_queued.done():
+            self._answer_queued.set_result(None)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop(), name=f"{self.bot}-bus-writer")
 
     async def _write_loop(self) -> None:
         """Send everything queued in one transaction, in order, until nothing is queued."""
         while self._writes:
+            if self.settings.coalesce_ms > 0 and all(done is None for _, done in self._writes):
+                await self._wait_for_answer()
             batch, self._writes = self._writes, []
 
             async def run(batch: list[tuple[Write, asyncio.Future[None] | None]] = batch) -> list[Any]:
@@ -554,6 +567,17 @@ class RedisBus(Bus):
             for _, done in batch:
                 if done is not None and not done.done():
                     done.set_result(None)
+
+    async def _wait_for_answer(self) -> None:
+        """Only chat actions or streamed pieces queued: give an answer ``coalesce_ms`` to join them."""
+        loop = asyncio.get_running_loop()
+        waiter = self._answer_queued = loop.create_future()
+        timer = loop.call_later(self.settings.coalesce_ms / 1000, partial(_resolve, waiter))
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._answer_queued = None
 
     # -- worker side: deliveries -----------------------------------------------------------------
 
