@@ -95,11 +95,19 @@ class Bus(Resource, abc.ABC):
     async def send(self, event: OutgoingEvent) -> None:
         """Worker side: enqueue an outgoing event for ``event.target.destination``."""
 
-    async def send_with(self, event: OutgoingEvent, write: StoreWrite) -> bool:
+    async def send_with(self, event: OutgoingEvent, write: StoreWrite, ack: Delivery | None = None) -> bool:
         """Worker side: send ``event`` and, where this bus can, ``write`` in the same transaction.
 
-        Returns True when the bus carried the write (the event and the write landed together);
-        False when it could not (the default), and then the caller runs ``write`` itself after.
+        Args:
+            event: the answer.
+            write: the store write that goes with it (the memory of the answer).
+            ack: the delivery this answer ends, when nothing more will be sent for it: a bus that
+                can acknowledges it in the same transaction (its ``ack()`` then returns at once);
+                otherwise it is acknowledged as usual.
+
+        Returns:
+            True when the bus carried the write (the event and the write landed together);
+            False when it could not (the default), and then the caller runs ``write`` itself after.
         """
         await self.send(event)
         return False

@@ -50,7 +50,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -198,6 +198,7 @@ class RedisBus(Bus):
         self._outbox: deque[tuple[IncomingMessage, list[bytes | str], str]] = deque()
         self._outbox_task: asyncio.Task[None] | None = None
         self._held: dict[str, str] = {}  # entry id -> chat key
+        self._settled: set[str] = set()  # held entries acknowledged with their answer (send_with)
         self._held_changed = asyncio.Event()
         self._chat_done: dict[str, asyncio.Event] = {}
         self._heartbeat: asyncio.Task[None] | None = None
@@ -492,17 +493,28 @@ class RedisBus(Bus):
 
     async def send(self, event: OutgoingEvent) -> None:
         """Queue ``event`` for the writer; an answer (not a chat action or streamed piece) waits until it is in Redis."""
-        await self._send(event, None)
+        await self._send(event)
 
-    async def send_with(self, event: OutgoingEvent, write: StoreWrite) -> bool:
-        """Send ``event`` and a Redis store write for the same server in one transaction (the reply and its memory)."""
-        if not isinstance(write, RedisWrite) or write.connection.url != self.settings.url:
-            await self._send(event, None)
-            return False
-        await self._send(event, write)
-        return True
+    async def send_with(self, event: OutgoingEvent, write: StoreWrite, ack: Delivery | None = None) -> bool:
+        """One transaction: ``event``, a Redis store write for the same server (the reply and its memory),
+        and with ``ack`` the acknowledgement of that delivery, so the answer, its memory and the end of the
+        message land together (a redelivery then never sees one without the others)."""
+        carried = isinstance(write, RedisWrite) and write.connection.url == self.settings.url
+        eid = ack.delivery_id if ack is not None and ack.delivery_id in self._held else None
+        chat_key = self._held[eid] if eid is not None else None
+        extra: list[Write] = []
+        if carried:
+            assert isinstance(write, RedisWrite)
+            extra.append(write.commands)
+        if eid is not None:
+            extra.append(self._ack_commands(eid, chat_key))
+        await self._send(event, extra)
+        if eid is not None:
+            self._settled.add(eid)  # the pipeline's ack() of it returns at once
+            self._acked(eid, chat_key)
+        return carried
 
-    async def _send(self, event: OutgoingEvent, extra: RedisWrite | None) -> None:
+    async def _send(self, event: OutgoingEvent, extra: Sequence[Write] = ()) -> None:
         if self._redis is None:
             raise BusClosed("bus is stopped")
         header, blobs = encode_event(event)
@@ -519,10 +531,10 @@ class RedisBus(Bus):
             pipe.xadd(out_key, fields, maxlen=maxlen, approximate=True)
             if answered is not None:
                 pipe.set(answered, b"1", px=ttl_ms)
-            if extra is not None:
-                extra.commands(pipe)
+            for more in extra:
+                more(pipe)
 
-        if isinstance(event, ChatAction | ReplyDelta) and extra is None:
+        if isinstance(event, ChatAction | ReplyDelta) and not extra:
             self._write(write)  # the message's ack (or its reply) waits for it
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -702,6 +714,15 @@ class RedisBus(Bus):
 
     async def _ack_in(self, eid: str, chat_key: str | None) -> None:
         """Acknowledge ``eid`` after every write queued before it (one transaction with them); retries until done."""
+        if eid in self._settled:  # acknowledged with its answer already (see send_with)
+            self._settled.discard(eid)
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._write(self._ack_commands(eid, chat_key), done)
+        await done
+        self._acked(eid, chat_key)
+
+    def _ack_commands(self, eid: str, chat_key: str | None) -> Write:
         order_key = self._order_key(chat_key) if chat_key else f"{self.settings.namespace}:order:?"
         in_key, group = self.in_key, self.GROUP
 
@@ -710,9 +731,10 @@ class RedisBus(Bus):
             pipe.xdel(in_key, eid)
             pipe.lrem(order_key, 1, eid)
 
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._write(write, done)
-        await done
+        return write
+
+    def _acked(self, eid: str, chat_key: str | None) -> None:
+        """``eid`` is acknowledged in Redis: no longer held; a message of its chat waiting here goes on at once."""
         if self._held.pop(eid, None) is not None:
             self._held_changed.set()
         if chat_key and (event := self._chat_done.get(chat_key)) is not None:

@@ -7,7 +7,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.bus import Bus
+from core.bus import Bus, Delivery
 from core.commands import CommandSpec
 from core.engine import DialogueEngine, Persona
 from core.memory import ChatMemory
@@ -88,6 +88,9 @@ class Context:
     redelivered: bool = False
     #: the chat's history and facts, read when handling began (None: read when asked)
     read_ahead: ReadAhead | None = None
+    #: the delivery the dialogue answer may acknowledge in its own transaction when it is the
+    #: message's last event (set by the pipeline when no middleware sends after its handler)
+    ends: Delivery | None = None
 
     @property
     def persona(self) -> Persona:

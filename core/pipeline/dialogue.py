@@ -122,8 +122,10 @@ async def answer(ctx: Context) -> None:
             Turn("user", message.text, at=message.timestamp, author=message.author.display_name),
             Turn("bot", text, author=services.persona.name),
         )
-        # A bus that can (Redis, stores on the same server) lands the reply and its memory together.
-        carried = await ctx.bus.send_with(done, remember)
+        # A bus that can (Redis, stores on the same server) lands the reply and its memory together,
+        # and the end of the message too when no voice note can follow.
+        ends = ctx.ends if services.speech is None else None
+        carried = await ctx.bus.send_with(done, remember, ends)
         ctx.answered = True
         if not carried:
             await remember.run()

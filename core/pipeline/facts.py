@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 class RememberFacts(Middleware):
     """Stores stated facts; answers questions about them."""
 
+    sends_after_handler = False
+
     async def __call__(self, handler: Handler, ctx: Context) -> None:
         message = ctx.message
         memory: ChatMemory = ctx.services.memory

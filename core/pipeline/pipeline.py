@@ -83,7 +83,10 @@ class Pipeline(Resource):
     ) -> None:
         self.services = services
         self.bus = bus
-        self.handler: Handler = compose(list(middlewares) if middlewares is not None else default_middlewares(), answer)
+        chain = list(middlewares) if middlewares is not None else default_middlewares()
+        self.handler: Handler = compose(chain, answer)
+        #: the dialogue answer is a message's last event (no middleware sends after its handler)
+        self._answer_ends = not any(m.sends_after_handler for m in chain)
         self._serializer = ChatSerializer()
         self._slots = asyncio.Semaphore(max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -123,6 +126,8 @@ class Pipeline(Resource):
     async def _handle(self, delivery: Delivery) -> None:
         message = delivery.message
         ctx = Context(message, self.services, self.bus, redelivered=delivery.redelivered)
+        if self._answer_ends:
+            ctx.ends = delivery
         started = time.perf_counter()
         # This task's own context: every log line written while handling the message
         # (middlewares, engines, speech, the ack) carries its key.
