@@ -41,6 +41,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+def _loads_or_none(item: bytes) -> Any:
+    try:
+        return json.loads(item)
+    except ValueError:
+        return None
+
+
 class _RedisStore:
     """Shares one :class:`RedisConnection`; started and stopped with it."""
 
@@ -87,12 +94,15 @@ class RedisConversationStore(_RedisStore, ConversationStore):
         n = min(limit or self.max_turns, self.max_turns)
         key = self.connection.key("history", chat_key)
         (raw,) = await self.connection.run("read history", lambda pipe: pipe.lrange(key, -n, -1))
+        try:
+            rows: list[Any] = json.loads(b"[" + b",".join(raw) + b"]")  # one parse for the whole history
+        except ValueError:
+            rows = [_loads_or_none(item) for item in raw]  # a malformed entry among them
         turns = []
-        for item in raw:
+        for d in rows:
             try:
-                d = json.loads(item)
                 turns.append(Turn(str(d["role"]), str(d["text"]), float(d["at"]), str(d.get("author", ""))))
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 log.warning("skipping a malformed history entry of %s", chat_key)
         return turns
 

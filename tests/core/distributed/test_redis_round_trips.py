@@ -172,3 +172,21 @@ async def test_typing_waits_briefly_for_the_reply_and_goes_alone_when_none_comes
         stats.close()
     assert together == 1, together
     assert out == 4
+
+
+async def test_history_read_in_one_parse_still_skips_malformed_entries(redis_server: RedisServer) -> None:
+    connection = RedisConnection(redis_server.url, "t")
+    history = RedisConversationStore(connection)
+    await connection.acquire()
+    try:
+        await history.append("web:c1", Turn("user", "hi", 1.0, "Ann"))
+        key = connection.key("history", "web:c1")
+        await connection.run("spoil", lambda pipe: pipe.rpush(key, b"{not json", b"7", b'{"role": "bot"}'))
+        await history.append("web:c1", Turn("bot", "hello", 2.0, "Bot"))
+        spoiled = await history.recent("web:c1")
+        await connection.run("unspoil", lambda pipe: pipe.lrem(key, 1, b"{not json"))
+        partly = await history.recent("web:c1")  # every entry is JSON now: one parse, two rows skipped
+    finally:
+        await connection.release()
+    assert [t.text for t in spoiled] == ["hi", "hello"]
+    assert [t.text for t in partly] == ["hi", "hello"]
