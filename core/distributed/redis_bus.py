@@ -508,13 +508,16 @@ class RedisBus(Bus):
             extra.append(write.commands)
         if eid is not None:
             extra.append(self._ack_commands(eid, chat_key))
-        await self._send(event, extra)
+        await self._send(event, extra, marked=eid is None)
         if eid is not None:
             self._settled.add(eid)  # the pipeline's ack() of it returns at once
             self._acked(eid, chat_key)
         return carried
 
-    async def _send(self, event: OutgoingEvent, extra: Sequence[Write] = ()) -> None:
+    async def _send(self, event: OutgoingEvent, extra: Sequence[Write] = (), marked: bool = True) -> None:
+        """Queue ``event`` (and ``extra`` writes in its transaction); ``marked``: a final text reply sets
+        its message's ``answered`` marker (not needed when the message is acknowledged in the same
+        transaction: no redelivery can follow it)."""
         if self._redis is None:
             raise BusClosed("bus is stopped")
         header, blobs = encode_event(event)
@@ -522,7 +525,7 @@ class RedisBus(Bus):
         fields = _mapping(header, blobs)
         maxlen = self.settings.out_maxlen
         answered = None
-        if isinstance(event, ReplyDone) and event.target.in_reply_to is not None:
+        if marked and isinstance(event, ReplyDone) and event.target.in_reply_to is not None:
             ref = event.target.in_reply_to
             answered = self._answered_key(f"{ref.platform}:{ref.chat_id}:{ref.message_id}")
         ttl_ms = int(self.settings.answered_ttl_s * 1000)

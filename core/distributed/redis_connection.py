@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 Commands = Callable[[Any], None]
 """Adds one call's commands to a redis-py pipeline (``pipe.set(...)``, ``pipe.lrange(...)``)."""
 
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError includes TimeoutError
 
 
 @dataclass(slots=True)
@@ -79,6 +79,8 @@ class RedisConnection:
         self.namespace = namespace
         self.retry_for_s = retry_for_s
         self._client: aioredis.Redis | None = None
+        #: one deadline per round trip (redis-py's socket_timeout would start one per reply)
+        self.call_timeout_s = 5.0
         self._users = 0
         self._outage = Outage(log, "redis store")
         self._queued: list[_Call] = []
@@ -89,7 +91,7 @@ class RedisConnection:
     async def acquire(self) -> None:
         if self._client is None:
             self._client = aioredis.Redis.from_url(
-                self.url, socket_connect_timeout=2.0, socket_timeout=5.0, socket_keepalive=True, health_check_interval=15
+                self.url, socket_connect_timeout=2.0, socket_timeout=None, socket_keepalive=True, health_check_interval=15
             )
         self._users += 1
 
@@ -153,7 +155,8 @@ class RedisConnection:
                 raise StoreError("the redis store was stopped")
             try:
                 self.round_trips += 1
-                async with client.pipeline(transaction=False) as pipe:
+                # a timeout cancels the read: redis-py then drops that connection (no reply left behind)
+                async with asyncio.timeout(self.call_timeout_s), client.pipeline(transaction=False) as pipe:
                     for call in batch:
                         before = len(pipe.command_stack)
                         call.commands(pipe)

@@ -190,3 +190,31 @@ async def test_history_read_in_one_parse_still_skips_malformed_entries(redis_ser
         await connection.release()
     assert [t.text for t in spoiled] == ["hi", "hello"]
     assert [t.text for t in partly] == ["hi", "hello"]
+
+
+async def test_a_redis_that_stops_answering_gives_a_store_error_and_the_connection_recovers(redis_server: RedisServer) -> None:
+    """One deadline per round trip (not redis-py's per reply): a frozen server still times out."""
+    import os
+    import signal
+    import time
+
+    connection = RedisConnection(redis_server.url, "t", retry_for_s=0.6)
+    connection.call_timeout_s = 0.2
+    settings = RedisSettingsStore(connection)
+    await connection.acquire()
+    pid = redis_server.pid
+    assert pid is not None
+    try:
+        await settings.update("s", {"a": 1})
+        os.kill(pid, signal.SIGSTOP)
+        started = time.monotonic()
+        try:
+            with pytest.raises(StoreError, match="unreachable"):
+                await settings.get("s")
+            waited = time.monotonic() - started
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert await settings.get("s") == {"a": 1}, "a timed-out connection leaves no stale reply behind"
+    finally:
+        await connection.release()
+    assert waited < 3.0, waited
