@@ -128,6 +128,8 @@ class RedisBusSettings:
         max_attachment_bytes: larger attachments are left out of a message.
         coalesce_ms: a chat action or streamed piece waits this long for an answer to share its
             round trip (an instant engine's typing and reply then travel, and are read, together).
+        call_timeout_s: how long a round trip may take (on top of ``block_ms``) before its
+            connection is dropped and the call retried.
     """
 
     url: str = "redis://127.0.0.1:6379/0"
@@ -142,6 +144,7 @@ class RedisBusSettings:
     out_maxlen: int = 100_000
     max_attachment_bytes: int = 20 * 1024 * 1024
     coalesce_ms: float = 2.0
+    call_timeout_s: float = 5.0
 
 
 def _fields(header: bytes, blobs: list[bytes]) -> list[bytes | str]:
@@ -193,6 +196,7 @@ class RedisBus(Bus):
         ns = settings.namespace
         self.in_key = f"{ns}:in"
         self._redis: aioredis.Redis | None = None
+        self._batches: aioredis.Redis | None = None
         self._closing = asyncio.Event()
         self._outage = Outage(log, f"redis ({self._safe_url()})")
         self._outbox: deque[tuple[IncomingMessage, list[bytes | str], str]] = deque()
@@ -229,6 +233,17 @@ class RedisBus(Bus):
             raise BusClosed("bus is not started")
         return self._redis
 
+    @property
+    def batches(self) -> aioredis.Redis:
+        """The client of writes and batched publishes (no per-reply deadline: see ``start``)."""
+        if self._redis is None or self._batches is None:  # a bus stopped (or killed) writes nothing more
+            raise BusClosed("bus is not started")
+        return self._batches
+
+    @property
+    def _call_timeout_s(self) -> float:
+        return self.settings.block_ms / 1000 + self.settings.call_timeout_s
+
     async def start(self) -> None:
         if self._redis is not None:
             return
@@ -236,10 +251,16 @@ class RedisBus(Bus):
         self._redis = aioredis.Redis.from_url(
             self.settings.url,
             socket_connect_timeout=2.0,
-            socket_timeout=self.settings.block_ms / 1000 + 5.0,
+            socket_timeout=self.settings.block_ms / 1000 + self.settings.call_timeout_s,
             socket_keepalive=True,
             health_check_interval=15,
             retry_on_timeout=False,
+        )
+        # Writes and batched publishes: one deadline per round trip instead of redis-py's per reply
+        # (a transaction of 40 commands reads 42 replies); a timeout drops that connection.
+        self._batches = aioredis.Redis.from_url(
+            self.settings.url, socket_connect_timeout=2.0, socket_timeout=None, socket_keepalive=True,
+            health_check_interval=15, retry_on_timeout=False,
         )
         self._scripts = {
             "publish": self._redis.register_script(_PUBLISH),
@@ -247,6 +268,7 @@ class RedisBus(Bus):
         }
         try:
             await self._redis.ping()
+            await self._batches.ping()  # both connections open before the first message
             self._outage.ok()
         except _UNREACHABLE as exc:  # start anyway: every call retries, and the gateway buffers
             self._outage.failed(exc, 0.0)
@@ -282,6 +304,9 @@ class RedisBus(Bus):
         await self._hand_back()
         redis, self._redis = self._redis, None
         await redis.aclose()
+        if self._batches is not None:
+            batches, self._batches = self._batches, None
+            await batches.aclose()
 
     async def _hand_back(self) -> None:
         """Give the entries this worker still holds to whoever sweeps next (graceful shutdown)."""
@@ -381,7 +406,7 @@ class RedisBus(Bus):
             return
         ttl_ms = int(self.settings.answered_ttl_s * 1000)
         sha = self._scripts["publish"].sha
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with asyncio.timeout(self._call_timeout_s), self.batches.pipeline(transaction=False) as pipe:
             for fields, order_key in items:
                 pipe.evalsha(sha, 2, self.in_key, order_key, ttl_ms, *fields)
             results = await pipe.execute(raise_on_error=False)
@@ -560,7 +585,7 @@ class RedisBus(Bus):
             batch, self._writes = self._writes, []
 
             async def run(batch: list[tuple[Write, asyncio.Future[None] | None]] = batch) -> list[Any]:
-                async with self.redis.pipeline(transaction=True) as pipe:
+                async with asyncio.timeout(self._call_timeout_s), self.batches.pipeline(transaction=True) as pipe:
                     for write, _ in batch:
                         write(pipe)
                     result: list[Any] = await pipe.execute(raise_on_error=False)

@@ -218,3 +218,36 @@ async def test_a_redis_that_stops_answering_gives_a_store_error_and_the_connecti
     finally:
         await connection.release()
     assert waited < 3.0, waited
+
+
+async def test_a_reply_written_while_redis_is_frozen_goes_out_once_it_answers_again(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The writer's round trip has one deadline (not one per reply): past it, the connection is
+    dropped and the write retried, and ``send`` returns once the reply is in Redis."""
+    import os
+    import signal
+
+    bus = RedisBus(
+        RedisBusSettings(url=redis_server.url, namespace="t:bot", consumer="w", block_ms=100, call_timeout_s=0.2), bot="bot"
+    )
+    await bus.start()
+    pid = redis_server.pid
+    assert pid is not None
+    try:
+        incoming = message("hello", chat="c9")
+        target = ReplyTarget("gw", incoming.chat, incoming.ref)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            sending = asyncio.ensure_future(bus.send(ReplyDone("r1", target, "hello back")))
+            await asyncio.sleep(1.0)  # several deadlines pass
+            waiting = not sending.done()
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await asyncio.wait_for(sending, 10)
+        out = [fields for _, fields in await bus.redis.xrange(bus._out_key("gw")) or []]
+    finally:
+        await bus.stop()
+    assert waiting, "send waits while the reply is not in redis"
+    assert out, "the reply went out once redis answered again"
+    assert "unreachable" in caplog.text, "the round trip's deadline passed, and the write was retried"
