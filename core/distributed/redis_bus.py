@@ -100,6 +100,17 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+async def _wait(event: asyncio.Event, timeout_s: float) -> None:
+    """Wait until ``event`` is set or ``timeout_s`` has passed.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it swallows a cancellation that arrives as the event is
+    set, and a reader that lost its cancellation never stops (a worker then hangs on SIGTERM).
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+
+
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
@@ -643,8 +654,7 @@ class RedisBus(Bus):
                     enough = max(1, min(self.settings.read_count, self.settings.max_held) // 2)
                     if room <= 0 or (room < enough and self._held):
                         self._held_changed.clear()
-                        with contextlib.suppress(asyncio.TimeoutError):
-                            await asyncio.wait_for(self._held_changed.wait(), sweep_every)
+                        await _wait(self._held_changed, sweep_every)
                         continue
                     block = max(1, min(self.settings.block_ms, int((next_sweep - time.monotonic()) * 1000)))
                     read = partial(self._read_in, min(room, self.settings.read_count), block)
@@ -786,8 +796,7 @@ class RedisBus(Bus):
                 continue
             event = self._chat_done.setdefault(chat_key, asyncio.Event())
             event.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(event.wait(), delay)  # woken at once when we acked that chat here
+            await _wait(event, delay)  # woken at once when we acked that chat here
             delay = min(0.02, delay * 1.5)
 
     async def _entry_exists(self, eid: bytes | str) -> bool:

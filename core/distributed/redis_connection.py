@@ -98,8 +98,6 @@ class RedisConnection:
     async def release(self) -> None:
         self._users = max(0, self._users - 1)
         if not self._users and self._client is not None:
-            if self._flusher is not None and not self._flusher.done():
-                await asyncio.wait({self._flusher}, timeout=self.retry_for_s)
             client, self._client = self._client, None
             await client.aclose()
 

@@ -251,3 +251,42 @@ async def test_a_reply_written_while_redis_is_frozen_goes_out_once_it_answers_ag
     assert waiting, "send waits while the reply is not in redis"
     assert out, "the reply went out once redis answered again"
     assert "unreachable" in caplog.text, "the round trip's deadline passed, and the write was retried"
+
+
+async def test_a_reader_waiting_for_free_slots_stops_when_cancelled_as_a_slot_frees(redis_server: RedisServer) -> None:
+    """Regression: a worker hung on SIGTERM. Its reader, waiting for free slots, was cancelled just as an
+    ack freed one; ``asyncio.wait_for`` (Python 3.11) returned instead of raising, and it read on forever."""
+    gateway = RedisBus(RedisBusSettings(url=redis_server.url, namespace="t:bot"), bot="bot")
+    bus = RedisBus(
+        RedisBusSettings(url=redis_server.url, namespace="t:bot", consumer="w", max_held=2, read_count=4, block_ms=100),
+        bot="bot",
+    )
+    await gateway.start()
+    await bus.start()
+    taken = []
+
+    async def consume() -> None:
+        async for delivery in bus.deliveries():
+            taken.append(delivery)
+
+    reader = asyncio.create_task(consume())
+    try:
+        for i in range(3):
+            await gateway.publish(message(f"m{i}", chat=f"c{i}"))
+        for _ in range(200):
+            if len(taken) == 2:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the reader now waits for a free slot
+        bus._held_changed.set()  # a slot frees (an ack) ...
+        reader.cancel()  # ... as the worker stops
+        await asyncio.wait({reader}, timeout=2.0)
+        stopped = reader.done()
+    finally:
+        if not reader.done():
+            bus._closing.set()
+            await asyncio.wait({reader}, timeout=3.0)
+        await bus.stop()
+        await gateway.stop()
+    assert len(taken) == 2
+    assert stopped, "the reader went on reading after it was cancelled"
