@@ -100,6 +100,18 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _cancel_if_asked() -> None:
+    """Raise CancelledError when this task was asked to stop but something swallowed the request.
+
+    redis-py sends with ``asyncio.wait_for`` when a socket timeout is set, and before Python 3.12
+    ``wait_for`` returns normally when the cancellation arrives as the send completes: the reader
+    (or a retry loop) would go on forever after SIGTERM. ``Task.cancelling()`` still counts it.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def _wait(event: asyncio.Event, timeout_s: float) -> None:
     """Wait until ``event`` is set or ``timeout_s`` has passed.
 
@@ -346,6 +358,7 @@ class RedisBus(Bus):
         """Run ``call`` until it succeeds; on connection errors back off (bus stopping: BusClosed)."""
         backoff = redis_backoff()
         while True:
+            _cancel_if_asked()
             try:
                 result = await call()
             except _UNREACHABLE as exc:
@@ -639,6 +652,7 @@ class RedisBus(Bus):
         sweep_every = max(0.05, self.settings.claim_idle_s / 4)
         next_sweep = 0.0
         while not self._closing.is_set():
+            _cancel_if_asked()
             now = time.monotonic()
             entries: list[tuple[bytes, dict[bytes, bytes]]] = []
             reclaimed = False
@@ -785,6 +799,7 @@ class RedisBus(Bus):
         order_key = self._order_key(chat_key)
         delay = 0.002
         while True:
+            _cancel_if_asked()
             head = await self._retry(lambda: self.redis.lindex(order_key, 0), until_closed=False)
             if head is None or _text(head) == eid:
                 return

@@ -290,3 +290,38 @@ async def test_a_reader_waiting_for_free_slots_stops_when_cancelled_as_a_slot_fr
         await gateway.stop()
     assert len(taken) == 2
     assert stopped, "the reader went on reading after it was cancelled"
+
+
+async def test_a_reader_whose_cancellation_was_swallowed_below_it_still_stops(redis_server: RedisServer) -> None:
+    """Regression: redis-py sends through ``asyncio.wait_for``, which (Python 3.11) can swallow a
+    cancellation that arrives as the send completes; the reader must stop all the same."""
+    gateway = RedisBus(RedisBusSettings(url=redis_server.url, namespace="t:bot"), bot="bot")
+    bus = RedisBus(RedisBusSettings(url=redis_server.url, namespace="t:bot", consumer="w", block_ms=100), bot="bot")
+    await gateway.start()
+    await bus.start()
+    taken = []
+
+    async def consume() -> None:
+        async for delivery in bus.deliveries():
+            taken.append(delivery)
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+            try:
+                await asyncio.sleep(0)  # the cancellation lands here ...
+            except asyncio.CancelledError:
+                pass  # ... and is swallowed, as wait_for does below the bus
+
+    reader = asyncio.create_task(consume())
+    try:
+        await gateway.publish(message("m0", chat="c0"))
+        await asyncio.wait({reader}, timeout=3.0)
+        stopped = reader.done()
+    finally:
+        if not reader.done():
+            bus._closing.set()
+            await asyncio.wait({reader}, timeout=3.0)
+        await bus.stop()
+        await gateway.stop()
+    assert len(taken) == 1
+    assert stopped and reader.cancelled(), "the reader went on reading after it was cancelled"
