@@ -27,7 +27,9 @@ Delivery is at-least-once with answers exactly once:
 * The text reply and the ``answered`` marker are written in one transaction, so a
   redelivered entry whose reply already went out is acknowledged, not answered again.
   When the stores use the same Redis, the reply's history write joins that transaction
-  too (:meth:`RedisBus.send_with`): the reply and the memory of it land together.
+  too (:meth:`RedisBus.send_with`), and so does the message's ack when nothing can follow
+  the reply: the answer, its memory and the end of the message land together (no
+  ``answered`` marker is needed then: no redelivery can follow).
 * Per-chat order: a worker starts an entry only when it is the head of its chat's
   order list (see :meth:`RedisBus._turn`); the head is released by the ack, after the
   replies were appended. An entry published to an empty order list carries ``head``
