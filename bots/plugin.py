@@ -319,6 +319,8 @@ class MessageHandlers(Middleware):
     """Runs the ``on_message`` handlers whose pattern matches, in order, until one replies; the
     dialogue engine answers what none of them did."""
 
+    sends_after_handler = False
+
     def __init__(self, rules: Sequence[MessageRule]) -> None:
         self.rules = list(rules)
 

@@ -18,6 +18,7 @@ from core import metrics
 from core.errors import BusClosed
 from core.lifecycle import Resource
 from core.model import IncomingMessage, OutgoingEvent
+from core.stores.base import StoreWrite
 
 
 async def _no_wait() -> None:
@@ -93,6 +94,23 @@ class Bus(Resource, abc.ABC):
     @abc.abstractmethod
     async def send(self, event: OutgoingEvent) -> None:
         """Worker side: enqueue an outgoing event for ``event.target.destination``."""
+
+    async def send_with(self, event: OutgoingEvent, write: StoreWrite, ack: Delivery | None = None) -> bool:
+        """Worker side: send ``event`` and, where this bus can, ``write`` in the same transaction.
+
+        Args:
+            event: the answer.
+            write: the store write that goes with it (the memory of the answer).
+            ack: the delivery this answer ends, when nothing more will be sent for it: a bus that
+                can acknowledges it in the same transaction (its ``ack()`` then returns at once);
+                otherwise it is acknowledged as usual.
+
+        Returns:
+            True when the bus carried the write (the event and the write landed together);
+            False when it could not (the default), and then the caller runs ``write`` itself after.
+        """
+        await self.send(event)
+        return False
 
     @abc.abstractmethod
     def outgoing(self, destination: str) -> AsyncIterator[OutgoingEvent]:

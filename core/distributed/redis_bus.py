@@ -26,6 +26,10 @@ Delivery is at-least-once with answers exactly once:
   with ``XAUTOCLAIM`` after ``claim_idle_s``.
 * The text reply and the ``answered`` marker are written in one transaction, so a
   redelivered entry whose reply already went out is acknowledged, not answered again.
+  When the stores use the same Redis, the reply's history write joins that transaction
+  too (:meth:`RedisBus.send_with`), and so does the message's ack when nothing can follow
+  the reply: the answer, its memory and the end of the message land together (no
+  ``answered`` marker is needed then: no redelivery can follow).
 * Per-chat order: a worker starts an entry only when it is the head of its chat's
   order list (see :meth:`RedisBus._turn`); the head is released by the ack, after the
   replies were appended. An entry published to an empty order list carries ``head``
@@ -48,7 +52,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -62,9 +66,11 @@ from core import metrics
 from core.bus import Backlog, Bus, Delivery
 from core.codec import decode_event, decode_message, encode_event, encode_message, inline_attachments
 from core.distributed.backoff import Outage, redis_backoff
+from core.distributed.redis_connection import RedisWrite
 from core.errors import BusClosed, BusUnavailable, CodecError
 from core.lifecycle import raise_if_cancelled
 from core.model import ChatAction, IncomingMessage, OutgoingEvent, ReplyDelta, ReplyDone
+from core.stores.base import StoreWrite
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +103,22 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+async def _wait(event: asyncio.Event, timeout_s: float) -> None:
+    """Wait until ``event`` is set or ``timeout_s`` has passed.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it swallows a cancellation that arrives as the event is
+    set, and a reader that lost its cancellation never stops (a worker then hangs on SIGTERM).
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def default_consumer_name() -> str:
     """``host:pid``: unique per worker process."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -118,6 +140,10 @@ class RedisBusSettings:
         outbox_limit: messages a gateway keeps while Redis is unreachable.
         out_maxlen: approximate bound of each outgoing stream.
         max_attachment_bytes: larger attachments are left out of a message.
+        coalesce_ms: a chat action or streamed piece waits this long for an answer to share its
+            round trip (an instant engine's typing and reply then travel, and are read, together).
+        call_timeout_s: how long a round trip may take (on top of ``block_ms``) before its
+            connection is dropped and the call retried.
     """
 
     url: str = "redis://127.0.0.1:6379/0"
@@ -131,6 +157,8 @@ class RedisBusSettings:
     outbox_limit: int = 10_000
     out_maxlen: int = 100_000
     max_attachment_bytes: int = 20 * 1024 * 1024
+    coalesce_ms: float = 2.0
+    call_timeout_s: float = 5.0
 
 
 def _fields(header: bytes, blobs: list[bytes]) -> list[bytes | str]:
@@ -182,11 +210,13 @@ class RedisBus(Bus):
         ns = settings.namespace
         self.in_key = f"{ns}:in"
         self._redis: aioredis.Redis | None = None
+        self._batches: aioredis.Redis | None = None
         self._closing = asyncio.Event()
         self._outage = Outage(log, f"redis ({self._safe_url()})")
         self._outbox: deque[tuple[IncomingMessage, list[bytes | str], str]] = deque()
         self._outbox_task: asyncio.Task[None] | None = None
         self._held: dict[str, str] = {}  # entry id -> chat key
+        self._settled: set[str] = set()  # held entries acknowledged with their answer (send_with)
         self._held_changed = asyncio.Event()
         self._chat_done: dict[str, asyncio.Event] = {}
         self._heartbeat: asyncio.Task[None] | None = None
@@ -198,6 +228,7 @@ class RedisBus(Bus):
         self._publisher: asyncio.Task[None] | None = None
         self._writes: list[tuple[Write, asyncio.Future[None] | None]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._answer_queued: asyncio.Future[None] | None = None
         self.redelivered = 0
 
     def _safe_url(self) -> str:
@@ -216,6 +247,17 @@ class RedisBus(Bus):
             raise BusClosed("bus is not started")
         return self._redis
 
+    @property
+    def batches(self) -> aioredis.Redis:
+        """The client of writes and batched publishes (no per-reply deadline: see ``start``)."""
+        if self._redis is None or self._batches is None:  # a bus stopped (or killed) writes nothing more
+            raise BusClosed("bus is not started")
+        return self._batches
+
+    @property
+    def _call_timeout_s(self) -> float:
+        return self.settings.block_ms / 1000 + self.settings.call_timeout_s
+
     async def start(self) -> None:
         if self._redis is not None:
             return
@@ -223,10 +265,16 @@ class RedisBus(Bus):
         self._redis = aioredis.Redis.from_url(
             self.settings.url,
             socket_connect_timeout=2.0,
-            socket_timeout=self.settings.block_ms / 1000 + 5.0,
+            socket_timeout=self.settings.block_ms / 1000 + self.settings.call_timeout_s,
             socket_keepalive=True,
             health_check_interval=15,
             retry_on_timeout=False,
+        )
+        # Writes and batched publishes: one deadline per round trip instead of redis-py's per reply
+        # (a transaction of 40 commands reads 42 replies); a timeout drops that connection.
+        self._batches = aioredis.Redis.from_url(
+            self.settings.url, socket_connect_timeout=2.0, socket_timeout=None, socket_keepalive=True,
+            health_check_interval=15, retry_on_timeout=False,
         )
         self._scripts = {
             "publish": self._redis.register_script(_PUBLISH),
@@ -234,6 +282,7 @@ class RedisBus(Bus):
         }
         try:
             await self._redis.ping()
+            await self._batches.ping()  # both connections open before the first message
             self._outage.ok()
         except _UNREACHABLE as exc:  # start anyway: every call retries, and the gateway buffers
             self._outage.failed(exc, 0.0)
@@ -269,6 +318,9 @@ class RedisBus(Bus):
         await self._hand_back()
         redis, self._redis = self._redis, None
         await redis.aclose()
+        if self._batches is not None:
+            batches, self._batches = self._batches, None
+            await batches.aclose()
 
     async def _hand_back(self) -> None:
         """Give the entries this worker still holds to whoever sweeps next (graceful shutdown)."""
@@ -297,6 +349,7 @@ class RedisBus(Bus):
         """Run ``call`` until it succeeds; on connection errors back off (bus stopping: BusClosed)."""
         backoff = redis_backoff()
         while True:
+            raise_if_cancelled()
             try:
                 result = await call()
             except _UNREACHABLE as exc:
@@ -368,7 +421,7 @@ class RedisBus(Bus):
             return
         ttl_ms = int(self.settings.answered_ttl_s * 1000)
         sha = self._scripts["publish"].sha
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with asyncio.timeout(self._call_timeout_s), self.batches.pipeline(transaction=False) as pipe:
             for fields, order_key in items:
                 pipe.evalsha(sha, 2, self.in_key, order_key, ttl_ms, *fields)
             results = await pipe.execute(raise_on_error=False)
@@ -481,6 +534,31 @@ class RedisBus(Bus):
 
     async def send(self, event: OutgoingEvent) -> None:
         """Queue ``event`` for the writer; an answer (not a chat action or streamed piece) waits until it is in Redis."""
+        await self._send(event)
+
+    async def send_with(self, event: OutgoingEvent, write: StoreWrite, ack: Delivery | None = None) -> bool:
+        """One transaction: ``event``, a Redis store write for the same server (the reply and its memory),
+        and with ``ack`` the acknowledgement of that delivery, so the answer, its memory and the end of the
+        message land together (a redelivery then never sees one without the others)."""
+        carried = isinstance(write, RedisWrite) and write.connection.url == self.settings.url
+        eid = ack.delivery_id if ack is not None and ack.delivery_id in self._held else None
+        chat_key = self._held[eid] if eid is not None else None
+        extra: list[Write] = []
+        if carried:
+            assert isinstance(write, RedisWrite)
+            extra.append(write.commands)
+        if eid is not None:
+            extra.append(self._ack_commands(eid, chat_key))
+        await self._send(event, extra, marked=eid is None)
+        if eid is not None:
+            self._settled.add(eid)  # the pipeline's ack() of it returns at once
+            self._acked(eid, chat_key)
+        return carried
+
+    async def _send(self, event: OutgoingEvent, extra: Sequence[Write] = (), marked: bool = True) -> None:
+        """Queue ``event`` (and ``extra`` writes in its transaction); ``marked``: a final text reply sets
+        its message's ``answered`` marker (not needed when the message is acknowledged in the same
+        transaction: no redelivery can follow it)."""
         if self._redis is None:
             raise BusClosed("bus is stopped")
         header, blobs = encode_event(event)
@@ -488,7 +566,7 @@ class RedisBus(Bus):
         fields = _mapping(header, blobs)
         maxlen = self.settings.out_maxlen
         answered = None
-        if isinstance(event, ReplyDone) and event.target.in_reply_to is not None:
+        if marked and isinstance(event, ReplyDone) and event.target.in_reply_to is not None:
             ref = event.target.in_reply_to
             answered = self._answered_key(f"{ref.platform}:{ref.chat_id}:{ref.message_id}")
         ttl_ms = int(self.settings.answered_ttl_s * 1000)
@@ -497,8 +575,10 @@ class RedisBus(Bus):
             pipe.xadd(out_key, fields, maxlen=maxlen, approximate=True)
             if answered is not None:
                 pipe.set(answered, b"1", px=ttl_ms)
+            for more in extra:
+                more(pipe)
 
-        if isinstance(event, ChatAction | ReplyDelta):
+        if isinstance(event, ChatAction | ReplyDelta) and not extra:
             self._write(write)  # the message's ack (or its reply) waits for it
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -508,16 +588,20 @@ class RedisBus(Bus):
     def _write(self, write: Write, done: asyncio.Future[None] | None = None) -> None:
         """Queue ``write`` for the writer task; ``done`` is resolved once its batch is in Redis."""
         self._writes.append((write, done))
+        if done is not None and self._answer_queued is not None and not self._answer_queued.done():
+            self._answer_queued.set_result(None)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop(), name=f"{self.bot}-bus-writer")
 
     async def _write_loop(self) -> None:
         """Send everything queued in one transaction, in order, until nothing is queued."""
         while self._writes:
+            if self.settings.coalesce_ms > 0 and all(done is None for _, done in self._writes):
+                await self._wait_for_answer()
             batch, self._writes = self._writes, []
 
             async def run(batch: list[tuple[Write, asyncio.Future[None] | None]] = batch) -> list[Any]:
-                async with self.redis.pipeline(transaction=True) as pipe:
+                async with asyncio.timeout(self._call_timeout_s), self.batches.pipeline(transaction=True) as pipe:
                     for write, _ in batch:
                         write(pipe)
                     result: list[Any] = await pipe.execute(raise_on_error=False)
@@ -539,6 +623,17 @@ class RedisBus(Bus):
             for _, done in batch:
                 if done is not None and not done.done():
                     done.set_result(None)
+
+    async def _wait_for_answer(self) -> None:
+        """Only chat actions or streamed pieces queued: give an answer ``coalesce_ms`` to join them."""
+        loop = asyncio.get_running_loop()
+        waiter = self._answer_queued = loop.create_future()
+        timer = loop.call_later(self.settings.coalesce_ms / 1000, partial(_resolve, waiter))
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._answer_queued = None
 
     # -- worker side: deliveries -----------------------------------------------------------------
 
@@ -565,8 +660,7 @@ class RedisBus(Bus):
                     enough = max(1, min(self.settings.read_count, self.settings.max_held) // 2)
                     if room <= 0 or (room < enough and self._held):
                         self._held_changed.clear()
-                        with contextlib.suppress(asyncio.TimeoutError):
-                            await asyncio.wait_for(self._held_changed.wait(), sweep_every)
+                        await _wait(self._held_changed, sweep_every)
                         continue
                     block = max(1, min(self.settings.block_ms, int((next_sweep - time.monotonic()) * 1000)))
                     read = partial(self._read_in, min(room, self.settings.read_count), block)
@@ -666,6 +760,15 @@ class RedisBus(Bus):
 
     async def _ack_in(self, eid: str, chat_key: str | None) -> None:
         """Acknowledge ``eid`` after every write queued before it (one transaction with them); retries until done."""
+        if eid in self._settled:  # acknowledged with its answer already (see send_with)
+            self._settled.discard(eid)
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._write(self._ack_commands(eid, chat_key), done)
+        await done
+        self._acked(eid, chat_key)
+
+    def _ack_commands(self, eid: str, chat_key: str | None) -> Write:
         order_key = self._order_key(chat_key) if chat_key else f"{self.settings.namespace}:order:?"
         in_key, group = self.in_key, self.GROUP
 
@@ -674,9 +777,10 @@ class RedisBus(Bus):
             pipe.xdel(in_key, eid)
             pipe.lrem(order_key, 1, eid)
 
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._write(write, done)
-        await done
+        return write
+
+    def _acked(self, eid: str, chat_key: str | None) -> None:
+        """``eid`` is acknowledged in Redis: no longer held; a message of its chat waiting here goes on at once."""
         if self._held.pop(eid, None) is not None:
             self._held_changed.set()
         if chat_key and (event := self._chat_done.get(chat_key)) is not None:
@@ -701,8 +805,7 @@ class RedisBus(Bus):
                 continue
             event = self._chat_done.setdefault(chat_key, asyncio.Event())
             event.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(event.wait(), delay)  # woken at once when we acked that chat here
+            await _wait(event, delay)  # woken at once when we acked that chat here
             delay = min(0.02, delay * 1.5)
 
     async def _entry_exists(self, eid: bytes | str) -> bool:

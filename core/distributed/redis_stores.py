@@ -7,88 +7,45 @@ Keys (``{ns}`` is the storage namespace, ``bots`` by default)::
     {ns}:dedupe:{key}       set-if-absent with a TTL
     {ns}:rate:{key}:{win}   counter of one wall-clock window, expiring after it
 
-Every call retries connection errors with backoff (bounded by ``retry_for_s``);
-after that it raises :class:`core.errors.StoreError` with the reason.
+Calls go through one :class:`~core.distributed.redis_connection.RedisConnection` per
+process: calls made together (a message's first reads, or the calls of many messages
+handled at once) share one round trip. Every call retries connection errors with backoff
+(bounded by ``retry_for_s``); after that it raises :class:`core.errors.StoreError` with
+the reason. The history write of a reply can travel in the Redis bus's transaction with
+the reply itself (:meth:`RedisConversationStore.appending`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, FieldT
 
-from core.distributed.backoff import Outage, redis_backoff
-from core.errors import StoreError
+from core.distributed.redis_connection import RedisConnection, RedisWrite
 from core.model import Turn
 from core.stores.base import ConversationStore, DedupeStore, RateCounter, SettingsStore
 
+__all__ = [
+    "RedisConnection",
+    "RedisConversationStore",
+    "RedisDedupeStore",
+    "RedisRateCounter",
+    "RedisSettingsStore",
+    "RedisWrite",
+]
+
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
-
-class RedisConnection:
-    """One client shared by the stores of a process, with retrying calls.
-
-    Args:
-        url: ``redis://host:port/db``.
-        namespace: key prefix.
-        retry_for_s: how long a call keeps retrying while redis is unreachable.
-    """
-
-    def __init__(self, url: str, namespace: str = "bots", retry_for_s: float = 30.0) -> None:
-        self.url = url
-        self.namespace = namespace
-        self.retry_for_s = retry_for_s
-        self._client: aioredis.Redis | None = None
-        self._users = 0
-        self._outage = Outage(log, "redis store")
-
-    async def acquire(self) -> None:
-        if self._client is None:
-            self._client = aioredis.Redis.from_url(
-                self.url, socket_connect_timeout=2.0, socket_timeout=5.0, socket_keepalive=True, health_check_interval=15
-            )
-        self._users += 1
-
-    async def release(self) -> None:
-        self._users = max(0, self._users - 1)
-        if not self._users and self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
-
-    def key(self, *parts: str) -> str:
-        return ":".join((self.namespace, *parts))
-
-    async def call(self, what: str, fn: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
-        """Run ``fn(client)``, retrying connection errors with backoff for up to ``retry_for_s``."""
-        if self._client is None:
-            raise StoreError(f"{what}: the redis store is not started")
-        backoff = redis_backoff()
-        deadline = time.monotonic() + self.retry_for_s
-        while True:
-            try:
-                result = await fn(self._client)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                if time.monotonic() >= deadline:
-                    raise StoreError(f"{what}: redis unreachable for {self.retry_for_s:.0f}s: {exc}") from None
-                delay = backoff.next()
-                self._outage.failed(exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            except RedisError as exc:
-                raise StoreError(f"{what}: {type(exc).__name__}: {exc}") from None
-            self._outage.ok()
-            return result
+def _loads_or_none(item: bytes) -> Any:
+    try:
+        return json.loads(item)
+    except ValueError:
+        return None
 
 
 class _RedisStore:
@@ -117,35 +74,41 @@ class RedisConversationStore(_RedisStore, ConversationStore):
         ConversationStore.__init__(self, max_turns)
 
     async def append(self, chat_key: str, *turns: Turn) -> None:
-        if not turns:
-            return
+        if turns:
+            await self.appending(chat_key, *turns).run()
+
+    def appending(self, chat_key: str, *turns: Turn) -> RedisWrite:
+        """``RPUSH`` and ``LTRIM``: sent alone by ``run()``, or inside the bus's transaction with the reply."""
         key = self.connection.key("history", chat_key)
         values = [json.dumps({"role": t.role, "text": t.text, "at": t.at, "author": t.author}, ensure_ascii=False) for t in turns]
+        max_turns = self.max_turns
 
-        async def run(r: aioredis.Redis) -> None:
-            async with r.pipeline(transaction=True) as pipe:
+        def commands(pipe: Any) -> None:
+            if values:
                 pipe.rpush(key, *values)
-                pipe.ltrim(key, -self.max_turns, -1)
-                await pipe.execute()
+                pipe.ltrim(key, -max_turns, -1)
 
-        await self.connection.call("append history", run)
+        return self.connection.write("append history", commands)
 
     async def recent(self, chat_key: str, limit: int | None = None) -> list[Turn]:
         n = min(limit or self.max_turns, self.max_turns)
         key = self.connection.key("history", chat_key)
-        raw = await self.connection.call("read history", lambda r: r.lrange(key, -n, -1))
+        (raw,) = await self.connection.run("read history", lambda pipe: pipe.lrange(key, -n, -1))
+        try:
+            rows: list[Any] = json.loads(b"[" + b",".join(raw) + b"]")  # one parse for the whole history
+        except ValueError:
+            rows = [_loads_or_none(item) for item in raw]  # a malformed entry among them
         turns = []
-        for item in raw:
+        for d in rows:
             try:
-                d = json.loads(item)
                 turns.append(Turn(str(d["role"]), str(d["text"]), float(d["at"]), str(d.get("author", ""))))
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 log.warning("skipping a malformed history entry of %s", chat_key)
         return turns
 
     async def clear(self, chat_key: str) -> None:
         key = self.connection.key("history", chat_key)
-        await self.connection.call("clear history", lambda r: r.delete(key))
+        await self.connection.run("clear history", lambda pipe: pipe.delete(key))
 
 
 class RedisSettingsStore(_RedisStore, SettingsStore):
@@ -153,7 +116,11 @@ class RedisSettingsStore(_RedisStore, SettingsStore):
 
     async def get(self, scope: str) -> dict[str, Any]:
         key = self.connection.key("settings", scope)
-        raw = await self.connection.call("read settings", lambda r: r.hgetall(key))
+        (raw,) = await self.connection.run("read settings", lambda pipe: pipe.hgetall(key))
+        return self._decode(scope, raw)
+
+    @staticmethod
+    def _decode(scope: str, raw: Mapping[Any, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for field, value in raw.items():
             try:
@@ -165,9 +132,14 @@ class RedisSettingsStore(_RedisStore, SettingsStore):
     async def update(self, scope: str, values: Mapping[str, Any]) -> dict[str, Any]:
         key = self.connection.key("settings", scope)
         mapping: dict[FieldT, EncodableT] = {k: json.dumps(v) for k, v in values.items()}
-        if mapping:
-            await self.connection.call("write settings", lambda r: r.hset(key, mapping=mapping))
-        return await self.get(scope)
+
+        def commands(pipe: Any) -> None:
+            if mapping:
+                pipe.hset(key, mapping=mapping)
+            pipe.hgetall(key)
+
+        *_, raw = await self.connection.run("write settings", commands)
+        return self._decode(scope, raw)
 
 
 class RedisDedupeStore(_RedisStore, DedupeStore):
@@ -175,12 +147,12 @@ class RedisDedupeStore(_RedisStore, DedupeStore):
 
     async def claim(self, key: str, ttl_s: float) -> bool:
         k = self.connection.key("dedupe", key)
-        ok = await self.connection.call("claim", lambda r: r.set(k, b"1", nx=True, px=max(1, int(ttl_s * 1000))))
+        (ok,) = await self.connection.run("claim", lambda pipe: pipe.set(k, b"1", nx=True, px=max(1, int(ttl_s * 1000))))
         return bool(ok)
 
     async def release(self, key: str) -> None:
         k = self.connection.key("dedupe", key)
-        await self.connection.call("release", lambda r: r.delete(k))
+        await self.connection.run("release", lambda pipe: pipe.delete(k))
 
 
 class RedisRateCounter(_RedisStore, RateCounter):
@@ -191,11 +163,9 @@ class RedisRateCounter(_RedisStore, RateCounter):
         k = self.connection.key("rate", key, str(window))
         ttl_ms = max(1, int(window_s * 2000))
 
-        async def run(r: aioredis.Redis) -> int:
-            async with r.pipeline(transaction=True) as pipe:
-                pipe.incr(k)
-                pipe.pexpire(k, ttl_ms)
-                count, _ = await pipe.execute()
-            return int(count)
+        def commands(pipe: Any) -> None:
+            pipe.incr(k)
+            pipe.pexpire(k, ttl_ms)
 
-        return await self.connection.call("count", run)
+        count, _ = await self.connection.run("count", commands)
+        return int(count)

@@ -67,6 +67,8 @@ class CommandRouter(Middleware):
     Unknown commands get a short hint instead of a dialogue answer.
     """
 
+    sends_after_handler = False
+
     def __init__(self, commands: list[Command] | None = None, bot_username: str = "") -> None:
         self.commands: dict[str, Command] = {}
         self.bot_username = bot_username.lower()

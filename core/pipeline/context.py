@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.bus import Bus
+from core.bus import Bus, Delivery
 from core.commands import CommandSpec
 from core.engine import DialogueEngine, Persona
 from core.memory import ChatMemory
-from core.model import ChatAction, IncomingMessage, ReplyDone, ReplyTarget, SkipReason, new_reply_id
+from core.model import ChatAction, IncomingMessage, ReplyDone, ReplyTarget, SkipReason, Turn, new_reply_id
 from core.pipeline.settings import PipelineSettings
 from core.speech import Speech
 from core.stores.base import ConversationStore, DedupeStore, RateCounter, SettingsStore
@@ -40,6 +42,37 @@ class BotServices:
         return ChatMemory(self.settings)
 
 
+@dataclass(frozen=True, slots=True)
+class ReadAhead:
+    """The chat's history and facts, read as soon as handling a message starts.
+
+    The reads run beside the first middleware's store call (the dedupe claim), so stores that
+    batch the calls made together (Redis: one round trip) fetch all three at once. A middleware
+    that changes the chat's history or facts before the dialogue handler reads them again itself
+    (``RememberFacts`` uses what ``remember`` returns).
+    """
+
+    history: asyncio.Task[list[Turn]]
+    facts: asyncio.Task[dict[str, str]]
+
+    @classmethod
+    def start(cls, services: BotServices, chat_key: str) -> ReadAhead:
+        """Start both reads (tasks: they run at once, beside the caller)."""
+        return cls(
+            asyncio.ensure_future(services.conversations.recent(chat_key, services.config.history_turns)),
+            asyncio.ensure_future(services.memory.facts(chat_key)),
+        )
+
+    def close(self) -> None:
+        """Stop reads still running; a read nobody used and that failed is not reported."""
+        for task in (self.history, self.facts):
+            if not task.done():
+                task.cancel()
+            else:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    task.result()
+
+
 @dataclass(slots=True)
 class Context:
     """One message being handled, with helpers to answer it."""
@@ -53,6 +86,11 @@ class Context:
     skipped: SkipReason | None = None
     #: handed out before to a worker that did not finish it (the bus checked it was not answered)
     redelivered: bool = False
+    #: the chat's history and facts, read when handling began (None: read when asked)
+    read_ahead: ReadAhead | None = None
+    #: the delivery the dialogue answer may acknowledge in its own transaction when it is the
+    #: message's last event (set by the pipeline when no middleware sends after its handler)
+    ends: Delivery | None = None
 
     @property
     def persona(self) -> Persona:
@@ -68,6 +106,18 @@ class Context:
     def settings(self) -> SettingsStore:
         """Per-scope settings that survive restarts (``get(scope)``, ``update(scope, values)``)."""
         return self.services.settings
+
+    async def history(self) -> list[Turn]:
+        """The chat's last ``history_turns`` turns, oldest first (read ahead when handling began)."""
+        if self.read_ahead is not None:
+            return list(await self.read_ahead.history)
+        return await self.services.conversations.recent(self.message.chat_key, self.services.config.history_turns)
+
+    async def facts(self) -> dict[str, str]:
+        """The facts known in this chat (read ahead when handling began)."""
+        if self.read_ahead is not None:
+            return dict(await self.read_ahead.facts)
+        return await self.services.memory.facts(self.message.chat_key)
 
     @property
     def target(self) -> ReplyTarget:

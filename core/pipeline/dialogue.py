@@ -44,7 +44,7 @@ async def answer(ctx: Context) -> None:
     services = ctx.services
     message = ctx.message
     language = message.language or guess_language(message.text, services.persona.language)
-    history = await services.conversations.recent(message.chat_key, services.config.history_turns)
+    history = await ctx.history()
     conversation = Conversation(
         text=message.text,
         turns=tuple(history),
@@ -52,7 +52,8 @@ async def answer(ctx: Context) -> None:
         language=language,
         chat_key=message.chat_key,
         message=message,
-        facts=ctx.state.get("facts") or await services.memory.facts(message.chat_key),
+        # "facts" may be {} (none known): read again only when no middleware put them there
+        facts=ctx.state["facts"] if "facts" in ctx.state else await ctx.facts(),
     )
     await ctx.action("typing")
     target = ctx.target
@@ -111,14 +112,23 @@ async def answer(ctx: Context) -> None:
     sources = tuple(dict.fromkeys(conversation.citations)) if not notice else ()
     if sources:
         log.info("reply to %s cites %s", message.key, ", ".join(sources))
-    await ctx.bus.send(ReplyDone(reply_id, target, text, streamed=seq > 0, notice=notice, sources=sources))
-    ctx.answered = True
-    if not notice:
-        await services.conversations.append(
+    done = ReplyDone(reply_id, target, text, streamed=seq > 0, notice=notice, sources=sources)
+    if notice:
+        await ctx.bus.send(done)
+        ctx.answered = True
+    else:
+        remember = services.conversations.appending(
             message.chat_key,
             Turn("user", message.text, at=message.timestamp, author=message.author.display_name),
             Turn("bot", text, author=services.persona.name),
         )
+        # A bus that can (Redis, stores on the same server) lands the reply and its memory together,
+        # and the end of the message too when no voice note can follow.
+        ends = ctx.ends if services.speech is None else None
+        carried = await ctx.bus.send_with(done, remember, ends)
+        ctx.answered = True
+        if not carried:
+            await remember.run()
     if services.speech is not None and not notice:
         settings = await voice_settings(ctx, language)
         if not settings.enabled and transcript_of(ctx) is not None and services.config.listen.voice_reply:

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 class RememberFacts(Middleware):
     """Stores stated facts; answers questions about them."""
 
+    sends_after_handler = False
+
     async def __call__(self, handler: Handler, ctx: Context) -> None:
         message = ctx.message
         memory: ChatMemory = ctx.services.memory
@@ -30,7 +32,7 @@ class RememberFacts(Middleware):
             facts = await memory.remember(message.chat_key, **stated)
             log.info("remembered %s for %s", ", ".join(sorted(stated)), message.chat_key)
         else:
-            facts = await memory.facts(message.chat_key)
+            facts = await ctx.facts()
         ctx.state["facts"] = facts
         key = asked_fact(message.text)
         if key is None:

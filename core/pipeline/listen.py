@@ -58,6 +58,8 @@ def _minutes(seconds: float) -> str:
 class Transcribe(Middleware):
     """Turns a spoken message into text (does nothing without a listener or for typed messages)."""
 
+    sends_after_handler = False
+
     async def __call__(self, handler: Handler, ctx: Context) -> None:
         listener = ctx.services.listener
         settings = ctx.services.config.listen

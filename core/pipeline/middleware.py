@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable, Sequence
+from typing import ClassVar
 
 from core.pipeline.context import Context
 
@@ -12,6 +13,11 @@ Handler = Callable[[Context], Awaitable[None]]
 
 class Middleware(abc.ABC):
     """Wraps the rest of the pipeline: call ``handler(ctx)`` to continue, or return to stop."""
+
+    #: False when the middleware sends nothing once its handler has returned: with only such
+    #: middlewares, the dialogue answer is a message's last event and the bus may acknowledge the
+    #: message in the answer's own transaction. Unknown middlewares may (True).
+    sends_after_handler: ClassVar[bool] = True
 
     @abc.abstractmethod
     async def __call__(self, handler: Handler, ctx: Context) -> None:

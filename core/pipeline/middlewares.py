@@ -25,6 +25,8 @@ async def _release(dedupe: DedupeStore, key: str) -> None:
 class AddressedOnly(Middleware):
     """Drops messages that are not for the bot (group chatter, other bots' commands)."""
 
+    sends_after_handler = False
+
     async def __call__(self, handler: Handler, ctx: Context) -> None:
         if ctx.message.is_addressed:
             await handler(ctx)
@@ -32,6 +34,8 @@ class AddressedOnly(Middleware):
 
 class Dedupe(Middleware):
     """Handles each platform message id once, even after a restart or a redelivery."""
+
+    sends_after_handler = False
 
     async def __call__(self, handler: Handler, ctx: Context) -> None:
         services = ctx.services
@@ -59,6 +63,8 @@ class Dedupe(Middleware):
 class Validate(Middleware):
     """Answers empty and oversized messages with a clear notice instead of passing them on."""
 
+    sends_after_handler = False
+
     async def __call__(self, handler: Handler, ctx: Context) -> None:
         text = ctx.message.text
         limit = ctx.services.config.max_input_chars
@@ -78,6 +84,8 @@ class Validate(Middleware):
 
 class FloodControl(Middleware):
     """Per-user and per-chat message limits; the first excess message gets one polite notice."""
+
+    sends_after_handler = False
 
     async def __call__(self, handler: Handler, ctx: Context) -> None:
         limits = ctx.services.config.flood
@@ -106,6 +114,8 @@ class FloodControl(Middleware):
 
 class AccessControl(Middleware):
     """Allow and deny lists of chats and users, and admin-only commands."""
+
+    sends_after_handler = False
 
     async def __call__(self, handler: Handler, ctx: Context) -> None:
         rules = ctx.services.config.access

@@ -14,7 +14,7 @@ from core.lifecycle import Resource, cancel_and_wait
 from core.logcontext import message_context
 from core.model import IncomingMessage, ReplySkipped, SkipReason
 from core.pipeline.commands import CommandRouter
-from core.pipeline.context import BotServices, Context
+from core.pipeline.context import BotServices, Context, ReadAhead
 from core.pipeline.dialogue import APOLOGY, answer
 from core.pipeline.facts import RememberFacts
 from core.pipeline.listen import Transcribe
@@ -83,7 +83,10 @@ class Pipeline(Resource):
     ) -> None:
         self.services = services
         self.bus = bus
-        self.handler: Handler = compose(list(middlewares) if middlewares is not None else default_middlewares(), answer)
+        chain = list(middlewares) if middlewares is not None else default_middlewares()
+        self.handler: Handler = compose(chain, answer)
+        #: the dialogue answer is a message's last event (no middleware sends after its handler)
+        self._answer_ends = not any(m.sends_after_handler for m in chain)
         self._serializer = ChatSerializer()
         self._slots = asyncio.Semaphore(max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -123,6 +126,8 @@ class Pipeline(Resource):
     async def _handle(self, delivery: Delivery) -> None:
         message = delivery.message
         ctx = Context(message, self.services, self.bus, redelivered=delivery.redelivered)
+        if self._answer_ends:
+            ctx.ends = delivery
         started = time.perf_counter()
         # This task's own context: every log line written while handling the message
         # (middlewares, engines, speech, the ack) carries its key.
@@ -187,6 +192,9 @@ class Pipeline(Resource):
         message = ctx.message
         bot = self.services.name
         started = time.perf_counter()
+        if message.is_addressed:
+            # history and facts, read beside the dedupe claim (one round trip on redis)
+            ctx.read_ahead = ReadAhead.start(self.services, message.chat_key)
         try:
             await self.handler(ctx)
             self.handled += 1
@@ -205,5 +213,8 @@ class Pipeline(Resource):
                     await ctx.reply(APOLOGY, notice=True)
                 except Exception:
                     log.exception("could not even apologize for %s", message.key)
+        finally:
+            if ctx.read_ahead is not None:
+                ctx.read_ahead.close()
         # Not observed for a cancelled message (shutdown): its time says nothing about the handler.
         metrics.STAGE.labels(bot, "handle").observe(time.perf_counter() - started)

@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from core.lifecycle import Resource
 from core.model import Turn
+
+
+class StoreWrite(abc.ABC):
+    """A store write prepared now and done later: alone (:meth:`run`), or by a bus inside the
+    transaction that carries a reply, so the reply and the write land together
+    (:meth:`core.bus.Bus.send_with`)."""
+
+    @abc.abstractmethod
+    async def run(self) -> None:
+        """Do the write on its own."""
+
+
+class CallWrite(StoreWrite):
+    """A write that is a call of the store's own method (what a store without transactions offers)."""
+
+    def __init__(self, call: Callable[[], Awaitable[None]]) -> None:
+        self._call = call
+
+    async def run(self) -> None:
+        await self._call()
 
 
 class ConversationStore(Resource, abc.ABC):
@@ -19,6 +39,10 @@ class ConversationStore(Resource, abc.ABC):
     @abc.abstractmethod
     async def append(self, chat_key: str, *turns: Turn) -> None:
         """Add turns at the end of the chat's history, dropping the oldest beyond the bound."""
+
+    def appending(self, chat_key: str, *turns: Turn) -> StoreWrite:
+        """The write that :meth:`append` does, prepared to be done later (with a reply: ``Bus.send_with``)."""
+        return CallWrite(lambda: self.append(chat_key, *turns))
 
     @abc.abstractmethod
     async def recent(self, chat_key: str, limit: int | None = None) -> list[Turn]:
