@@ -1,0 +1,224 @@
+"""The hearing layer: :class:`core.hearing.Hearing` with Silero VAD per speaker and the STT service.
+
+Threads::
+
+    event loop                         VAD thread (one per Hearing)           event loop
+    feed(speaker, pcm) ──inbox──▶ 48k stereo → 16k mono, Silero, segmenter ──▶ on_speech_start(speaker)
+      (appends bytes, no math)         (all of a speaker's waiting audio         Transcriber: per-room slots
+                                        in one ONNX call)                        and queue → on_utterance
+
+``feed`` only appends to the speaker's inbox and wakes the thread, so the event loop (and the audio
+sender on it) never waits for the model. The ONNX run releases the GIL. Events come back to the loop
+with ``call_soon_threadsafe``; an event of a speaker forgotten meanwhile is dropped there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.hearing import FRAME_BYTES, SAMPLE_RATE, Hearing, Speaker, SpeechStartHandler, UtteranceHandler
+from core.stt import SpeechToText
+from voice.listening.config import ListeningConfig
+from voice.listening.segmenter import Event, Segment, Segmenter, SpeechStarted
+from voice.listening.signal import TARGET_RATE, Downsampler
+from voice.listening.transcriber import Job, Transcriber
+from voice.listening.vad import VadStream, load_model
+
+log = logging.getLogger(__name__)
+
+#: audio a speaker may have waiting for the VAD thread before the oldest is dropped (the thread is starved)
+MAX_BACKLOG_S = 5.0
+_BACKLOG_BYTES = int(MAX_BACKLOG_S * 50) * FRAME_BYTES
+_BYTES_PER_SECOND = SAMPLE_RATE * FRAME_BYTES // (SAMPLE_RATE // 50)
+
+
+@dataclass(eq=False)
+class _Track:
+    """One speaker's state; ``inbox`` and ``gone`` are shared with the VAD thread under the hearing's lock."""
+
+    speaker: Speaker
+    segmenter: Segmenter
+    downsample: Downsampler = field(default_factory=Downsampler)
+    inbox: list[bytes] = field(default_factory=list)
+    inbox_bytes: int = 0
+    arrived: float = 0.0  # monotonic time the newest inbox bytes arrived
+    produced: int = 0  # 16 kHz samples produced so far (VAD thread only)
+    gone: bool = False
+    dropped_backlog: bool = False
+
+
+class _Barrier:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+
+
+class SileroHearing(Hearing):
+    """Per-speaker Silero VAD and segmentation, transcription through a :class:`core.stt.SpeechToText`.
+
+    Args:
+        config: thresholds, durations and limits.
+        stt: the speech-to-text service (its owner starts and stops it).
+        on_utterance: receives each transcribed utterance.
+        on_speech_start: called on the event loop as soon as someone starts speaking (barge-in).
+    """
+
+    def __init__(
+        self,
+        config: ListeningConfig,
+        stt: SpeechToText,
+        on_utterance: UtteranceHandler,
+        on_speech_start: SpeechStartHandler,
+    ) -> None:
+        self.config = config
+        self.on_speech_start = on_speech_start
+        self.transcriber = Transcriber(
+            stt,
+            on_utterance,
+            max_concurrent=config.max_concurrent,
+            queue=config.queue,
+            language=config.language or None,
+            max_duration_s=config.max_utterance_s + 1.0,
+        )
+        self._model: Any = None
+        self._tracks: dict[tuple[str, str], _Track] = {}
+        self._lock = threading.Lock()
+        self._work: queue.SimpleQueue[_Track | _Barrier | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._warned_stopped = False
+        self.vad_seconds = 0.0  # CPU time the VAD thread spent (conversion, model, segmentation)
+        self.vad_audio_s = 0.0  # audio it analysed
+
+    async def start(self) -> None:
+        """Load the Silero model (once per process) and start the VAD thread."""
+        if self._thread is not None:
+            return
+        self._model = await asyncio.to_thread(load_model)
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._serve, name="hearing-vad", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        """Stop the thread, cancel transcriptions and drop every speaker's audio."""
+        thread, self._thread = self._thread, None
+        with self._lock:
+            for track in self._tracks.values():
+                track.gone = True
+                track.inbox.clear()
+            self._tracks.clear()
+        if thread is not None:
+            self._work.put(None)
+            await asyncio.to_thread(thread.join)
+        await self.transcriber.stop()
+        self._loop = None
+
+    def feed(self, speaker: Speaker, pcm: bytes) -> None:
+        """Queue ``speaker``'s PCM for the VAD thread; returns at once."""
+        if self._thread is None:
+            if not self._warned_stopped:
+                self._warned_stopped = True
+                log.warning("listening: audio fed while hearing is not started; dropped")
+            return
+        if not pcm:
+            return
+        key = (speaker.room, speaker.user_id)
+        now = time.monotonic()
+        with self._lock:
+            track = self._tracks.get(key)
+            if track is None:
+                track = _Track(speaker, Segmenter(VadStream(self._model), self.config))
+                self._tracks[key] = track
+            wake = not track.inbox
+            track.inbox.append(pcm)
+            track.inbox_bytes += len(pcm)
+            track.arrived = now
+            while track.inbox_bytes > _BACKLOG_BYTES and len(track.inbox) > 1:
+                track.inbox_bytes -= len(track.inbox.pop(0))
+                if not track.dropped_backlog:
+                    track.dropped_backlog = True
+                    log.warning("listening: the VAD thread is %.0f s behind for %s; dropping the oldest audio",
+                                MAX_BACKLOG_S, speaker.name or speaker.user_id)
+        if wake:
+            self._work.put(track)
+
+    def forget(self, speaker: Speaker) -> None:
+        """Drop ``speaker``'s audio, VAD state, utterance in progress and pending transcriptions."""
+        with self._lock:
+            track = self._tracks.pop((speaker.room, speaker.user_id), None)
+            if track is not None:
+                track.gone = True
+                track.inbox.clear()
+                track.inbox_bytes = 0
+        self.transcriber.cancel(speaker)
+
+    @property
+    def speakers(self) -> int:
+        """Speakers with state held now."""
+        return len(self._tracks)
+
+    async def settled(self) -> None:
+        """Wait until all audio fed so far has been analysed and its events handled on the loop."""
+        if self._thread is None:
+            return
+        barrier = _Barrier(asyncio.get_running_loop())
+        self._work.put(barrier)
+        await barrier.future
+
+    # --- the VAD thread ---------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        while (item := self._work.get()) is not None:
+            if isinstance(item, _Barrier):
+                item.loop.call_soon_threadsafe(_resolve, item.future)
+                continue
+            try:
+                self._analyse(item)
+            except Exception:
+                log.exception("listening: VAD failed for %s; their audio is dropped", item.speaker.user_id)
+                with self._lock:
+                    item.inbox.clear()
+                    item.inbox_bytes = 0
+
+    def _analyse(self, track: _Track) -> None:
+        with self._lock:
+            if track.gone or not track.inbox:
+                return
+            chunks, track.inbox, track.inbox_bytes = track.inbox, [], 0
+            arrived = track.arrived
+        started = time.thread_time()
+        pcm = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        pcm = pcm[: len(pcm) - len(pcm) % 4]
+        samples = track.downsample(pcm)
+        track.produced += samples.size
+        events = track.segmenter.push(samples)
+        self.vad_seconds += time.thread_time() - started
+        self.vad_audio_s += len(pcm) / _BYTES_PER_SECOND
+        if events and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._deliver, track, events, arrived, track.produced)
+
+    # --- back on the event loop -------------------------------------------------------------------
+
+    def _deliver(self, track: _Track, events: list[Event], arrived: float, produced: int) -> None:
+        if track.gone:
+            return
+        for event in events:
+            if isinstance(event, SpeechStarted):
+                try:
+                    self.on_speech_start(track.speaker)
+                except Exception:
+                    log.exception("listening: the speech-start handler failed for %s", track.speaker.user_id)
+            elif isinstance(event, Segment):
+                ended_at = arrived - (produced - event.end) / TARGET_RATE
+                self.transcriber.submit(Job(track.speaker, event.samples, event.speech_s, ended_at, event.truncated))
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

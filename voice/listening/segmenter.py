@@ -1,0 +1,209 @@
+"""One speaker's audio -> speech starts and utterances, from Silero VAD probabilities.
+
+A pure state machine over 32 ms windows of 16 kHz audio (no threads, no clock: positions are sample
+counts), so it can be tested window by window::
+
+    idle ──p ≥ threshold──▶ starting ──speech for start_ms──▶ speaking ──silence for end_silence_ms──▶ idle
+      ▲                        │ p < threshold - 0.15                 │ longer than max_utterance_s:
+      └────────────────────────┘ (a click: nothing reported)          └ cut, first part ``truncated``
+
+Entering ``speaking`` emits :class:`SpeechStarted` (the adapter's barge-in). Leaving it emits
+:class:`Segment` with the audio from ``preroll_ms`` before the start to a short pad after the end,
+unless less than ``min_utterance_ms`` of it was speech.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from voice.listening.config import ListeningConfig
+from voice.listening.signal import TARGET_RATE
+from voice.listening.vad import WINDOW, VadStream
+
+#: hysteresis: once speaking, a window counts as silence only under ``threshold - HYSTERESIS``
+HYSTERESIS = 0.15
+#: audio kept after the end of speech (the last consonant fades out)
+_TAIL_MS = 160
+#: a cut of an over-long utterance looks this far back for a pause to cut at
+_CUT_LOOKBACK_S = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """Speech began; ``at`` is the stream position (in 16 kHz samples) where it was confirmed."""
+
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One utterance's audio.
+
+    Attributes:
+        samples: 16 kHz mono float32, pre-roll and tail included.
+        speech_s: how long the speech lasted (start of the first speech window to the end of the last).
+        end: the stream position (16 kHz samples) where the speech ended.
+        truncated: cut at ``max_utterance_s`` while the speaker went on.
+    """
+
+    samples: np.ndarray
+    speech_s: float
+    end: int
+    truncated: bool = False
+
+
+Event = SpeechStarted | Segment
+
+
+class _State(Enum):
+    IDLE = "idle"
+    STARTING = "starting"
+    SPEAKING = "speaking"
+
+
+def _windows(ms: float) -> int:
+    return max(0, math.ceil(ms * TARGET_RATE / 1000 / WINDOW))
+
+
+class Segmenter:
+    """Cuts one speaker's stream into utterances.
+
+    Args:
+        vad: the speaker's VAD stream (its state is this speaker's).
+        config: thresholds and durations.
+    """
+
+    def __init__(self, vad: VadStream, config: ListeningConfig) -> None:
+        self._vad = vad
+        self._on = config.vad_threshold
+        self._off = config.vad_threshold - HYSTERESIS
+        self._start_windows = max(1, _windows(config.start_ms))
+        self._min_speech_windows = _windows(config.min_utterance_ms)
+        self._end_windows = max(1, _windows(config.end_silence_ms))
+        self._tail_windows = min(self._end_windows, _windows(_TAIL_MS))
+        self._max_windows = max(1, int(config.max_utterance_s * TARGET_RATE) // WINDOW)
+        self._lookback_windows = _windows(_CUT_LOOKBACK_S * 1000)
+        self._preroll: collections.deque[np.ndarray] = collections.deque(maxlen=_windows(config.preroll_ms) or None)
+        if not config.preroll_ms:
+            self._preroll = collections.deque(maxlen=1)
+        self._keep_preroll = config.preroll_ms > 0
+        self._leftover = np.zeros(0, dtype=np.float32)
+        self._position = 0  # samples consumed into whole windows
+        self._reset()
+
+    def _reset(self) -> None:
+        self._state = _State.IDLE
+        self._held: list[np.ndarray] = []  # the utterance's windows (pre-roll first)
+        self._speech_start = 0  # position where speech started
+        self._voiced = 0  # windows at or over the threshold (or in hysteresis) since the start
+        self._silent = 0  # consecutive windows since the last one at or over the threshold
+        self._last_pause = -1  # index in _held of the latest silent window (a place to cut)
+
+    @property
+    def speaking(self) -> bool:
+        """True between a reported start of speech and the end of that utterance."""
+        return self._state is _State.SPEAKING
+
+    @property
+    def held_samples(self) -> int:
+        """Samples held for the utterance in progress (pre-roll included)."""
+        return sum(w.size for w in self._held) + sum(w.size for w in self._preroll) + self._leftover.size
+
+    def push(self, samples: np.ndarray) -> list[Event]:
+        """Take 16 kHz samples; returns what happened in the windows they completed."""
+        audio = np.concatenate((self._leftover, samples)) if self._leftover.size else samples
+        count = audio.size // WINDOW
+        self._leftover = audio[count * WINDOW :].copy()
+        if count == 0:
+            return []
+        whole = audio[: count * WINDOW]
+        probs = self._vad(whole)
+        events: list[Event] = []
+        for index, prob in enumerate(probs):
+            window = whole[index * WINDOW : (index + 1) * WINDOW]
+            self._position += WINDOW
+            event = self._step(window, float(prob))
+            if event is not None:
+                events.append(event)
+        return events
+
+    def flush(self) -> Segment | None:
+        """End the utterance in progress now (the speaker left); None when there is none worth keeping."""
+        if self._state is not _State.SPEAKING:
+            self._reset()
+            return None
+        return self._finish(self._position - self._silent * WINDOW, truncated=False)
+
+    def _step(self, window: np.ndarray, prob: float) -> Event | None:
+        if self._state is _State.IDLE:
+            if prob < self._on:
+                if self._keep_preroll:
+                    self._preroll.append(window)
+                return None
+            self._state = _State.STARTING
+            self._speech_start = self._position - WINDOW
+            self._held = list(self._preroll) if self._keep_preroll else []
+            self._preroll.clear()
+            self._voiced = 0
+        self._held.append(window)
+        if self._state is _State.STARTING:
+            if prob < self._off:  # a click or a breath: back to idle, its audio becomes pre-roll
+                for held in self._held:
+                    self._preroll.append(held)
+                self._reset()
+                return None
+            self._voiced += 1
+            if self._voiced < self._start_windows:
+                return None
+            self._state = _State.SPEAKING
+            return SpeechStarted(self._position)
+        # speaking
+        if prob >= self._on:
+            self._silent = 0
+            self._voiced += 1
+        elif prob < self._off or self._silent:
+            self._silent += 1
+            if prob < self._off:
+                self._last_pause = len(self._held) - 1
+        else:
+            self._voiced += 1
+        if self._silent >= self._end_windows:
+            return self._finish(self._position - self._silent * WINDOW, truncated=False)
+        if len(self._held) >= self._max_windows:
+            return self._cut()
+        return None
+
+    def _finish(self, end: int, *, truncated: bool) -> Segment | None:
+        keep = len(self._held) - max(0, self._silent - self._tail_windows)
+        tail = self._held[keep:]
+        samples = np.concatenate(self._held[:keep]) if keep > 0 else np.zeros(0, dtype=np.float32)
+        speech_s = max(0, end - self._speech_start) / TARGET_RATE
+        voiced = self._voiced
+        self._reset()
+        for window in tail[-(self._preroll.maxlen or 1) :]:
+            if self._keep_preroll:
+                self._preroll.append(window)
+        if voiced < self._min_speech_windows:
+            return None
+        return Segment(samples, speech_s, end, truncated)
+
+    def _cut(self) -> Segment:
+        """The utterance reached the longest allowed: cut at a recent pause if there is one, else here."""
+        held = self._held
+        cut = len(held)
+        if self._last_pause >= 0 and len(held) - self._last_pause <= self._lookback_windows:
+            cut = self._last_pause + 1
+        first, rest = held[:cut], held[cut:]
+        end = self._position - len(rest) * WINDOW
+        segment = Segment(np.concatenate(first), (end - self._speech_start) / TARGET_RATE, end, truncated=True)
+        self._held = list(rest)
+        self._speech_start = end
+        self._voiced = len(rest)
+        self._silent = 0
+        self._last_pause = -1
+        return segment
