@@ -112,9 +112,9 @@ class Segmenter:
         return self._state is _State.SPEAKING
 
     @property
-    def held_samples(self) -> int:
-        """Samples held for the utterance in progress (pre-roll included)."""
-        return sum(w.size for w in self._held) + sum(w.size for w in self._preroll) + self._leftover.size
+    def idle(self) -> bool:
+        """True when no speech is in progress (nothing would change if only silence followed)."""
+        return self._state is _State.IDLE
 
     def push(self, samples: np.ndarray) -> list[Event]:
         """Take 16 kHz samples; returns what happened in the windows they completed."""

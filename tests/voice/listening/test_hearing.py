@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import pytest
 
@@ -222,3 +223,23 @@ async def test_a_failing_stt_engine_is_logged_and_does_not_break_the_next_uttera
             await play(hearing, ANN, voice)
             [utterance] = await ears.wait_for(1)
     assert wer(QUESTION, utterance.text) <= 0.2 and utterance.speaker == ANN
+
+
+async def test_a_speaker_who_stops_sending_is_heard_as_silent_and_the_utterance_ends_on_time(
+    speech, listener, make_hearing, ears
+) -> None:
+    """Discord clients send nothing while their user is quiet: no trailing silence frames ever arrive."""
+    hearing = await make_hearing(listener, end_silence_ms=600)
+    voice = await spoken(speech, QUESTION)
+    voice = voice[: len(voice) - 10 * FRAME_BYTES]  # Piper's own trailing silence is not sent either
+    started = time.monotonic()
+    for index in range(0, len(voice), FRAME_BYTES):  # in real time, as a client sends it
+        hearing.feed(ANN, voice[index : index + FRAME_BYTES])
+        await asyncio.sleep(max(0.0, started + (index // FRAME_BYTES + 1) * FRAME_S - time.monotonic()))
+    last_frame = time.monotonic()
+    await asyncio.sleep(0.4)
+    await hearing.settled()
+    assert ears.utterances == [] and hearing.transcriber.running == 0, "not before 600 ms of silence"
+    [utterance] = await ears.wait_for(1, timeout=30)
+    assert wer(QUESTION, utterance.text) <= 0.2, utterance.text
+    assert last_frame - 0.3 < utterance.ended_at < last_frame + 0.05, (utterance.ended_at - last_frame)
