@@ -38,7 +38,7 @@ from voice.listening.vad import VadStream, load_model
 log = logging.getLogger(__name__)
 
 #: audio a speaker may have waiting for the VAD thread before the oldest is dropped (the thread is starved)
-MAX_BACKLOG_S = 5.0
+MAX_BACKLOG_S = 10.0
 _BACKLOG_BYTES = int(MAX_BACKLOG_S * 50) * FRAME_BYTES
 _BYTES_PER_SECOND = SAMPLE_RATE * FRAME_BYTES // (SAMPLE_RATE // 50)
 #: a speaker in the middle of speech who sent nothing for this long is treated as silent since then

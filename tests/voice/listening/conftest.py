@@ -80,9 +80,9 @@ class Ears:
 
 async def play(hearing: SileroHearing, speaker: Speaker, raw: bytes, *, settle: bool = False) -> None:
     """Feed ``raw`` frame by frame; with ``settle`` wait for the VAD after each frame (audio-time checks)."""
-    for frame in frames(raw):
+    for index, frame in enumerate(frames(raw), 1):
         hearing.feed(speaker, frame)
-        if settle:
+        if settle or index % 50 == 0:  # never let the VAD thread fall far behind (its backlog is capped)
             await hearing.settled()
     await hearing.settled()
 
