@@ -198,7 +198,9 @@ class SileroHearing(Hearing):
                     self._guarded(self._analyse, item)
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + _TICK_S
-                for track in list(self._tracks.values()):
+                with self._lock:
+                    tracks = list(self._tracks.values())
+                for track in tracks:
                     self._guarded(self._fill_gap, track)
 
     def _guarded(self, step: Callable[[_Track], None], track: _Track) -> None:

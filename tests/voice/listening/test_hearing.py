@@ -244,3 +244,16 @@ async def test_a_speaker_who_stops_sending_is_heard_as_silent_and_the_utterance_
     [utterance] = await ears.wait_for(1, timeout=30)
     assert wer(QUESTION, utterance.text) <= 0.2, utterance.text
     assert last_frame - 0.3 < utterance.ended_at < last_frame + 0.05, (utterance.ended_at - last_frame)
+
+
+async def test_hearing_can_be_stopped_and_started_again_and_forgetting_a_stranger_is_harmless(
+    speech, listener, make_hearing, ears
+) -> None:
+    hearing = await make_hearing(listener)
+    hearing.forget(Speaker("nobody", "nowhere"))
+    await hearing.stop()
+    await hearing.stop()
+    await hearing.start()
+    await play(hearing, ANN, silence(0.3) + await spoken(speech, QUESTION) + silence(1.0))
+    [utterance] = await ears.wait_for(1)
+    assert wer(QUESTION, utterance.text) <= 0.2
