@@ -4,6 +4,7 @@ what the hearing layer reports."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -63,12 +64,17 @@ class Ears:
     def __init__(self) -> None:
         self.utterances: list[Utterance] = []
         self.starts: list[Speaker] = []
+        self.start_times: list[float] = []
+        self.threads: set[int] = set()  # where the callbacks ran
 
     async def on_utterance(self, utterance: Utterance) -> None:
+        self.threads.add(threading.get_ident())
         self.utterances.append(utterance)
 
     def on_speech_start(self, speaker: Speaker) -> None:
+        self.threads.add(threading.get_ident())
         self.starts.append(speaker)
+        self.start_times.append(time.monotonic())
 
     async def wait_for(self, count: int, timeout: float = 60.0) -> list[Utterance]:
         deadline = time.monotonic() + timeout

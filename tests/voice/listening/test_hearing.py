@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 
 import pytest
@@ -33,6 +34,7 @@ async def test_one_utterance_comes_out_with_the_right_words(speech, listener, ma
     [utterance] = await ears.wait_for(1)
     await quiet(hearing)
     assert len(ears.utterances) == 1 and ears.starts == [ANN]
+    assert ears.threads == {threading.get_ident()}, "callbacks run on the event loop, not in the VAD thread"
     assert utterance.speaker == ANN and utterance.language == "en" and not utterance.truncated
     assert wer(QUESTION, utterance.text) <= 0.2, utterance.text
     spoken_s = len(voice) / (FRAME_BYTES / FRAME_S) - onset_s(voice)
@@ -233,11 +235,15 @@ async def test_a_speaker_who_stops_sending_is_heard_as_silent_and_the_utterance_
     hearing = await make_hearing(listener, end_silence_ms=600)
     voice = await spoken(speech, QUESTION)
     voice = voice[: len(voice) - 10 * FRAME_BYTES]  # Piper's own trailing silence is not sent either
+    onset_frame = int(onset_s(voice) / FRAME_S)
     started = time.monotonic()
     for index in range(0, len(voice), FRAME_BYTES):  # in real time, as a client sends it
+        if index // FRAME_BYTES == onset_frame:
+            onset_fed = time.monotonic()
         hearing.feed(ANN, voice[index : index + FRAME_BYTES])
         await asyncio.sleep(max(0.0, started + (index // FRAME_BYTES + 1) * FRAME_S - time.monotonic()))
     last_frame = time.monotonic()
+    assert len(ears.start_times) == 1 and ears.start_times[0] - onset_fed < 0.2, "barge-in needs the start at once"
     await asyncio.sleep(0.4)
     await hearing.settled()
     assert ears.utterances == [] and hearing.transcriber.running == 0, "not before 600 ms of silence"
