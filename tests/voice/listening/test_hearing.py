@@ -263,3 +263,29 @@ async def test_hearing_can_be_stopped_and_started_again_and_forgetting_a_strange
     await play(hearing, ANN, silence(0.3) + await spoken(speech, QUESTION) + silence(1.0))
     [utterance] = await ears.wait_for(1)
     assert wer(QUESTION, utterance.text) <= 0.2
+
+
+async def test_feed_and_forget_work_from_the_socket_reader_thread(speech, listener, make_hearing, ears) -> None:
+    """discord.py calls voice socket listeners in its own thread; the receive path may feed from there."""
+    hearing = await make_hearing(listener)
+    voice = silence(0.3) + await spoken(speech, QUESTION) + silence(1.0)
+    half = voice[: len(voice) // 2 // FRAME_BYTES * FRAME_BYTES]
+
+    def reader() -> None:
+        for index in range(0, len(half), FRAME_BYTES):
+            hearing.feed(BOB, half[index : index + FRAME_BYTES])
+        hearing.forget(BOB)
+        for index in range(0, len(voice), FRAME_BYTES):
+            hearing.feed(ANN, voice[index : index + FRAME_BYTES])
+            if index % (25 * FRAME_BYTES) == 0:
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    await hearing.settled()
+    [utterance] = await ears.wait_for(1)
+    await quiet(hearing)
+    assert utterance.speaker == ANN and wer(QUESTION, utterance.text) <= 0.2
+    assert [u.speaker for u in ears.utterances] == [ANN] and hearing.speakers == 1
+    assert ears.threads == {threading.get_ident()}
