@@ -34,7 +34,7 @@ from typing import Any
 from core.hearing import FRAME_BYTES, SAMPLE_RATE, Hearing, Speaker, SpeechStartHandler, UtteranceHandler
 from core.stt import SpeechToText
 from voice.listening.config import ListeningConfig
-from voice.listening.segmenter import Event, Segment, Segmenter, SpeechStarted
+from voice.listening.segmenter import Event, Resumed, Segment, Segmenter, SpeechStarted, Tentative
 from voice.listening.signal import TARGET_RATE, Downsampler
 from voice.listening.transcriber import Job, Transcriber
 from voice.listening.vad import VadStream, load_model
@@ -64,6 +64,7 @@ class _Track:
     produced_at: float = 0.0  # the monotonic time the end of those samples stands for (VAD thread only)
     gone: bool = False
     dropped_backlog: bool = False
+    tentative: Job | None = None  # transcription started at a pause, not yet confirmed (event loop only)
 
 
 class _Barrier:
@@ -266,9 +267,23 @@ class SileroHearing(Hearing):
                     self.on_speech_start(track.speaker)
                 except Exception:
                     log.exception("listening: the speech-start handler failed for %s", track.speaker.user_id)
-            elif isinstance(event, Segment):
-                ended_at = arrived - (produced - event.end) / TARGET_RATE
-                self.transcriber.submit(Job(track.speaker, event.samples, event.speech_s, ended_at, event.truncated))
+            elif isinstance(event, Tentative):  # a pause: start transcribing what it would be
+                track.tentative = self._job(track, event.segment, arrived, produced, tentative=True)
+                self.transcriber.submit(track.tentative)
+            elif isinstance(event, Resumed):
+                if track.tentative is not None:
+                    self.transcriber.discard(track.tentative)
+                    track.tentative = None
+            elif track.tentative is not None:  # the pause was the end: the early transcription stands
+                self.transcriber.confirm(track.tentative)
+                track.tentative = None
+            else:
+                self.transcriber.submit(self._job(track, event, arrived, produced))
+
+    @staticmethod
+    def _job(track: _Track, segment: Segment, arrived: float, produced: int, *, tentative: bool = False) -> Job:
+        ended_at = arrived - (produced - segment.end) / TARGET_RATE
+        return Job(track.speaker, segment.samples, segment.speech_s, ended_at, segment.truncated, tentative)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

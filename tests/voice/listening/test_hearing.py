@@ -289,3 +289,18 @@ async def test_feed_and_forget_work_from_the_socket_reader_thread(speech, listen
     assert utterance.speaker == ANN and wer(QUESTION, utterance.text) <= 0.2
     assert [u.speaker for u in ears.utterances] == [ANN] and hearing.speakers == 1
     assert ears.threads == {threading.get_ident()}
+
+
+async def test_a_pause_shorter_than_end_silence_keeps_one_utterance_and_the_early_guess_is_thrown_away(
+    speech, listener, make_hearing, ears
+) -> None:
+    hearing = await make_hearing(listener, eager_ms=300, end_silence_ms=600)
+    first, second = "What are your opening hours?", "How do I reset my password?"
+    # Piper adds 150 ms before and 100 ms after each clip: about 450 ms of pause in all
+    audio = silence(0.3) + await spoken(speech, first) + silence(0.2) + await spoken(speech, second) + silence(1.0)
+    await play(hearing, ANN, audio)
+    await quiet(hearing)
+    assert len(ears.utterances) == 1, [u.text for u in ears.utterances]
+    [utterance] = ears.utterances
+    assert wer(f"{first} {second}", utterance.text) <= 0.2, utterance.text
+    assert hearing.transcriber.discarded >= 1, "the pause started a transcription that was then thrown away"
