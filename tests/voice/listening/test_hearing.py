@@ -11,6 +11,7 @@ import pytest
 
 from core.hearing import FRAME_BYTES, Speaker
 from core.stt import SpeechToText, Transcript
+from core.wakeword import find_wake_word, wake_words_for
 from tests.spoken import wer
 from tests.voice.listening.conftest import FRAME_S, Ears, noise, onset_s, play, quiet, silence, spoken
 from voice.audio import find_ffmpeg
@@ -37,6 +38,8 @@ async def test_one_utterance_comes_out_with_the_right_words(speech, listener, ma
     assert ears.threads == {threading.get_ident()}, "callbacks run on the event loop, not in the VAD thread"
     assert utterance.speaker == ANN and utterance.language == "en" and not utterance.truncated
     assert wer(QUESTION, utterance.text) <= 0.2, utterance.text
+    addressed = find_wake_word(utterance.text, wake_words_for("Joe", ["computer"]))  # what tiny.en makes of a name
+    assert addressed is not None and wer("what are your opening hours", addressed.text) <= 0.2, utterance.text
     spoken_s = len(voice) / (FRAME_BYTES / FRAME_S) - onset_s(voice)
     assert abs(utterance.duration_s - spoken_s) < 0.4, (utterance.duration_s, spoken_s)
 
