@@ -15,6 +15,8 @@ Errors (all are :class:`core.errors.CoreError`)::
 from __future__ import annotations
 
 import abc
+import io
+import wave
 from dataclasses import dataclass
 
 from core.errors import CoreError
@@ -132,3 +134,34 @@ class SpeechToText(Resource, abc.ABC):
             BadAudio: the audio is unusable (a subclass says why).
             SttFailed: no engine could transcribe it.
         """
+
+    async def transcribe_pcm(
+        self, pcm: bytes, sample_rate: int, *, language: str | None = None, max_duration_s: float | None = None
+    ) -> Transcript:
+        """Transcribe raw mono 16-bit little-endian PCM (what a voice channel's hearing layer holds).
+
+        This default wraps the samples in a WAV file for :meth:`transcribe`; an implementation that
+        can take samples directly overrides it to skip decoding.
+
+        Args:
+            pcm: the samples.
+            sample_rate: samples per second (16,000 is what speech recognizers take).
+            language: force a language; None detects it (multilingual models only).
+            max_duration_s: refuse longer audio (None: the implementation's default).
+
+        Raises:
+            BadAudio: the audio is unusable (a subclass says why).
+            SttFailed: no engine could transcribe it.
+        """
+        return await self.transcribe(pcm_to_wav(pcm, sample_rate), language=language, max_duration_s=max_duration_s)
+
+
+def pcm_to_wav(pcm: bytes, sample_rate: int) -> bytes:
+    """Mono 16-bit little-endian PCM as a WAV file."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm[: len(pcm) - len(pcm) % 2])
+    return out.getvalue()

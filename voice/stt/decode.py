@@ -58,11 +58,25 @@ async def decode(ffmpeg: str, audio: bytes, max_duration_s: float) -> Samples:
         raw = await run_ffmpeg(ffmpeg, args, audio)
     except AudioError as exc:
         raise UnreadableAudio(f"cannot decode {len(audio):,} bytes of audio: {exc}") from exc
-    samples = Samples(np.frombuffer(raw, dtype="<f4").copy())
+    return _checked(Samples(np.frombuffer(raw, dtype="<f4").copy()), max_duration_s, f"{len(audio):,} bytes")
+
+
+def from_pcm16(pcm: bytes, max_duration_s: float) -> Samples:
+    """16 kHz mono 16-bit little-endian PCM as :class:`Samples`, with the checks :func:`decode` makes.
+
+    Raises:
+        NoSpeech: no samples, or digital silence.
+        AudioTooLong: longer than ``max_duration_s``.
+    """
+    data = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2").astype(np.float32) * (1.0 / 32768.0)
+    return _checked(Samples(data), max_duration_s, f"{len(pcm):,} bytes of PCM")
+
+
+def _checked(samples: Samples, max_duration_s: float, what: str) -> Samples:
     if samples.duration_s > max_duration_s + 0.05:
         raise AudioTooLong(f"the recording is longer than the {max_duration_s:g} s limit")
     if samples.data.size == 0:
-        raise NoSpeech(f"no audio samples in {len(audio):,} bytes")
+        raise NoSpeech(f"no audio samples in {what}")
     if float(np.max(np.abs(samples.data))) < SILENCE_PEAK:
         raise NoSpeech(f"{samples.duration_s:.1f} s of silence")
     return samples
