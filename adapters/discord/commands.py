@@ -14,7 +14,7 @@ from core.commands import CommandOption, CommandSpec
 
 log = logging.getLogger(__name__)
 
-OWN_COMMANDS = ("ask", "join", "leave", "say", "skip")
+OWN_COMMANDS = ("ask", "join", "leave", "say", "skip", "listen")
 """Slash commands of Discord's own (voice channels; ``/ask``); the pipeline's commands come as specs."""
 
 DEFAULT_PIPELINE_COMMANDS = (
@@ -48,6 +48,9 @@ class CommandHandlers(Protocol):
 
     async def voice_skip(self, interaction: discord.Interaction) -> None:
         """Skip the clip being spoken."""
+
+    async def listen_command(self, interaction: discord.Interaction, setting: str) -> None:
+        """Listening in the voice channel: on, off, always, wake, optout, optin, status."""
 
 
 def _option_text(value: Any) -> str:
@@ -116,6 +119,11 @@ def build_tree(
     @tree.command(name="skip", description="Skip what I'm saying in the voice channel")
     async def skip(interaction: discord.Interaction) -> None:
         await h.voice_skip(interaction)
+
+    @tree.command(name="listen", description="Listen in the voice channel: on, off, always, wake, optout, optin")
+    @app_commands.describe(setting="on, off, always, wake, optout, optin or status")
+    async def listen(interaction: discord.Interaction, setting: str = "status") -> None:
+        await h.listen_command(interaction, setting)
 
     return tree
 
