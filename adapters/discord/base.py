@@ -111,7 +111,7 @@ class DiscordAdapterBase(Adapter, abc.ABC):
 
     @abc.abstractmethod
     async def listen(self, guild: discord.Guild | None, member: discord.Member | None, setting: str,
-                     channel_id: int | None) -> str:
+                     channel_id: int | None, manages: bool = False) -> str:
         """``/listen SETTING``: returns the answer (listening)."""
 
     @abc.abstractmethod

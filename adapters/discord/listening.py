@@ -74,13 +74,17 @@ class Listening(DiscordAdapterBase):
     async def listen_command(self, interaction: discord.Interaction, setting: str) -> None:
         """``/listen on|off|always|wake|optout|optin|status`` as a slash command."""
         member = interaction.user if isinstance(interaction.user, discord.Member) else None
-        answer = await self.listen(interaction.guild, member, setting, interaction.channel_id)
+        manages = interaction.permissions.manage_guild or interaction.permissions.administrator  # as Discord resolved them
+        answer = await self.listen(interaction.guild, member, setting, interaction.channel_id, manages)
         await interaction.response.send_message(answer, allowed_mentions=NO_MENTIONS,
                                                 ephemeral=setting.strip().lower() in ("optout", "optin", "status"))
 
     async def listen(self, guild: discord.Guild | None, member: discord.Member | None, setting: str,
-                     channel_id: int | None) -> str:
-        """Carry out ``/listen SETTING`` for ``member``; returns what to answer (the announcement for ``on``)."""
+                     channel_id: int | None, manages: bool = False) -> str:
+        """Carry out ``/listen SETTING`` for ``member``; returns what to answer (the announcement for ``on``).
+
+        ``manages``: the member can manage the server (else their roles in the guild decide).
+        """
         setting = setting.strip().lower()
         if guild is None or member is None:
             return "Listening works in a server's voice channel."
@@ -96,7 +100,7 @@ class Listening(DiscordAdapterBase):
             return f"Listening is {'on' if on else 'off'} here (mode: {mode.replace('_', ' ')})."
         if setting not in ("on", "off", "always", "wake", "wake_word"):
             return "Use /listen on, off, always, wake, optout, optin or status."
-        if not self._may_switch(guild, member):
+        if not (manages or self._may_switch(guild, member)):
             return "Only members who can manage this server can turn listening on or off."
         if setting == "off":
             await self.listen_store.set_guild(guild.id, False)
