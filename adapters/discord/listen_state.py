@@ -29,7 +29,6 @@ class ListenPolicy:
         barge_in: when a listened-to user starts speaking over the bot: ``stop`` (stop and drop the
             turn's queue), ``duck`` (lower the bot's volume until they finish) or ``ignore``.
         duck_volume: the bot's volume while ducked.
-        admins: user ids who may turn listening on or off besides members with Manage Server.
         tail_s: silence fed after a user stops sending (voice activity detection needs the end).
     """
 
@@ -38,7 +37,6 @@ class ListenPolicy:
     wake_words: tuple[str, ...] = ()
     barge_in: str = "stop"
     duck_volume: float = 0.3
-    admins: frozenset[str] = frozenset()
     tail_s: float = 1.5
 
     def __post_init__(self) -> None:

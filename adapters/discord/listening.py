@@ -118,7 +118,7 @@ class Listening(DiscordAdapterBase):
         return self._announcement(session, mode)
 
     def _may_switch(self, guild: discord.Guild, member: discord.Member) -> bool:
-        if str(member.id) in self.listen_policy.admins or guild.owner_id == member.id:
+        if guild.owner_id == member.id:
             return True
         permissions = member.guild_permissions
         return bool(permissions.manage_guild or permissions.administrator)
