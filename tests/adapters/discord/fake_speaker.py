@@ -91,16 +91,23 @@ class FakeMember:
     async def speak(self, guild_id: int, pcm: bytes, *, loss: float = 0.0, reorder: float = 0.0,
                     seed: int = 0, announce: bool = True) -> Spoken:
         """Say ``pcm`` (48 kHz stereo s16) into the guild's channel in real time; returns what was sent."""
-        session = self.server.live(guild_id)
-        assert session is not None and session.selected, "the bot is not connected to voice"
         if announce:
             await self.announce(guild_id)
-        address = (session.selected["address"], int(session.selected["port"]))
+        return await self.play(guild_id, self.prepare(guild_id, pcm), loss=loss, reorder=reorder, seed=seed)
+
+    def prepare(self, guild_id: int, pcm: bytes) -> list[bytes]:
+        """The packets that say ``pcm``, then five silence frames (encoded and encrypted now, sent by :meth:`play`)."""
         pcm += bytes(-len(pcm) % FRAME_BYTES)
         frames = [self.encoder.encode(pcm[i:i + FRAME_BYTES], 960) for i in range(0, len(pcm), FRAME_BYTES)]
-        speech = len(frames)
-        frames += [SILENCE_OPUS] * 5
-        packets = [self._packet(guild_id, f) for f in frames]
+        return [self._packet(guild_id, f) for f in [*frames, *[SILENCE_OPUS] * 5]]
+
+    async def play(self, guild_id: int, packets: list[bytes], *, loss: float = 0.0, reorder: float = 0.0,
+                   seed: int = 0) -> Spoken:
+        """Send prepared packets at 50 a second (``loss``: dropped, ``reorder``: neighbours swapped)."""
+        session = self.server.live(guild_id)
+        assert session is not None and session.selected, "the bot is not connected to voice"
+        address = (session.selected["address"], int(session.selected["port"]))
+        speech = len(packets) - 5
         rng = random.Random(seed)
         order = list(range(len(packets)))
         spoken = Spoken(self.user_id, self.ssrc)
