@@ -81,10 +81,11 @@ def pipeline_slash_command(spec: CommandSpec, h: CommandHandlers) -> app_command
 
 
 def build_tree(
-    client: discord.Client, h: CommandHandlers, commands: Sequence[CommandSpec] | None = None
+    client: discord.Client, h: CommandHandlers, commands: Sequence[CommandSpec] | None = None, listening: bool = False
 ) -> app_commands.CommandTree:
     """The bot's slash commands bound to ``h``: Discord's own, then one per pipeline command in
-    ``commands`` (default: voice, voices, reset), as the registry declares them."""
+    ``commands`` (default: voice, voices, reset), as the registry declares them; ``/listen`` when the
+    bot can listen in voice channels (``listening``)."""
     tree = app_commands.CommandTree(client)
     for spec in commands if commands is not None else DEFAULT_PIPELINE_COMMANDS:
         if spec.name in OWN_COMMANDS:
@@ -120,10 +121,11 @@ def build_tree(
     async def skip(interaction: discord.Interaction) -> None:
         await h.voice_skip(interaction)
 
-    @tree.command(name="listen", description="Listen in the voice channel: on, off, always, wake, optout, optin")
-    @app_commands.describe(setting="on, off, always, wake, optout, optin or status")
-    async def listen(interaction: discord.Interaction, setting: str = "status") -> None:
-        await h.listen_command(interaction, setting)
+    if listening:
+        @tree.command(name="listen", description="Listen in the voice channel: on, off, always, wake, optout, optin")
+        @app_commands.describe(setting="on, off, always, wake, optout, optin or status")
+        async def listen(interaction: discord.Interaction, setting: str = "status") -> None:
+            await h.listen_command(interaction, setting)
 
     return tree
 

