@@ -81,6 +81,7 @@ class DiscordAdapterBase(Adapter, abc.ABC):
         self._modes: dict[int, str] = {}  # guild id -> listening mode
         self._listen_channel: dict[int, int] = {}  # guild id -> text channel where /listen on was used
         self._ducks: dict[int, asyncio.TimerHandle] = {}
+        self._announced: set[int] = set()  # guilds told (since /join) that the bot is listening
         self.barge_ins: list[float] = []  # when barge-ins happened (monotonic; tests and benchmarks)
         self.heard: collections.deque[IncomingMessage] = collections.deque(maxlen=64)  # utterances published
         self.ignored_utterances = 0  # heard without the wake word

@@ -140,6 +140,7 @@ class Listening(DiscordAdapterBase):
 
     def _voice_leaving(self, session: GuildVoice) -> None:
         self._stop_receiver(session.guild_id)
+        self._announced.discard(session.guild_id)
 
     async def _listen_if_on(self, session: GuildVoice) -> None:
         on, mode = await self.listen_store.guild(session.guild_id, self.listen_policy)
@@ -147,6 +148,9 @@ class Listening(DiscordAdapterBase):
             return
         self._modes[session.guild_id] = mode
         self._start_receiver(session)
+        if session.guild_id in self._announced:  # a rejoin after a dropped link: said already
+            return
+        self._announced.add(session.guild_id)
         if session.text_channel_id is not None and self.client is not None:
             try:
                 await self.client.get_partial_messageable(session.text_channel_id).send(
