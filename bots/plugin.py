@@ -20,7 +20,6 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +28,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from bots.errors import PluginError
+from bots.plugin_arguments import command_handler, signature_options
 from core.bus import Bus
-from core.commands import NAME, CommandOption, CommandSpec, OptionType
+from core.commands import NAME, CommandOption, CommandSpec
 from core.model import ReplyDone, ReplyTarget, new_reply_id
 from core.pipeline.commands import Command
 from core.pipeline.context import BotServices, Context
@@ -52,19 +52,6 @@ Hook = Callable[["BotHandle"], Awaitable[None]]
 ENGINE = "engine"
 TTS_ENGINE = "tts_engine"
 ADAPTER = "adapter"
-
-_TYPES: dict[Any, OptionType] = {str: "str", int: "int", float: "float", bool: "bool"}
-_CONVERT: dict[OptionType, Callable[[str], Any]] = {
-    "str": str,
-    "int": int,
-    "float": float,
-    "bool": lambda v: {"1": True, "true": True, "yes": True, "on": True,
-                       "0": False, "false": False, "no": False, "off": False}[v.lower()],
-}
-
-
-class UsageError(ValueError):
-    """The arguments of a command do not fit its options; the user gets the usage line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,13 +177,13 @@ class Plugin:
             raise PluginError(f"plugin {self.name}: command name {name!r}: use 1-32 of a-z, 0-9 and _")
 
         def register(func: F) -> F:
-            parsed, raw = _signature_options(func)
+            parsed, raw = signature_options(func)
             shown = tuple(options) if options is not None else parsed
             for option in shown:
                 if not NAME.fullmatch(option.name):
                     raise PluginError(f"plugin {self.name}: /{name} option {option.name!r}: use 1-32 of a-z, 0-9 and _")
             text = description or (inspect.getdoc(func) or "").split("\n")[0] or name
-            handler = _guard(self.name, f"command /{name}", _arguments(func, parsed, raw, name))
+            handler = _guard(self.name, f"command /{name}", command_handler(func, parsed, raw, name))
             self.commands.append(Command(name, text[:256], handler, shown, self.name))
             return func
 
@@ -350,69 +337,3 @@ class MessageHandlers(Middleware):
             if ctx.answered or "plugin_failed" in ctx.state:
                 return
         await handler(ctx)
-
-
-# -- command arguments -------------------------------------------------------------------
-
-
-def _signature_options(func: Callable[..., Any]) -> tuple[tuple[CommandOption, ...], bool]:
-    """The options a command handler's parameters declare, and whether it takes the raw text."""
-    params = list(inspect.signature(func).parameters.values())[1:]
-    if not params:
-        return (), False
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception:  # noqa: BLE001 - unresolvable annotations: treat as text
-        hints = {}
-    if len(params) == 1 and params[0].name == "args" and hints.get("args", str) is str:
-        return (CommandOption("args", "what to do", "str", False),), True
-    options = []
-    for p in params:
-        kind = _TYPES.get(hints.get(p.name, str))
-        if kind is None:
-            raise PluginError(f"{func.__qualname__}: parameter {p.name!r} must be str, int, float or bool")
-        options.append(CommandOption(p.name, p.name.replace("_", " "), kind, p.default is inspect.Parameter.empty))
-    return tuple(options), False
-
-
-def parse_arguments(text: str, options: Sequence[CommandOption]) -> list[Any]:
-    """Words after the command converted to the options' types; the last option gets the rest of the line.
-
-    Raises:
-        UsageError: a required option is missing or a word does not convert.
-    """
-    words = text.split(maxsplit=len(options) - 1) if options and text.strip() else []
-    values: list[Any] = []
-    for i, option in enumerate(options):
-        if i >= len(words):
-            if option.required:
-                raise UsageError(f"missing {option.name}")
-            break
-        try:
-            values.append(_CONVERT[option.type](words[i]))
-        except (ValueError, KeyError):
-            raise UsageError(f"{option.name} must be {'a number' if option.type != 'bool' else 'on or off'}") from None
-    return values
-
-
-def _arguments(
-    func: Callable[..., Awaitable[None]], options: tuple[CommandOption, ...], raw: bool, name: str
-) -> Callable[[Context, str], Awaitable[None]]:
-    """Adapt a handler to the router's ``(ctx, args)``."""
-
-    async def run(ctx: Context, args: str) -> None:
-        if raw:
-            await func(ctx, args)
-            return
-        if not options:
-            await func(ctx)
-            return
-        try:
-            values = parse_arguments(args, options)
-        except UsageError as exc:
-            usage = CommandSpec(name, "", options).usage()
-            await ctx.reply(f"Usage: {usage} ({exc})", notice=True)
-            return
-        await func(ctx, *values)
-
-    return run

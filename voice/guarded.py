@@ -8,9 +8,13 @@ circuit breaker, and start/stop with "why would I be skipped now".
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from core.lifecycle import Resource
 from voice.breaker import CircuitBreaker
+
+T = TypeVar("T")
 
 
 class GuardedEngine(Resource):
@@ -47,3 +51,42 @@ class GuardedEngine(Resource):
         if self.breaker is not None and not self.breaker.would_allow():
             return f"circuit open, retry in {self.breaker.retry_in_s():.0f} s"
         return None
+
+    async def _guarded(
+        self,
+        call: Callable[[], Awaitable[T]],
+        *,
+        failure: type[Exception],
+        timeout: type[Exception],
+        nothing: str,
+        not_the_engines_fault: tuple[type[Exception], ...] = (),
+    ) -> T:
+        """Run ``call`` within the budget and a slot, keeping the breaker's books.
+
+        A timeout becomes ``timeout("NAME: no NOTHING within N s")``; any other exception that is
+        not already a ``failure`` becomes one; exceptions in ``not_the_engines_fault`` (the input
+        was unusable) pass through and count as a success of the service. Cancellation passes
+        through and tells the breaker nothing.
+        """
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                async with self._slots:
+                    result = await call()
+        except not_the_engines_fault:
+            if self.breaker is not None:
+                self.breaker.record_success()
+            raise
+        except BaseException as exc:
+            if self.breaker is not None:
+                if isinstance(exc, Exception):
+                    self.breaker.record_failure()
+                else:  # cancelled: says nothing about the service
+                    self.breaker.release_trial()
+            if isinstance(exc, TimeoutError):
+                raise timeout(f"{self.name}: no {nothing} within {self.timeout_s:g} s") from exc
+            if isinstance(exc, failure) or not isinstance(exc, Exception):
+                raise
+            raise failure(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+        if self.breaker is not None:
+            self.breaker.record_success()
+        return result

@@ -9,7 +9,6 @@ time budget, a circuit breaker when given one, and mapping every failure onto
 from __future__ import annotations
 
 import abc
-import asyncio
 import logging
 from typing import final
 
@@ -59,23 +58,10 @@ class TtsEngine(GuardedEngine, abc.ABC):
             raise TtsUnavailable(f"{self.name}: not started")
         if self.breaker is not None and not self.breaker.allow():
             raise TtsUnavailable(f"{self.name}: circuit open, retry in {self.breaker.retry_in_s():.0f} s")
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                async with self._slots:
-                    pcm = await self._synthesize(text, voice, clamp_rate(rate))
+        async def run() -> Pcm:
+            pcm = await self._synthesize(text, voice, clamp_rate(rate))
             if not pcm.data:
                 raise TtsEngineError(f"{self.name}: no audio for {voice}")
-        except BaseException as exc:
-            if self.breaker is not None:
-                if isinstance(exc, Exception):
-                    self.breaker.record_failure()
-                else:  # cancelled: says nothing about the service
-                    self.breaker.release_trial()
-            if isinstance(exc, TimeoutError):
-                raise TtsTimeout(f"{self.name}: no audio within {self.timeout_s:g} s") from exc
-            if isinstance(exc, TtsEngineError) or not isinstance(exc, Exception):
-                raise
-            raise TtsEngineError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
-        if self.breaker is not None:
-            self.breaker.record_success()
-        return pcm
+            return pcm
+
+        return await self._guarded(run, failure=TtsEngineError, timeout=TtsTimeout, nothing="audio")

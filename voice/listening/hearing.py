@@ -10,6 +10,10 @@ Threads::
 ``feed`` only appends to the speaker's inbox and wakes the thread, so the event loop (and the audio
 sender on it) never waits for the model. The ONNX run releases the GIL. Events come back to the loop
 with ``call_soon_threadsafe``; an event of a speaker forgotten meanwhile is dropped there.
+
+Discord clients stop sending when their user stops talking (a few silent frames, then nothing), so
+"no audio" must count as silence: when a speaker in the middle of speech has sent nothing for
+:data:`GAP_S`, the thread appends silence up to the present, and the utterance ends on time.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +38,12 @@ from voice.listening.vad import VadStream, load_model
 log = logging.getLogger(__name__)
 
 #: audio a speaker may have waiting for the VAD thread before the oldest is dropped (the thread is starved)
-MAX_BACKLOG_S = 5.0
+MAX_BACKLOG_S = 10.0
 _BACKLOG_BYTES = int(MAX_BACKLOG_S * 50) * FRAME_BYTES
 _BYTES_PER_SECOND = SAMPLE_RATE * FRAME_BYTES // (SAMPLE_RATE // 50)
+#: a speaker in the middle of speech who sent nothing for this long is treated as silent since then
+GAP_S = 0.1
+_TICK_S = 0.05
 
 
 @dataclass(eq=False)
@@ -49,6 +57,7 @@ class _Track:
     inbox_bytes: int = 0
     arrived: float = 0.0  # monotonic time the newest inbox bytes arrived
     produced: int = 0  # 16 kHz samples produced so far (VAD thread only)
+    produced_at: float = 0.0  # the monotonic time the end of those samples stands for (VAD thread only)
     gone: bool = False
     dropped_backlog: bool = False
 
@@ -174,17 +183,34 @@ class SileroHearing(Hearing):
     # --- the VAD thread ---------------------------------------------------------------------------
 
     def _serve(self) -> None:
-        while (item := self._work.get()) is not None:
-            if isinstance(item, _Barrier):
-                item.loop.call_soon_threadsafe(_resolve, item.future)
-                continue
+        next_tick = time.monotonic() + _TICK_S
+        while True:
             try:
-                self._analyse(item)
-            except Exception:
-                log.exception("listening: VAD failed for %s; their audio is dropped", item.speaker.user_id)
+                item = self._work.get(timeout=max(0.0, next_tick - time.monotonic()))
+            except queue.Empty:
+                pass
+            else:
+                if item is None:
+                    return
+                if isinstance(item, _Barrier):
+                    item.loop.call_soon_threadsafe(_resolve, item.future)
+                else:
+                    self._guarded(self._analyse, item)
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + _TICK_S
                 with self._lock:
-                    item.inbox.clear()
-                    item.inbox_bytes = 0
+                    tracks = list(self._tracks.values())
+                for track in tracks:
+                    self._guarded(self._fill_gap, track)
+
+    def _guarded(self, step: Callable[[_Track], None], track: _Track) -> None:
+        try:
+            step(track)
+        except Exception:
+            log.exception("listening: VAD failed for %s; their audio is dropped", track.speaker.user_id)
+            with self._lock:
+                track.inbox.clear()
+                track.inbox_bytes = 0
 
     def _analyse(self, track: _Track) -> None:
         with self._lock:
@@ -192,16 +218,28 @@ class SileroHearing(Hearing):
                 return
             chunks, track.inbox, track.inbox_bytes = track.inbox, [], 0
             arrived = track.arrived
-        started = time.thread_time()
         pcm = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        pcm = pcm[: len(pcm) - len(pcm) % 4]
+        self._push(track, pcm[: len(pcm) - len(pcm) % 4], arrived)
+
+    def _fill_gap(self, track: _Track) -> None:
+        """Silence for a speaker who stopped sending in the middle of speech, up to now."""
+        now = time.monotonic()
+        if track.segmenter.idle or track.gone or track.inbox or now - track.produced_at < GAP_S:
+            return
+        frames = int((now - track.produced_at) * 50)
+        self._push(track, bytes(frames * FRAME_BYTES), track.produced_at + frames / 50)
+
+    def _push(self, track: _Track, pcm: bytes, at: float) -> None:
+        """Run ``pcm`` (whole stereo samples) ending at monotonic time ``at`` through the speaker's VAD."""
+        started = time.thread_time()
         samples = track.downsample(pcm)
         track.produced += samples.size
+        track.produced_at = at
         events = track.segmenter.push(samples)
         self.vad_seconds += time.thread_time() - started
         self.vad_audio_s += len(pcm) / _BYTES_PER_SECOND
         if events and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._deliver, track, events, arrived, track.produced)
+            self._loop.call_soon_threadsafe(self._deliver, track, events, at, track.produced)
 
     # --- back on the event loop -------------------------------------------------------------------
 

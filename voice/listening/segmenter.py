@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -23,13 +24,16 @@ import numpy as np
 
 from voice.listening.config import ListeningConfig
 from voice.listening.signal import TARGET_RATE
-from voice.listening.vad import WINDOW, VadStream
+from voice.listening.vad import WINDOW
+
+#: speech probabilities of 16 kHz samples, one per whole 512-sample window (a :class:`VadStream`)
+Vad = Callable[[np.ndarray], np.ndarray]
 
 #: hysteresis: once speaking, a window counts as silence only under ``threshold - HYSTERESIS``
 HYSTERESIS = 0.15
 #: audio kept after the end of speech (the last consonant fades out)
 _TAIL_MS = 160
-#: a cut of an over-long utterance looks this far back for a pause to cut at
+#: a cut of an over-long utterance looks this far back (at most half the longest) for a pause to cut at
 _CUT_LOOKBACK_S = 3.0
 
 
@@ -74,11 +78,11 @@ class Segmenter:
     """Cuts one speaker's stream into utterances.
 
     Args:
-        vad: the speaker's VAD stream (its state is this speaker's).
+        vad: the speaker's VAD stream (its state is this speaker's); given whole windows only.
         config: thresholds and durations.
     """
 
-    def __init__(self, vad: VadStream, config: ListeningConfig) -> None:
+    def __init__(self, vad: Vad, config: ListeningConfig) -> None:
         self._vad = vad
         self._on = config.vad_threshold
         self._off = config.vad_threshold - HYSTERESIS
@@ -87,11 +91,9 @@ class Segmenter:
         self._end_windows = max(1, _windows(config.end_silence_ms))
         self._tail_windows = min(self._end_windows, _windows(_TAIL_MS))
         self._max_windows = max(1, int(config.max_utterance_s * TARGET_RATE) // WINDOW)
-        self._lookback_windows = _windows(_CUT_LOOKBACK_S * 1000)
-        self._preroll: collections.deque[np.ndarray] = collections.deque(maxlen=_windows(config.preroll_ms) or None)
-        if not config.preroll_ms:
-            self._preroll = collections.deque(maxlen=1)
+        self._lookback_windows = min(_windows(_CUT_LOOKBACK_S * 1000), self._max_windows // 2)
         self._keep_preroll = config.preroll_ms > 0
+        self._preroll: collections.deque[np.ndarray] = collections.deque(maxlen=max(1, _windows(config.preroll_ms)))
         self._leftover = np.zeros(0, dtype=np.float32)
         self._position = 0  # samples consumed into whole windows
         self._reset()
@@ -99,10 +101,10 @@ class Segmenter:
     def _reset(self) -> None:
         self._state = _State.IDLE
         self._held: list[np.ndarray] = []  # the utterance's windows (pre-roll first)
+        self._probs: list[float] = []  # their speech probabilities (pre-roll: 0)
         self._speech_start = 0  # position where speech started
         self._voiced = 0  # windows at or over the threshold (or in hysteresis) since the start
         self._silent = 0  # consecutive windows since the last one at or over the threshold
-        self._last_pause = -1  # index in _held of the latest silent window (a place to cut)
 
     @property
     def speaking(self) -> bool:
@@ -110,9 +112,9 @@ class Segmenter:
         return self._state is _State.SPEAKING
 
     @property
-    def held_samples(self) -> int:
-        """Samples held for the utterance in progress (pre-roll included)."""
-        return sum(w.size for w in self._held) + sum(w.size for w in self._preroll) + self._leftover.size
+    def idle(self) -> bool:
+        """True when no speech is in progress (nothing would change if only silence followed)."""
+        return self._state is _State.IDLE
 
     def push(self, samples: np.ndarray) -> list[Event]:
         """Take 16 kHz samples; returns what happened in the windows they completed."""
@@ -137,7 +139,7 @@ class Segmenter:
         if self._state is not _State.SPEAKING:
             self._reset()
             return None
-        return self._finish(self._position - self._silent * WINDOW, truncated=False)
+        return self._finish(self._position - self._silent * WINDOW)
 
     def _step(self, window: np.ndarray, prob: float) -> Event | None:
         if self._state is _State.IDLE:
@@ -148,9 +150,11 @@ class Segmenter:
             self._state = _State.STARTING
             self._speech_start = self._position - WINDOW
             self._held = list(self._preroll) if self._keep_preroll else []
+            self._probs = [0.0] * len(self._held)
             self._preroll.clear()
             self._voiced = 0
         self._held.append(window)
+        self._probs.append(prob)
         if self._state is _State.STARTING:
             if prob < self._off:  # a click or a breath: back to idle, its audio becomes pre-roll
                 for held in self._held:
@@ -168,17 +172,15 @@ class Segmenter:
             self._voiced += 1
         elif prob < self._off or self._silent:
             self._silent += 1
-            if prob < self._off:
-                self._last_pause = len(self._held) - 1
         else:
             self._voiced += 1
         if self._silent >= self._end_windows:
-            return self._finish(self._position - self._silent * WINDOW, truncated=False)
+            return self._finish(self._position - self._silent * WINDOW)
         if len(self._held) >= self._max_windows:
             return self._cut()
         return None
 
-    def _finish(self, end: int, *, truncated: bool) -> Segment | None:
+    def _finish(self, end: int) -> Segment | None:
         keep = len(self._held) - max(0, self._silent - self._tail_windows)
         tail = self._held[keep:]
         samples = np.concatenate(self._held[:keep]) if keep > 0 else np.zeros(0, dtype=np.float32)
@@ -188,22 +190,25 @@ class Segmenter:
         for window in tail[-(self._preroll.maxlen or 1) :]:
             if self._keep_preroll:
                 self._preroll.append(window)
-        if voiced < self._min_speech_windows:
+        if voiced == 0 or voiced < self._min_speech_windows or not samples.size:
             return None
-        return Segment(samples, speech_s, end, truncated)
+        return Segment(samples, speech_s, end)
 
     def _cut(self) -> Segment:
-        """The utterance reached the longest allowed: cut at a recent pause if there is one, else here."""
-        held = self._held
+        """The utterance reached the longest allowed: cut after a recent pause if there is one, else here.
+
+        What follows the cut stays in ``speaking`` (the same stretch of speech: no new start is reported);
+        if the speaker falls silent at once it is dropped like any burst too short to transcribe.
+        """
+        held, probs = self._held, self._probs
         cut = len(held)
-        if self._last_pause >= 0 and len(held) - self._last_pause <= self._lookback_windows:
-            cut = self._last_pause + 1
-        first, rest = held[:cut], held[cut:]
-        end = self._position - len(rest) * WINDOW
-        segment = Segment(np.concatenate(first), (end - self._speech_start) / TARGET_RATE, end, truncated=True)
-        self._held = list(rest)
+        for index in range(len(held) - 1, len(held) - 1 - self._lookback_windows, -1):
+            if probs[index] < self._off:
+                cut = index + 1
+                break
+        end = self._position - (len(held) - cut) * WINDOW
+        segment = Segment(np.concatenate(held[:cut]), (end - self._speech_start) / TARGET_RATE, end, truncated=True)
+        self._held, self._probs = held[cut:], probs[cut:]
         self._speech_start = end
-        self._voiced = len(rest)
-        self._silent = 0
-        self._last_pause = -1
+        self._voiced = sum(p >= self._off for p in self._probs)
         return segment

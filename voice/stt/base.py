@@ -8,7 +8,6 @@ every failure onto :class:`SttEngineError` so the chain can try the next engine.
 from __future__ import annotations
 
 import abc
-import asyncio
 from dataclasses import dataclass
 from typing import final
 
@@ -69,25 +68,10 @@ class SttEngine(GuardedEngine, abc.ABC):
         why = self.unavailable_reason()
         if why is not None or (self.breaker is not None and not self.breaker.allow()):
             raise SttUnavailable(f"{self.name}: {why or 'circuit open'}")
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                async with self._slots:
-                    heard = await self._transcribe(samples, language)
-        except BadAudio:
-            if self.breaker is not None:
-                self.breaker.record_success()
-            raise
-        except BaseException as exc:
-            if self.breaker is not None:
-                if isinstance(exc, Exception):
-                    self.breaker.record_failure()
-                else:  # cancelled: says nothing about the service
-                    self.breaker.release_trial()
-            if isinstance(exc, TimeoutError):
-                raise SttTimeout(f"{self.name}: no transcript within {self.timeout_s:g} s") from exc
-            if isinstance(exc, SttEngineError) or not isinstance(exc, Exception):
-                raise
-            raise SttEngineError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
-        if self.breaker is not None:
-            self.breaker.record_success()
-        return heard
+        return await self._guarded(
+            lambda: self._transcribe(samples, language),
+            failure=SttEngineError,
+            timeout=SttTimeout,
+            nothing="transcript",
+            not_the_engines_fault=(BadAudio,),
+        )
