@@ -185,5 +185,5 @@ def _voice_channel_listening(config: DiscordConfig, env: BuildEnv) -> tuple[Any,
 
     policy = ListenPolicy(enabled=config.voice.listen_by_default, mode=listening.mode,
                           wake_words=wake_words_for(env.persona_name, listening.wake_words),
-                          barge_in=listening.barge_in, tail_s=listening.end_silence_ms / 1000 + 0.9)
+                          barge_in=listening.barge_in)
     return hearing, policy

@@ -29,7 +29,6 @@ class ListenPolicy:
         barge_in: when a listened-to user starts speaking over the bot: ``stop`` (stop and drop the
             turn's queue), ``duck`` (lower the bot's volume until they finish) or ``ignore``.
         duck_volume: the bot's volume while ducked.
-        tail_s: silence fed after a user stops sending (voice activity detection needs the end).
     """
 
     enabled: bool = False
@@ -37,7 +36,6 @@ class ListenPolicy:
     wake_words: tuple[str, ...] = ()
     barge_in: str = "stop"
     duck_volume: float = 0.3
-    tail_s: float = 1.5
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

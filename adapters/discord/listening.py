@@ -165,7 +165,7 @@ class Listening(DiscordAdapterBase):
         guild_id = session.guild_id
         receiver = VoiceReceiver(vc, asyncio.get_running_loop(),
                                  lambda user_id, pcm: self._heard(guild_id, user_id, pcm),
-                                 lambda user_id: self._forget(guild_id, user_id), tail_s=self.listen_policy.tail_s)
+                                 lambda user_id: self._forget(guild_id, user_id))
         vc.receiver = receiver
         for ssrc, user_id in dict(getattr(vc, "ssrc_users", {})).items():
             receiver.websocket_message({"op": 5, "d": {"ssrc": ssrc, "user_id": user_id}})

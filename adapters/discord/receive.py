@@ -14,10 +14,9 @@ discord.py's reader or player thread):
    davey allows it for that user;
 4. reordered and loss-checked in a per-user :class:`~adapters.discord.jitter.JitterBuffer`;
 5. Opus-decoded per user (``discord.opus.Decoder``, a lost packet concealed by libopus), to 48 kHz
-   stereo 16-bit PCM; when a user stops sending (Discord clients end a talk spurt with five Opus
-   silence frames, then send nothing), silence frames follow in real time for ``tail_s``, so voice
-   activity detection sees the speech end. A stream that stalls without those silence frames gets its
-   tail only after ``STALL_S`` (a late burst of packets is not mistaken for a pause in the speech).
+   stereo 16-bit PCM. Discord clients end a talk spurt with five Opus silence frames and then send
+   nothing; the hearing counts the time without audio as silence (``voice.listening``), so nothing is
+   invented here.
 
 The frames go to ``deliver(user_id, pcm)`` on the event loop. Nothing is kept once delivered.
 """
@@ -42,12 +41,10 @@ from adapters.discord.jitter import JitterBuffer
 log = logging.getLogger(__name__)
 
 FRAME_BYTES = 3840  # 20 ms of 48 kHz stereo s16
-FRAME_S = 0.02
 SILENCE_OPUS = b"\xf8\xff\xfe"
 DAVE_MAGIC = b"\xfa\xfa"
 PENDING_LIMIT = 50  # packets of an unmapped SSRC kept (one second), oldest dropped first
 TICK_S = 0.01
-STALL_S = 0.3  # no packet for this long, without the end-of-spurt silence frames: the speaker stopped
 
 Deliver = Callable[[int, bytes], None]
 Gone = Callable[[int], None]
@@ -58,10 +55,6 @@ class _Speaker:
     user_id: int
     jitter: JitterBuffer = field(default_factory=JitterBuffer)
     decoder: discord.opus.Decoder | None = None
-    last_at: float = 0.0  # when the latest frame (sound or concealment) was produced
-    tail_sent: int = 0  # silence frames sent since then
-    talking: bool = False
-    spurt_ended: bool = False  # the latest frame was an Opus silence frame (the end of a talk spurt)
 
 
 @dataclass
@@ -73,7 +66,7 @@ class ReceiveStats:
     unmapped: int = 0  # dropped: their SSRC never got a user in time
     lost: int = 0
     late: int = 0
-    frames: int = 0  # PCM frames delivered (sound, concealment and tail silence)
+    frames: int = 0  # PCM frames delivered (sound, concealment, the silence frames that end a spurt)
     cpu_s: float = 0.0  # worker thread CPU time
 
 
@@ -85,16 +78,13 @@ class VoiceReceiver:
         loop: the event loop ``deliver`` and ``gone`` run on.
         deliver: takes a user id and whole 20 ms frames of their PCM.
         gone: a user left the channel (CLIENT_DISCONNECT).
-        tail_s: silence delivered after a user stops sending.
     """
 
-    def __init__(self, vc: Any, loop: asyncio.AbstractEventLoop, deliver: Deliver, gone: Gone | None = None,
-                 tail_s: float = 1.5) -> None:
+    def __init__(self, vc: Any, loop: asyncio.AbstractEventLoop, deliver: Deliver, gone: Gone | None = None) -> None:
         self.vc = vc
         self.loop = loop
         self.deliver = deliver
         self.gone = gone
-        self.tail_frames = max(0, round(tail_s / FRAME_S))
         self.stats = ReceiveStats()
         self.users: dict[int, int] = {}  # ssrc -> user id (read by the worker, written through its queue)
         self.blocked: frozenset[int] = frozenset()  # user ids whose audio is not decoded (replaced whole)
@@ -237,28 +227,20 @@ class VoiceReceiver:
     def _drain(self, now: float) -> None:
         for speaker in list(self._speakers.values()):
             frames = speaker.jitter.pop(now)
-            out = bytearray()
-            if frames:
-                if speaker.user_id in self.blocked:
-                    speaker.jitter.reset()
-                    continue
-                if speaker.decoder is None:
-                    speaker.decoder = discord.opus.Decoder()
-                for frame in frames:
-                    out += self._decode(speaker.decoder, frame)
-                speaker.last_at, speaker.tail_sent, speaker.talking = now, 0, True
-                speaker.spurt_ended = frames[-1] == SILENCE_OPUS
-            elif speaker.talking and now - speaker.last_at >= (FRAME_S if speaker.spurt_ended else STALL_S):
-                due = min(self.tail_frames, int((now - speaker.last_at) / FRAME_S)) - speaker.tail_sent
-                if due > 0:
-                    out += bytes(FRAME_BYTES * due)
-                    speaker.tail_sent += due
-                if speaker.tail_sent >= self.tail_frames:
-                    speaker.talking = False
+            if not frames:
+                continue
+            if speaker.user_id in self.blocked:
+                speaker.jitter.reset()
+                continue
+            if speaker.decoder is None:
+                speaker.decoder = discord.opus.Decoder()
+            pcm = b"".join(self._decode(speaker.decoder, frame) for frame in frames)
             self.stats.lost, self.stats.late = self._losses()
-            if out and speaker.user_id not in self.blocked:
-                self.stats.frames += len(out) // FRAME_BYTES
-                self.loop.call_soon_threadsafe(self.deliver, speaker.user_id, bytes(out))
+            self.stats.frames += len(pcm) // FRAME_BYTES
+            try:
+                self.loop.call_soon_threadsafe(self.deliver, speaker.user_id, pcm)
+            except RuntimeError:  # the loop is closed: the bot is stopping
+                return
 
     @staticmethod
     def _decode(decoder: discord.opus.Decoder, frame: bytes | None) -> bytes:
