@@ -84,16 +84,3 @@ def open_packet(packet: RtpPacket, key: bytes) -> bytes | None:
     skip = 4 * packet.extension_words
     return plain[skip:] if len(plain) >= skip else None
 
-
-def seal(header: bytes, extension: bytes, payload: bytes, key: bytes, counter: int) -> bytes:
-    """The inverse of :func:`parse` + :func:`open_packet` (what a sender puts on the wire).
-
-    ``header`` is the 12-byte RTP header (with the X bit set when ``extension`` is given);
-    ``extension`` is the extension body (a whole number of 32-bit words, preamble added here).
-    """
-    aad = header
-    if extension:
-        aad += struct.pack(">HH", 0xBEDE, len(extension) // 4)
-    nonce = struct.pack(">I", counter)
-    box = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(extension + payload, aad, nonce + bytes(20), key)
-    return aad + box + nonce
