@@ -179,3 +179,35 @@ async def test_listen_off_stops_everything_and_an_opted_out_member_is_not_heard(
     assert announced.startswith("🎙 I'm listening in lounge: start with “Joe” to talk to me"), announced
     assert opted_out.startswith("I won't listen to you") and kim_heard == 0
     assert answered == 1 and after_off == (1, {})
+
+
+async def test_barge_in_duck_lowers_the_bots_voice_while_someone_speaks_and_restores_it(
+    room: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService, listener: ListenService
+) -> None:
+    import statistics
+
+    from tests.adapters.discord.voice_world import peak
+
+    fake, server = room
+    bot = await talking_bot(fake, speech, listener, barge_in="duck", duck_volume=0.25)
+    try:
+        await joined_with_dave(fake, server)
+        long_text = " ".join(["The museum opens its new wing next spring, with paintings from four centuries."] * 5)
+        assert await slash(fake, "say", text=long_text) == "🔊 queued"
+        await until(lambda: len(loud(server.audio(GUILD))) > 50, timeout=60)
+        before = len(server.audio(GUILD))
+        talk = asyncio.create_task(FakeMember(server, LISTENER_ID).speak(
+            GUILD, await say_pcm(speech, "Joe, one moment please.")))
+        await until(lambda: bot.adapter.barge_ins, timeout=20)
+        ducked_from = len(server.audio(GUILD))
+        await until(lambda: bot.adapter.voice.sessions[GUILD].queue.volume == 1.0, timeout=30)  # heard: restored
+        ducked_to = len(server.audio(GUILD))
+        await talk
+        playing = bot.adapter.voice.speaking(GUILD)
+        packets = server.audio(GUILD)
+    finally:
+        await bot.stop()
+    loudness = [peak(p.pcm) for p in loud(packets[:before])]
+    ducked = [peak(p.pcm) for p in packets[ducked_from + 5:ducked_to]]
+    assert playing, "ducking does not stop the bot"
+    assert ducked and statistics.median(ducked) < 0.5 * statistics.median(loudness), (ducked[:10], loudness[:10])
