@@ -16,7 +16,8 @@ encryption, 50 packets/s) and the bot's answer is measured where a listener hear
    and with four members speaking at once, in ``wake_word`` mode without the wake word (heard and
    transcribed, never answered); the members' packets are encoded before the measured window.
 
-Run: .venv/bin/python -m bench.voice_channel   (``--runs N``; about 3 minutes with the defaults)
+Run: .venv/bin/python -m bench.voice_channel   (``--runs N``, ``--end-silence-ms MS``, ``--latency-only``;
+about 4 minutes with the defaults)
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ async def _world() -> tuple[FakeDiscord, FakeVoiceServer]:
     return fake, server
 
 
-async def bench(runs: int) -> None:
+async def bench(runs: int, end_silence_ms: int, latency_only: bool) -> None:
     fake, server = await _world()
     app = load_config(ROOT / "config.yaml")
     companion = app.bots[0]
@@ -92,7 +93,7 @@ async def bench(runs: int) -> None:
     stt = build_listener(SttConfig())
     await speech.start()
     await stt.start()
-    listening = ListeningConfig(enabled=True)
+    listening = ListeningConfig(enabled=True, end_silence_ms=end_silence_ms)
 
     def hearing(on_utterance: UtteranceHandler, on_speech_start: SpeechStartHandler) -> Hearing:
         return build_hearing(listening, stt, on_utterance, on_speech_start)
@@ -106,9 +107,10 @@ async def bench(runs: int) -> None:
                               and all(m.ready for m in s.dave.extra.values()) and bool(s.dave.transitions), 30)
         await asyncio.sleep(0.2)
         members = {int(m["id"]): FakeMember(server, int(m["id"])) for m in SPEAKERS}
-        await _latency(bot, server, speech, members[int(SAM["id"])], runs)
-        await _barge_in(bot, server, speech, members[int(KIM["id"])])
-        await _cpu(bot, server, speech, members)
+        await _latency(bot, server, speech, members[int(SAM["id"])], runs, end_silence_ms)
+        if not latency_only:
+            await _barge_in(bot, server, speech, members[int(KIM["id"])])
+            await _cpu(bot, server, speech, members)
     finally:
         await bot.stop()
         await stt.stop()
@@ -125,7 +127,8 @@ async def _quiet(bot: Any) -> None:
     await asyncio.sleep(0.3)
 
 
-async def _latency(bot: Any, server: FakeVoiceServer, speech: VoiceService, sam: FakeMember, runs: int) -> None:
+async def _latency(bot: Any, server: FakeVoiceServer, speech: VoiceService, sam: FakeMember, runs: int,
+                   end_silence_ms: int) -> None:
     totals: list[float] = []
     heard: list[float] = []
     for run in range(runs + 1):  # the first run warms up (VAD model, first transcription)
@@ -151,7 +154,7 @@ async def _latency(bot: Any, server: FakeVoiceServer, speech: VoiceService, sam:
             print(f"  run {run}: no answer in 30 s", file=sys.stderr)
         await _quiet(bot)
     print(f"voice-to-voice (end of the user's speech -> first packet of the answer with sound at the fake), "
-          f"{len(totals)} questions, end_silence_ms {ListeningConfig().end_silence_ms}:")
+          f"{len(totals)} questions, end_silence_ms {end_silence_ms}, load average {os.getloadavg()[0]:.1f}:")
     print(f"  p50 {percentile(totals, 50):.0f} ms, p99 {percentile(totals, 99):.0f} ms (target p50 <= 1200 ms); "
           f"of which until the utterance was published (VAD end of speech + transcription): "
           f"p50 {percentile(heard, 50):.0f} ms, p99 {percentile(heard, 99):.0f} ms")
@@ -214,5 +217,7 @@ async def _cpu(bot: Any, server: FakeVoiceServer, speech: VoiceService, members:
 
 if __name__ == "__main__":
     runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 10
+    silence = int(sys.argv[sys.argv.index("--end-silence-ms") + 1]) if "--end-silence-ms" in sys.argv \
+        else ListeningConfig().end_silence_ms
     np.seterr(all="ignore")
-    asyncio.run(bench(runs))
+    asyncio.run(bench(runs, silence, "--latency-only" in sys.argv))
