@@ -14,7 +14,9 @@ encryption, 50 packets/s) and the bot's answer is measured where a listener hear
    start of speech) to that last packet.
 3. CPU per minute of listening (process CPU: receive, decryption, decoding, VAD, transcription) with one
    and with four members speaking at once, in ``wake_word`` mode without the wake word (heard and
-   transcribed, never answered); the members' packets are encoded before the measured window.
+   transcribed, never answered); the members' packets are encoded before the measured window. Then
+   the same four speakers while the bot speaks a long text (barge-in off): the gaps between the bot's
+   packets at the fake (its playback must not stutter while it listens).
 
 Run: .venv/bin/python -m bench.voice_channel   (``--runs N``, ``--end-silence-ms MS``, ``--latency-only``;
 about 4 minutes with the defaults)
@@ -23,6 +25,8 @@ about 4 minutes with the defaults)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import itertools
 import os
 import sys
 import time
@@ -212,6 +216,26 @@ async def _cpu(bot: Any, server: FakeVoiceServer, speech: VoiceService, members:
         print(f"CPU while listening to {count} speaker(s) for {seconds:.0f} s ({utterances} utterances): "
               f"{cpu / wall * 60:.1f} s of CPU per minute ({cpu / wall * 100:.0f}% of one core)")
         await _quiet(bot)
+    # the bot speaks while four people talk: its packets must keep their 20 ms pace
+    policy = bot.adapter.listen_policy
+    bot.adapter.listen_policy = dataclasses.replace(policy, barge_in="ignore")
+    plans = []
+    for member in members.values():
+        await member.announce(GUILD)
+        plans.append(member.prepare(GUILD, (chatter[0] + bytes(3840 * 25)) * 4))
+    bot.adapter.voice.say(GUILD, " ".join(CHATTER) * 3)
+    before = len(server.audio(GUILD))
+    while len(server.audio(GUILD)) - before < 10:
+        await asyncio.sleep(0.02)
+    start = len(server.audio(GUILD))
+    await asyncio.gather(*(m.play(GUILD, p) for m, p in zip(members.values(), plans, strict=True)))
+    sent = server.audio(GUILD)[start:]
+    gaps = [(b.at - a.at) * 1000 for a, b in itertools.pairwise(sent)]
+    print(f"the bot speaking while 4 people talk ({len(sent)} packets): gap between its packets at the fake "
+          f"p50 {percentile(gaps, 50):.1f} ms, p99 {percentile(gaps, 99):.1f} ms, max {max(gaps):.1f} ms; "
+          f"{sum(g > 60 for g in gaps)} gaps over 60 ms")
+    bot.adapter.listen_policy = policy
+    await _quiet(bot)
     print(f"load average {os.getloadavg()[0]:.1f} / {os.getloadavg()[1]:.1f} on {os.cpu_count()} CPUs")
 
 
