@@ -13,7 +13,8 @@ discord.py's reader or player thread):
    ...)``: each sender's frames open with that sender's key from the MLS group), passthrough only while
    davey allows it for that user;
 4. reordered and loss-checked in a per-user :class:`~adapters.discord.jitter.JitterBuffer`;
-5. Opus-decoded per user (``discord.opus.Decoder``, a lost packet concealed by libopus), to 48 kHz
+5. Opus-decoded per user (``discord.opus.Decoder``; a lost packet is rebuilt from the in-band forward
+   error correction of the packet after it when that one is there, else concealed by libopus), to 48 kHz
    stereo 16-bit PCM. Discord clients end a talk spurt with five Opus silence frames and then send
    nothing; the hearing counts the time without audio as silence (``voice.listening``), so nothing is
    invented here.
@@ -234,7 +235,7 @@ class VoiceReceiver:
                 continue
             if speaker.decoder is None:
                 speaker.decoder = discord.opus.Decoder()
-            pcm = b"".join(self._decode(speaker.decoder, frame) for frame in frames)
+            pcm = decode_run(speaker.decoder, frames)
             self.stats.lost, self.stats.late = self._losses()
             self.stats.frames += len(pcm) // FRAME_BYTES
             try:
@@ -242,11 +243,25 @@ class VoiceReceiver:
             except RuntimeError:  # the loop is closed: the bot is stopping
                 return
 
-    @staticmethod
-    def _decode(decoder: discord.opus.Decoder, frame: bytes | None) -> bytes:
+    def _losses(self) -> tuple[int, int]:
+        speakers = self._speakers.values()
+        return sum(s.jitter.lost for s in speakers), sum(s.jitter.late for s in speakers)
+
+
+def decode_run(decoder: discord.opus.Decoder, frames: list[bytes | None]) -> bytes:
+    """PCM of a run of a speaker's frames in order (``None``: a lost packet).
+
+    A lost packet right before a received one is rebuilt from that packet's in-band FEC (Discord's
+    clients and discord.py's encoder send it); other losses are concealed (PLC).
+    """
+    out = bytearray()
+    for i, frame in enumerate(frames):
+        following = frames[i + 1] if i + 1 < len(frames) else None
         try:
-            if frame is None:
-                pcm = decoder.decode(None, fec=False)  # packet-loss concealment
+            if frame is None and following is not None and following != SILENCE_OPUS:
+                pcm = decoder.decode(following, fec=True)
+            elif frame is None:
+                pcm = decoder.decode(None, fec=False)
             elif frame == SILENCE_OPUS:
                 pcm = bytes(FRAME_BYTES)
             else:
@@ -254,9 +269,7 @@ class VoiceReceiver:
         except discord.opus.OpusError:
             pcm = bytes(FRAME_BYTES)
         if len(pcm) != FRAME_BYTES:  # a frame of another length (10/40/60 ms): keep whole 20 ms frames
-            pcm = (pcm + bytes(FRAME_BYTES))[:FRAME_BYTES] if len(pcm) < FRAME_BYTES else pcm[:len(pcm) // FRAME_BYTES * FRAME_BYTES]
-        return pcm
-
-    def _losses(self) -> tuple[int, int]:
-        speakers = self._speakers.values()
-        return sum(s.jitter.lost for s in speakers), sum(s.jitter.late for s in speakers)
+            pcm = (pcm + bytes(FRAME_BYTES))[:FRAME_BYTES] if len(pcm) < FRAME_BYTES \
+                else pcm[:len(pcm) // FRAME_BYTES * FRAME_BYTES]
+        out += pcm
+    return bytes(out)
