@@ -5,7 +5,8 @@ One class per concern, put together here:
     incoming        MESSAGE_CREATE -> the bus (``inbound`` translates the message)
     slash           slash commands for the pipeline (``commands`` builds the tree)
     voice_control   /join /leave /say /skip and replies spoken in voice (``voice`` runs the channel)
-    listening       /listen, and what is said in the voice channel -> the bus (``receive`` decodes it)
+    listening       what is said in the voice channel -> the bus (``receive`` decodes it)
+    listen_command  /listen on|off|always|wake|optout|optin|status
     delivery        outgoing events -> messages, edits, follow-ups, voice messages (``outbound`` streams)
     base            the state and helpers they share
 """
@@ -16,6 +17,7 @@ from adapters.discord.base import UNAVAILABLE
 from adapters.discord.connection import Connection, intents_for
 from adapters.discord.delivery import SKIP_NOTE_DEFAULT, SKIP_NOTES, Delivery
 from adapters.discord.incoming import Incoming
+from adapters.discord.listen_command import ListenCommand
 from adapters.discord.listening import Listening
 from adapters.discord.slash import SlashCommands
 from adapters.discord.voice_control import VoiceControl
@@ -23,7 +25,7 @@ from adapters.discord.voice_control import VoiceControl
 __all__ = ["SKIP_NOTES", "SKIP_NOTE_DEFAULT", "UNAVAILABLE", "DiscordAdapter", "intents_for"]
 
 
-class DiscordAdapter(Connection, Incoming, SlashCommands, VoiceControl, Listening, Delivery):
+class DiscordAdapter(Connection, Incoming, SlashCommands, VoiceControl, Listening, ListenCommand, Delivery):
     """Connects a bot to Discord: messages, slash commands, voice messages and voice channels.
 
     Args:

@@ -21,7 +21,7 @@ from adapters.discord.config import DiscordConfig
 from adapters.discord.inbound import PLATFORM
 from adapters.discord.listen_state import ListenPolicy, ListenStore
 from adapters.discord.outbound import NO_MENTIONS, StreamedMessage
-from adapters.discord.voice import VoiceManager, VoiceOf
+from adapters.discord.voice import GuildVoice, VoiceManager, VoiceOf
 from core.adapter import Adapter
 from core.bus import Bus
 from core.commands import CommandSpec
@@ -78,6 +78,7 @@ class DiscordAdapterBase(Adapter, abc.ABC):
         self._receivers: dict[int, Any] = {}  # guild id -> VoiceReceiver
         self._fed: set[Speaker] = set()  # speakers the hearing holds audio of
         self._optout: dict[int, bool | None] = {}  # user id -> opted out (cache of the store; None: loading)
+        self._waiting: dict[tuple[int, int], list[bytes]] = {}  # (guild, user) -> PCM held while that loads
         self._modes: dict[int, str] = {}  # guild id -> listening mode
         self._listen_channel: dict[int, int] = {}  # guild id -> text channel where /listen on was used
         self._ducks: dict[int, asyncio.TimerHandle] = {}
@@ -118,6 +119,22 @@ class DiscordAdapterBase(Adapter, abc.ABC):
     @abc.abstractmethod
     async def listen_command(self, interaction: discord.Interaction, setting: str) -> None:
         """``/listen`` as a slash command (listening)."""
+
+    @abc.abstractmethod
+    def _start_receiver(self, session: GuildVoice) -> None:
+        """Start hearing the guild's voice channel (listening)."""
+
+    @abc.abstractmethod
+    def _stop_receiver(self, guild_id: int) -> None:
+        """Stop hearing the guild's voice channel and forget what the hearing holds (listening)."""
+
+    @abc.abstractmethod
+    def _refresh(self, guild_id: int | None = None) -> None:
+        """Decide afresh who is heard (listening)."""
+
+    @abc.abstractmethod
+    def _announcement(self, session: GuildVoice, mode: str) -> str:
+        """What the bot says when it starts listening (the /listen command)."""
 
     @abc.abstractmethod
     async def _send(self, event: OutgoingEvent) -> None:

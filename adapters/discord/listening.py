@@ -1,5 +1,7 @@
 """The Discord adapter's listening: what people say in the voice channel becomes messages to the bot.
 
+``/listen`` itself is :mod:`adapters.discord.listen_command`.
+
 Per guild where the bot is in voice and listening is on (``/listen on``, or the config's default),
 a :class:`~adapters.discord.receive.VoiceReceiver` turns each user's packets into PCM, which is fed
 to the bot's :class:`core.hearing.Hearing` — only for users who are in the bot's channel, human,
@@ -42,6 +44,7 @@ HearingFactory = Callable[[UtteranceHandler, SpeechStartHandler], Hearing]
 """Builds the bot's hearing with the adapter's callbacks (``bots`` wraps ``voice.listening.build_hearing``)."""
 
 DUCK_MAX_S = 8.0  # a duck never outlasts this, even when no utterance comes of the speech
+WAIT_LIMIT_BYTES = 50 * 3840  # audio held while a speaker's opt-out is looked up (one second)
 
 
 def _mutes(state: discord.VoiceState | None) -> bool:
@@ -49,7 +52,7 @@ def _mutes(state: discord.VoiceState | None) -> bool:
 
 
 class Listening(DiscordAdapterBase):
-    """``/listen`` and the voice receive path, on the adapter's voice manager."""
+    """The voice receive path and the hearing, on the adapter's voice manager."""
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -68,69 +71,6 @@ class Listening(DiscordAdapterBase):
         hearing, self.hearing = self.hearing, None
         if hearing is not None:
             await hearing.stop()
-
-    # -- /listen --------------------------------------------------------------------------------------
-
-    async def listen_command(self, interaction: discord.Interaction, setting: str) -> None:
-        """``/listen on|off|always|wake|optout|optin|status`` as a slash command."""
-        member = interaction.user if isinstance(interaction.user, discord.Member) else None
-        manages = interaction.permissions.manage_guild or interaction.permissions.administrator  # as Discord resolved them
-        answer = await self.listen(interaction.guild, member, setting, interaction.channel_id, manages)
-        await interaction.response.send_message(answer, allowed_mentions=NO_MENTIONS,
-                                                ephemeral=setting.strip().lower() in ("optout", "optin", "status"))
-
-    async def listen(self, guild: discord.Guild | None, member: discord.Member | None, setting: str,
-                     channel_id: int | None, manages: bool = False) -> str:
-        """Carry out ``/listen SETTING`` for ``member``; returns what to answer (the announcement for ``on``).
-
-        ``manages``: the member can manage the server (else their roles in the guild decide).
-        """
-        setting = setting.strip().lower()
-        if guild is None or member is None:
-            return "Listening works in a server's voice channel."
-        if self.hearing is None:
-            return "I can't listen in voice channels: speech recognition is not set up for this bot."
-        if setting in ("optout", "optin"):
-            await self.listen_store.set_opted_out(member.id, setting == "optout")
-            self._refresh(guild.id)
-            return ("I won't listen to you in voice channels any more (/listen optin to undo)."
-                    if setting == "optout" else "I'll listen to you again when listening is on.")
-        on, mode = await self.listen_store.guild(guild.id, self.listen_policy)
-        if setting in ("", "status"):
-            return f"Listening is {'on' if on else 'off'} here (mode: {mode.replace('_', ' ')})."
-        if setting not in ("on", "off", "always", "wake", "wake_word"):
-            return "Use /listen on, off, always, wake, optout, optin or status."
-        if not (manages or self._may_switch(guild, member)):
-            return "Only members who can manage this server can turn listening on or off."
-        if setting == "off":
-            await self.listen_store.set_guild(guild.id, False)
-            self._stop_receiver(guild.id)
-            return "I've stopped listening in voice channels here."
-        mode = {"always": "always", "wake": "wake_word", "wake_word": "wake_word"}.get(setting, mode)
-        await self.listen_store.set_guild(guild.id, True, mode)
-        self._modes[guild.id] = mode
-        session = self.voice.active(guild.id)
-        if session is None:
-            return "Listening is on: I'll listen once I'm in a voice channel (/join)."
-        if channel_id is not None:
-            self._listen_channel[guild.id] = channel_id
-        self._start_receiver(session)
-        return self._announcement(session, mode)
-
-    def _may_switch(self, guild: discord.Guild, member: discord.Member) -> bool:
-        if guild.owner_id == member.id:
-            return True
-        permissions = member.guild_permissions
-        return bool(permissions.manage_guild or permissions.administrator)
-
-    def _announcement(self, session: GuildVoice, mode: str) -> str:
-        channel = getattr(session.vc.channel, "name", "the voice channel")
-        if mode == "always":
-            how = "everything said there is answered"
-        else:
-            words = self.listen_policy.wake_words
-            how = f"start with “{words[0]}” to talk to me" if words else "start with my name to talk to me"
-        return f"🎙 I'm listening in {channel}: {how}. Use /listen optout if you'd rather I didn't hear you."
 
     # -- voice connections ------------------------------------------------------------------------
 
@@ -178,6 +118,8 @@ class Listening(DiscordAdapterBase):
         if receiver is None:
             return
         receiver.stop()
+        for key in [k for k in self._waiting if k[0] == guild_id]:
+            del self._waiting[key]
         vc = receiver.vc
         if getattr(vc, "receiver", None) is receiver:
             vc.receiver = None
@@ -204,7 +146,7 @@ class Listening(DiscordAdapterBase):
         member = self._member(guild_id, user_id)
         if member is None or member.bot or _mutes(member.voice):
             return False, member
-        if user_id not in self._optout:  # look it up; nothing is heard until it is known
+        if user_id not in self._optout:  # look it up; their audio waits until it is known
             self._optout[user_id] = None
             asyncio.get_running_loop().create_task(self._load_optout(user_id))
         opted = self._optout[user_id]
@@ -216,6 +158,10 @@ class Listening(DiscordAdapterBase):
         except Exception:  # noqa: BLE001 - the store is down: do not listen to them
             log.warning("discord: opt-out of %s unavailable; not listening to them", user_id, exc_info=True)
             self._optout[user_id] = True
+        for (guild_id, waiting_user), frames in list(self._waiting.items()):
+            if waiting_user == user_id:
+                del self._waiting[(guild_id, user_id)]
+                self._heard(guild_id, user_id, b"".join(frames))
 
     def _refresh(self, guild_id: int | None = None) -> None:
         """Forget cached decisions (opt-outs, voice states changed): the next frames decide afresh."""
@@ -233,7 +179,10 @@ class Listening(DiscordAdapterBase):
         if hearing is None or receiver is None:
             return
         allowed, member = self._allowed(guild_id, user_id)
-        if allowed is None:
+        if allowed is None:  # held (at most a second) until their opt-out is known
+            waiting = self._waiting.setdefault((guild_id, user_id), [])
+            if sum(len(f) for f in waiting) < WAIT_LIMIT_BYTES:
+                waiting.append(pcm)
             return
         speaker = self._speaker(guild_id, user_id, member)
         if not allowed:
