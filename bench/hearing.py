@@ -187,7 +187,7 @@ class TimedStt(SpeechToText):
             self.times.append(time.perf_counter() - started)
 
 
-async def listening(listener: SpeechToText, clips: list[bytes], speakers: int, seconds: float) -> None:
+async def listening(listener: SpeechToText, clips: list[bytes], speakers: int, seconds: float, eager_ms: int) -> None:
     delivered: list[float] = []
     utterances = 0
 
@@ -197,7 +197,7 @@ async def listening(listener: SpeechToText, clips: list[bytes], speakers: int, s
         delivered.append(time.monotonic() - u.ended_at)
 
     timed = TimedStt(listener)
-    hearing = build_hearing(ListeningConfig(enabled=True), timed, on_utterance, lambda _: None)
+    hearing = build_hearing(ListeningConfig(enabled=True, eager_ms=eager_ms), timed, on_utterance, lambda _: None)
     assert isinstance(hearing, SileroHearing)
     people = [Speaker(str(n), "guild", f"p{n}") for n in range(speakers)]
     # each speaker's schedule: sentence, pause, next sentence (offset so they overlap differently)
@@ -233,6 +233,7 @@ async def listening(listener: SpeechToText, clips: list[bytes], speakers: int, s
         cpu = cpu_s() - cpu0
         vad = hearing.vad_seconds - vad0
         dropped = hearing.transcriber.dropped
+        discarded = hearing.transcriber.discarded
         player.stop()
     minutes = seconds / 60
     ticks = player.lateness
@@ -242,10 +243,10 @@ async def listening(listener: SpeechToText, clips: list[bytes], speakers: int, s
               f"  player thread p50 {ms(ticks, 50)}  p99 {ms(ticks, 99)}  max {ms(ticks, 100)}")
         return
     print(f"{speakers} speaker(s), {seconds:.0f} s of listening ({spoken_frames * 0.02:.0f} s of speech in all), "
-          f"{utterances} utterances, {dropped} dropped:")
+          f"{utterances} utterances, {dropped} dropped, {discarded} early transcriptions thrown away:")
     print(f"  CPU per minute of listening: whole process {cpu / minutes:.1f} s, VAD thread {vad / minutes:.2f} s")
     print(f"  end of speech -> utterance delivered: p50 {ms(delivered, 50)}  p99 {ms(delivered, 99)}"
-          f"  (includes the 600 ms end-of-speech silence)")
+          f"  (the 600 ms end-of-speech silence included; eager transcription from {eager_ms} ms)")
     print(f"  transcription: p50 {ms(timed.times, 50)}  p99 {ms(timed.times, 99)}")
     print(f"  20 ms tick lateness: event loop p50 {ms(lateness, 50)}  p99 {ms(lateness, 99)}  max {ms(lateness, 100)};"
           f"  player thread p50 {ms(ticks, 50)}  p99 {ms(ticks, 99)}  max {ms(ticks, 100)}")
@@ -255,6 +256,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="listening time per scenario")
     parser.add_argument("--runs", type=int, default=3, help="transcriptions of each sentence for the STT figures")
+    parser.add_argument("--eager-ms", type=int, default=ListeningConfig().eager_ms,
+                        help="start transcribing after this much silence (0: only at the end of speech)")
+    parser.add_argument("--speakers", default="0,1,4", help="scenarios: how many people talk at once")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
@@ -264,8 +268,8 @@ async def main() -> None:
     async with listener:
         await feed_cost(listener, clips)
         await stt_cost(listener, clips, args.runs)
-        for speakers in (0, 1, 4):  # 0: the event loop's lateness on this machine with nobody talking
-            await listening(listener, clips, speakers, args.seconds)
+        for speakers in (int(n) for n in args.speakers.split(",")):  # 0: the machine's own tick lateness
+            await listening(listener, clips, speakers, args.seconds, args.eager_ms)
     print(f"load average {os.getloadavg()[0]:.2f}")
 
 

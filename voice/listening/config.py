@@ -23,6 +23,9 @@ class ListeningConfig(BaseModel):
         start_ms: speech needed before the start of speech is reported (barge-in); one VAD window is 32 ms.
         min_utterance_ms: shorter bursts (a cough, a click, "mm") are dropped without transcribing.
         end_silence_ms: silence that ends an utterance.
+        eager_ms: after this much silence transcription starts already, before the end is certain (the
+            answer comes ``end_silence_ms - eager_ms`` sooner); if the speaker goes on, that transcription
+            is thrown away (CPU spent for nothing). 0, or not shorter than ``end_silence_ms``: off.
         preroll_ms: audio kept from before the detected start, so the first syllable is not cut.
         max_utterance_s: longer speech is cut here; the first part is transcribed with ``truncated``.
         max_concurrent: transcriptions running at once per room (guild).
@@ -40,6 +43,7 @@ class ListeningConfig(BaseModel):
     start_ms: int = Field(default=32, ge=32, le=1000)
     min_utterance_ms: int = Field(default=200, ge=0, le=5000)
     end_silence_ms: int = Field(default=600, ge=100, le=10_000)
+    eager_ms: int = Field(default=300, ge=0, le=10_000)
     preroll_ms: int = Field(default=300, ge=0, le=2000)
     max_utterance_s: float = Field(default=15.0, ge=1.0, le=120.0)
     max_concurrent: int = Field(default=2, ge=1, le=16)

@@ -11,6 +11,9 @@ Threads::
 sender on it) never waits for the model. The ONNX run releases the GIL. Events come back to the loop
 with ``call_soon_threadsafe``; an event of a speaker forgotten meanwhile is dropped there.
 
+``feed`` and ``forget`` may be called from any thread (discord.py runs voice socket listeners in its
+socket reader thread); ``start``, ``stop`` and ``settled`` belong to the event loop.
+
 Discord clients stop sending when their user stops talking (a few silent frames, then nothing), so
 "no audio" must count as silence: when a speaker in the middle of speech has sent nothing for
 :data:`GAP_S`, the thread appends silence up to the present, and the utterance ends on time.
@@ -19,6 +22,7 @@ Discord clients stop sending when their user stops talking (a few silent frames,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -30,7 +34,7 @@ from typing import Any
 from core.hearing import FRAME_BYTES, SAMPLE_RATE, Hearing, Speaker, SpeechStartHandler, UtteranceHandler
 from core.stt import SpeechToText
 from voice.listening.config import ListeningConfig
-from voice.listening.segmenter import Event, Segment, Segmenter, SpeechStarted
+from voice.listening.segmenter import Event, Resumed, Segment, Segmenter, SpeechStarted, Tentative
 from voice.listening.signal import TARGET_RATE, Downsampler
 from voice.listening.transcriber import Job, Transcriber
 from voice.listening.vad import VadStream, load_model
@@ -60,6 +64,7 @@ class _Track:
     produced_at: float = 0.0  # the monotonic time the end of those samples stands for (VAD thread only)
     gone: bool = False
     dropped_backlog: bool = False
+    tentative: Job | None = None  # transcription started at a pause, not yet confirmed (event loop only)
 
 
 class _Barrier:
@@ -165,7 +170,12 @@ class SileroHearing(Hearing):
                 track.gone = True
                 track.inbox.clear()
                 track.inbox_bytes = 0
-        self.transcriber.cancel(speaker)
+        loop = self._loop
+        if loop is None or _running_loop() is loop:
+            self.transcriber.cancel(speaker)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing of theirs can run any more
+                loop.call_soon_threadsafe(self.transcriber.cancel, speaker)
 
     @property
     def speakers(self) -> int:
@@ -193,7 +203,8 @@ class SileroHearing(Hearing):
                 if item is None:
                     return
                 if isinstance(item, _Barrier):
-                    item.loop.call_soon_threadsafe(_resolve, item.future)
+                    with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
+                        item.loop.call_soon_threadsafe(_resolve, item.future)
                 else:
                     self._guarded(self._analyse, item)
             if time.monotonic() >= next_tick:
@@ -238,8 +249,12 @@ class SileroHearing(Hearing):
         events = track.segmenter.push(samples)
         self.vad_seconds += time.thread_time() - started
         self.vad_audio_s += len(pcm) / _BYTES_PER_SECOND
-        if events and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._deliver, track, events, at, track.produced)
+        loop = self._loop
+        if events and loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._deliver, track, events, at, track.produced)
+            except RuntimeError:  # the loop was closed without stopping us: nobody is listening any more
+                track.gone = True
 
     # --- back on the event loop -------------------------------------------------------------------
 
@@ -252,9 +267,30 @@ class SileroHearing(Hearing):
                     self.on_speech_start(track.speaker)
                 except Exception:
                     log.exception("listening: the speech-start handler failed for %s", track.speaker.user_id)
-            elif isinstance(event, Segment):
-                ended_at = arrived - (produced - event.end) / TARGET_RATE
-                self.transcriber.submit(Job(track.speaker, event.samples, event.speech_s, ended_at, event.truncated))
+            elif isinstance(event, Tentative):  # a pause: start transcribing what it would be
+                track.tentative = self._job(track, event.segment, arrived, produced, tentative=True)
+                self.transcriber.submit(track.tentative)
+            elif isinstance(event, Resumed):
+                if track.tentative is not None:
+                    self.transcriber.discard(track.tentative)
+                    track.tentative = None
+            elif track.tentative is not None:  # the pause was the end: the early transcription stands
+                self.transcriber.confirm(track.tentative)
+                track.tentative = None
+            else:
+                self.transcriber.submit(self._job(track, event, arrived, produced))
+
+    @staticmethod
+    def _job(track: _Track, segment: Segment, arrived: float, produced: int, *, tentative: bool = False) -> Job:
+        ended_at = arrived - (produced - segment.end) / TARGET_RATE
+        return Job(track.speaker, segment.samples, segment.speech_s, ended_at, segment.truncated, tentative)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -10,6 +10,11 @@ counts), so it can be tested window by window::
 Entering ``speaking`` emits :class:`SpeechStarted` (the adapter's barge-in). Leaving it emits
 :class:`Segment` with the audio from ``preroll_ms`` before the start to a short pad after the end,
 unless less than ``min_utterance_ms`` of it was speech.
+
+With ``eager_ms`` (shorter than ``end_silence_ms``), a pause that long emits :class:`Tentative`: the
+segment the utterance will be if the silence goes on, so transcription can start before the end is
+certain. The speaker then either stays quiet (the :class:`Segment` follows, with the same audio) or goes
+on (:class:`Resumed`: forget the guess).
 """
 
 from __future__ import annotations
@@ -61,7 +66,19 @@ class Segment:
     truncated: bool = False
 
 
-Event = SpeechStarted | Segment
+@dataclass(frozen=True, slots=True)
+class Tentative:
+    """A pause of ``eager_ms``: ``segment`` is what the utterance will be if the silence goes on."""
+
+    segment: Segment
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """The speaker went on after a :class:`Tentative`: that guess is void."""
+
+
+Event = SpeechStarted | Segment | Tentative | Resumed
 
 
 class _State(Enum):
@@ -89,6 +106,8 @@ class Segmenter:
         self._start_windows = max(1, _windows(config.start_ms))
         self._min_speech_windows = _windows(config.min_utterance_ms)
         self._end_windows = max(1, _windows(config.end_silence_ms))
+        eager = _windows(config.eager_ms) if config.eager_ms else 0
+        self._eager_windows = eager if 0 < eager < self._end_windows else 0
         self._tail_windows = min(self._end_windows, _windows(_TAIL_MS))
         self._max_windows = max(1, int(config.max_utterance_s * TARGET_RATE) // WINDOW)
         self._lookback_windows = min(_windows(_CUT_LOOKBACK_S * 1000), self._max_windows // 2)
@@ -105,6 +124,7 @@ class Segmenter:
         self._speech_start = 0  # position where speech started
         self._voiced = 0  # windows at or over the threshold (or in hysteresis) since the start
         self._silent = 0  # consecutive windows since the last one at or over the threshold
+        self._tentative = False  # a Tentative is out for the utterance in progress
 
     @property
     def speaking(self) -> bool:
@@ -129,24 +149,23 @@ class Segmenter:
         for index, prob in enumerate(probs):
             window = whole[index * WINDOW : (index + 1) * WINDOW]
             self._position += WINDOW
-            event = self._step(window, float(prob))
-            if event is not None:
-                events.append(event)
+            self._step(window, float(prob), events)
         return events
 
-    def flush(self) -> Segment | None:
-        """End the utterance in progress now (the speaker left); None when there is none worth keeping."""
-        if self._state is not _State.SPEAKING:
-            self._reset()
-            return None
-        return self._finish(self._position - self._silent * WINDOW)
+    def flush(self) -> list[Event]:
+        """End the utterance in progress now (the speaker left): its :class:`Segment`, if worth keeping."""
+        events: list[Event] = []
+        if self._state is _State.SPEAKING:
+            self._finish(events)
+        self._reset()
+        return events
 
-    def _step(self, window: np.ndarray, prob: float) -> Event | None:
+    def _step(self, window: np.ndarray, prob: float, events: list[Event]) -> None:
         if self._state is _State.IDLE:
             if prob < self._on:
                 if self._keep_preroll:
                     self._preroll.append(window)
-                return None
+                return
             self._state = _State.STARTING
             self._speech_start = self._position - WINDOW
             self._held = list(self._preroll) if self._keep_preroll else []
@@ -160,39 +179,57 @@ class Segmenter:
                 for held in self._held:
                     self._preroll.append(held)
                 self._reset()
-                return None
+                return
             self._voiced += 1
             if self._voiced < self._start_windows:
-                return None
+                return
             self._state = _State.SPEAKING
-            return SpeechStarted(self._position)
+            events.append(SpeechStarted(self._position))
+            return
         # speaking
         if prob >= self._on:
             self._silent = 0
             self._voiced += 1
+            if self._tentative:
+                self._tentative = False
+                events.append(Resumed())
         elif prob < self._off or self._silent:
             self._silent += 1
         else:
             self._voiced += 1
         if self._silent >= self._end_windows:
-            return self._finish(self._position - self._silent * WINDOW)
-        if len(self._held) >= self._max_windows:
-            return self._cut()
-        return None
+            self._finish(events)
+        elif len(self._held) >= self._max_windows:
+            if self._tentative:  # the cut decides instead
+                self._tentative = False
+                events.append(Resumed())
+            events.append(self._cut())
+        elif self._silent == self._eager_windows and self._eager_windows and not self._tentative:
+            guess = self._segment()
+            if guess is not None:
+                self._tentative = True
+                events.append(Tentative(guess))
 
-    def _finish(self, end: int) -> Segment | None:
+    def _segment(self) -> Segment | None:
+        """The utterance in progress as if it ended now; None when it is too short to transcribe."""
         keep = len(self._held) - max(0, self._silent - self._tail_windows)
-        tail = self._held[keep:]
-        samples = np.concatenate(self._held[:keep]) if keep > 0 else np.zeros(0, dtype=np.float32)
-        speech_s = max(0, end - self._speech_start) / TARGET_RATE
-        voiced = self._voiced
-        self._reset()
-        for window in tail[-(self._preroll.maxlen or 1) :]:
-            if self._keep_preroll:
-                self._preroll.append(window)
-        if voiced == 0 or voiced < self._min_speech_windows or not samples.size:
+        if keep <= 0 or self._voiced == 0 or self._voiced < self._min_speech_windows:
             return None
-        return Segment(samples, speech_s, end)
+        end = self._position - self._silent * WINDOW
+        return Segment(np.concatenate(self._held[:keep]), max(0, end - self._speech_start) / TARGET_RATE, end)
+
+    def _finish(self, events: list[Event]) -> None:
+        segment = self._segment()
+        if segment is not None:
+            events.append(segment)
+        elif self._tentative:
+            events.append(Resumed())
+        keep = len(self._held) - max(0, self._silent - self._tail_windows)
+        tail = self._held[max(0, keep) :]
+        self._reset()
+        if self._keep_preroll:
+            for window in tail[-(self._preroll.maxlen or 1) :]:
+                self._preroll.append(window)
 
     def _cut(self) -> Segment:
         """The utterance reached the longest allowed: cut after a recent pause if there is one, else here.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
+import functools
 import logging
 from dataclasses import dataclass, field
 
@@ -26,15 +26,28 @@ log = logging.getLogger(__name__)
 
 @dataclass(eq=False)
 class Job:
-    """One utterance waiting for (or in) transcription; mutable because its audio is let go early."""
+    """One utterance waiting for (or in) transcription; mutable because its audio is let go early.
+
+    A job made from a finished utterance is confirmed at once; one started tentatively (at a pause, see
+    ``ListeningConfig.eager_ms``) is confirmed with :meth:`Transcriber.confirm` or dropped with
+    :meth:`Transcriber.discard`.
+    """
 
     speaker: Speaker
     samples: np.ndarray | None
     speech_s: float
     ended_at: float
     truncated: bool
+    tentative: bool = False
+    holds_slot: bool = False  # counted in its room's running transcriptions
     previous: asyncio.Future[None] | None = None  # the same speaker's previous job, delivered first
     delivered: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    #: set when the utterance is known to be over; a tentative job (started early) waits for it to be handed on
+    confirmed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        if not self.tentative:
+            self.confirmed.set()
 
     def pcm(self) -> bytes:
         """The audio as 16-bit mono PCM at 16 kHz."""
@@ -85,6 +98,7 @@ class Transcriber:
         self._last: dict[tuple[str, str], Job] = {}
         self.dropped = 0  # utterances pushed out of a full queue
         self.failed = 0  # transcriptions that failed (not counting "no speech")
+        self.discarded = 0  # tentative transcriptions thrown away because the speaker went on
 
     def submit(self, job: Job) -> None:
         """Transcribe ``job`` now if its room has a free slot, else queue it (dropping the oldest when full)."""
@@ -105,6 +119,22 @@ class Transcriber:
             )
             self._settle(oldest)
         room.waiting.append(job)
+
+    def confirm(self, job: Job) -> None:
+        """The utterance ``job`` was started for tentatively is over: hand it on when transcribed."""
+        job.confirmed.set()
+
+    def discard(self, job: Job) -> None:
+        """The tentative ``job`` is void (the speaker went on): drop it, queued or running."""
+        self.discarded += 1
+        room = self._rooms.get(job.speaker.room)
+        if room is not None and job in room.waiting:
+            room.waiting.remove(job)
+            self._settle(job)
+            return
+        for task, running in list(self._tasks.items()):
+            if running is job:
+                task.cancel()
 
     def cancel(self, speaker: Speaker) -> None:
         """Drop every queued and running transcription of ``speaker`` (nothing of theirs is delivered)."""
@@ -143,36 +173,42 @@ class Transcriber:
 
     def _start(self, room: _Room, job: Job) -> None:
         room.running += 1
+        job.holds_slot = True
         task = asyncio.create_task(self._run(room, job), name=f"hearing-{job.speaker.room}-{job.speaker.user_id}")
         self._tasks[task] = job
-        task.add_done_callback(self._tasks.pop)
+        # cleanup in a callback, not only in _run: a task cancelled before it started never runs its finally
+        task.add_done_callback(functools.partial(self._done, room, job))
+
+    def _done(self, room: _Room, job: Job, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+        self._release(room, job)
+        self._settle(job)
 
     def _release(self, room: _Room, job: Job) -> None:
-        """The slot is free: the audio goes, the next waiting utterance starts."""
+        """The slot is free: the audio goes, the next waiting utterance starts (once per job)."""
         job.samples = None
+        if not job.holds_slot:
+            return
+        job.holds_slot = False
         room.running -= 1
         if room.waiting:
             self._start(room, room.waiting.popleft())
-        elif room.running == 0:
-            self._rooms.pop(job.speaker.room, None)
+        elif room.running == 0 and self._rooms.get(job.speaker.room) is room:
+            del self._rooms[job.speaker.room]
 
     async def _run(self, room: _Room, job: Job) -> None:
-        utterance: Utterance | None = None
         try:
-            try:
-                utterance = await self._transcribe(job)
-            finally:
-                self._release(room, job)
-            if job.previous is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.shield(job.previous)
-            if utterance is not None:
-                try:
-                    await self.on_utterance(utterance)
-                except Exception:
-                    log.exception("listening: the utterance handler failed for %s", _who(job.speaker))
+            utterance = await self._transcribe(job)
         finally:
-            self._settle(job)
+            self._release(room, job)
+        await job.confirmed.wait()
+        if job.previous is not None:
+            await asyncio.shield(job.previous)  # shielded: our cancellation must not cancel theirs
+        if utterance is not None:
+            try:
+                await self.on_utterance(utterance)
+            except Exception:
+                log.exception("listening: the utterance handler failed for %s", _who(job.speaker))
 
     async def _transcribe(self, job: Job) -> Utterance | None:
         who = _who(job.speaker)

@@ -11,6 +11,7 @@ import pytest
 
 from core.hearing import FRAME_BYTES, Speaker
 from core.stt import SpeechToText, Transcript
+from core.wakeword import find_wake_word, wake_words_for
 from tests.spoken import wer
 from tests.voice.listening.conftest import FRAME_S, Ears, noise, onset_s, play, quiet, silence, spoken
 from voice.audio import find_ffmpeg
@@ -37,6 +38,8 @@ async def test_one_utterance_comes_out_with_the_right_words(speech, listener, ma
     assert ears.threads == {threading.get_ident()}, "callbacks run on the event loop, not in the VAD thread"
     assert utterance.speaker == ANN and utterance.language == "en" and not utterance.truncated
     assert wer(QUESTION, utterance.text) <= 0.2, utterance.text
+    addressed = find_wake_word(utterance.text, wake_words_for("Joe", ["computer"]))  # what tiny.en makes of a name
+    assert addressed is not None and wer("what are your opening hours", addressed.text) <= 0.2, utterance.text
     spoken_s = len(voice) / (FRAME_BYTES / FRAME_S) - onset_s(voice)
     assert abs(utterance.duration_s - spoken_s) < 0.4, (utterance.duration_s, spoken_s)
 
@@ -263,3 +266,44 @@ async def test_hearing_can_be_stopped_and_started_again_and_forgetting_a_strange
     await play(hearing, ANN, silence(0.3) + await spoken(speech, QUESTION) + silence(1.0))
     [utterance] = await ears.wait_for(1)
     assert wer(QUESTION, utterance.text) <= 0.2
+
+
+async def test_feed_and_forget_work_from_the_socket_reader_thread(speech, listener, make_hearing, ears) -> None:
+    """discord.py calls voice socket listeners in its own thread; the receive path may feed from there."""
+    hearing = await make_hearing(listener)
+    voice = silence(0.3) + await spoken(speech, QUESTION) + silence(1.0)
+    half = voice[: len(voice) // 2 // FRAME_BYTES * FRAME_BYTES]
+
+    def reader() -> None:
+        for index in range(0, len(half), FRAME_BYTES):
+            hearing.feed(BOB, half[index : index + FRAME_BYTES])
+        hearing.forget(BOB)
+        for index in range(0, len(voice), FRAME_BYTES):
+            hearing.feed(ANN, voice[index : index + FRAME_BYTES])
+            if index % (25 * FRAME_BYTES) == 0:
+                time.sleep(0.01)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    await hearing.settled()
+    [utterance] = await ears.wait_for(1)
+    await quiet(hearing)
+    assert utterance.speaker == ANN and wer(QUESTION, utterance.text) <= 0.2
+    assert [u.speaker for u in ears.utterances] == [ANN] and hearing.speakers == 1
+    assert ears.threads == {threading.get_ident()}
+
+
+async def test_a_pause_shorter_than_end_silence_keeps_one_utterance_and_the_early_guess_is_thrown_away(
+    speech, listener, make_hearing, ears
+) -> None:
+    hearing = await make_hearing(listener, eager_ms=300, end_silence_ms=600)
+    first, second = "What are your opening hours?", "How do I reset my password?"
+    # Piper adds 150 ms before and 100 ms after each clip: about 450 ms of pause in all
+    audio = silence(0.3) + await spoken(speech, first) + silence(0.2) + await spoken(speech, second) + silence(1.0)
+    await play(hearing, ANN, audio)
+    await quiet(hearing)
+    assert len(ears.utterances) == 1, [u.text for u in ears.utterances]
+    [utterance] = ears.utterances
+    assert wer(f"{first} {second}", utterance.text) <= 0.2, utterance.text
+    assert hearing.transcriber.discarded >= 1, "the pause started a transcription that was then thrown away"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from voice.listening.config import ListeningConfig
-from voice.listening.segmenter import Segment, Segmenter, SpeechStarted
+from voice.listening.segmenter import Resumed, Segment, Segmenter, SpeechStarted, Tentative
 from voice.listening.vad import WINDOW
 
 WINDOW_S = WINDOW / 16_000  # 32 ms
@@ -37,7 +37,11 @@ def window_numbers(segment: Segment) -> list[int]:
 
 
 def run(probs: list[float], *, chunk: int = 320, total: int | None = None, **config: object):
-    """Push ``total`` numbered windows (default: the script plus 40 windows of silence) in ``chunk``-sample pieces."""
+    """Push ``total`` numbered windows (default: the script plus 40 windows of silence) in ``chunk``-sample pieces.
+
+    Eager transcription is off unless the test asks for it (``eager_ms``).
+    """
+    config.setdefault("eager_ms", 0)
     segmenter = Segmenter(ScriptedVad(probs), ListeningConfig(**config))
     audio = numbered(total if total is not None else len(probs) + 40)
     events = []
@@ -132,9 +136,50 @@ def test_chunk_size_does_not_change_the_result() -> None:
 def test_flush_ends_the_utterance_in_progress() -> None:
     segmenter, events = run([0.0] * 3 + [0.9] * 20, total=23)
     assert [type(e) for _, e in events] == [SpeechStarted] and segmenter.speaking
-    segment = segmenter.flush()
-    assert segment is not None and segment.end == 23 * WINDOW and not segmenter.speaking
-    assert segmenter.flush() is None
+    [segment] = segmenter.flush()
+    assert isinstance(segment, Segment) and segment.end == 23 * WINDOW and not segmenter.speaking
+    assert segmenter.flush() == []
+
+
+def test_eager_a_pause_gives_a_tentative_segment_then_the_same_audio_when_the_silence_goes_on() -> None:
+    _, events = run([0.0] * 3 + [0.9] * 20, eager_ms=300, end_silence_ms=600)
+    kinds = [type(e) for _, e in events]
+    assert kinds == [SpeechStarted, Tentative, Segment], kinds
+    (early_at, tentative), (final_at, final) = events[1], events[2]
+    assert isinstance(tentative, Tentative) and isinstance(final, Segment)
+    assert (final_at - early_at) / 16_000 == pytest.approx(0.3, abs=0.04), "the guess comes 300 ms sooner"
+    guess = tentative.segment
+    assert (guess.end, guess.speech_s, guess.truncated) == (final.end, final.speech_s, final.truncated)
+    np.testing.assert_array_equal(guess.samples, final.samples)
+
+
+def test_eager_the_speaker_going_on_voids_the_guess_and_the_whole_utterance_follows() -> None:
+    probs = [0.0] * 3 + [0.9] * 20 + [0.0] * 12 + [0.9] * 20  # a 384 ms pause mid-sentence
+    _, events = run(probs, eager_ms=300, end_silence_ms=600)
+    kinds = [type(e) for _, e in events]
+    assert kinds == [SpeechStarted, Tentative, Resumed, Tentative, Segment], kinds
+    final = events[-1][1]
+    assert isinstance(final, Segment) and final.speech_s == pytest.approx(52 * WINDOW_S)
+
+
+def test_eager_is_off_when_zero_or_not_shorter_than_the_end_silence() -> None:
+    for eager in (0, 600, 900):
+        _, events = run([0.0] * 3 + [0.9] * 20, eager_ms=eager, end_silence_ms=600)
+        assert [type(e) for _, e in events] == [SpeechStarted, Segment], eager
+
+
+def test_eager_no_guess_for_a_burst_too_short_to_transcribe() -> None:
+    _, events = run([0.0] * 3 + [0.9] * 3, eager_ms=300, min_utterance_ms=200)
+    assert [type(e) for _, e in events] == [SpeechStarted]
+
+
+def test_eager_a_cut_at_the_longest_utterance_voids_an_open_guess() -> None:
+    # 2 s = 62 windows: speech, then a pause that reaches eager (10 windows) but the limit comes first
+    probs = [0.0] * 2 + [0.9] * 50 + [0.0] * 30
+    _, events = run(probs, eager_ms=300, end_silence_ms=1500, max_utterance_s=2.0, preroll_ms=0)
+    kinds = [type(e) for _, e in events]
+    assert kinds == [SpeechStarted, Tentative, Resumed, Segment], kinds
+    assert isinstance(events[-1][1], Segment) and events[-1][1].truncated
 
 
 async def test_real_silero_segments_piper_speech(speech) -> None:
@@ -146,9 +191,10 @@ async def test_real_silero_segments_piper_speech(speech) -> None:
     audio = silence(1.0) + voice + silence(1.0)
     segmenter = Segmenter(VadStream(load_model()), ListeningConfig())
     events = segmenter.push(Downsampler()(audio))
-    assert [type(e) for e in events] == [SpeechStarted, Segment]
-    start, segment = events
-    assert isinstance(start, SpeechStarted) and isinstance(segment, Segment)
+    assert [type(e) for e in events] == [SpeechStarted, Tentative, Segment]
+    start, tentative, segment = events
+    assert isinstance(start, SpeechStarted) and isinstance(tentative, Tentative) and isinstance(segment, Segment)
+    np.testing.assert_array_equal(tentative.segment.samples, segment.samples)
     onset = onset_s(audio)
     assert 0 < start.at / 16_000 - onset <= 0.1
     assert segment.samples.size / 16_000 == pytest.approx(segment.speech_s + 0.3 + 0.16, abs=0.1)

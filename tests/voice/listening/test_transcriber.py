@@ -223,3 +223,67 @@ async def test_the_utterance_carries_what_the_job_knew(language) -> None:
     [u] = out.items
     assert (u.speaker, u.text, u.duration_s, u.ended_at, u.truncated) == (ann(), "said 5", 1.0, 123.0, True)
     assert u.language == (language or "en")
+
+
+def tentative(speaker: Speaker, value: int) -> Job:
+    j = job(speaker, value)
+    return Job(j.speaker, j.samples, j.speech_s, j.ended_at, j.truncated, tentative=True)
+
+
+async def test_a_tentative_job_is_transcribed_at_once_but_handed_on_only_when_confirmed() -> None:
+    stt, out = ScriptedStt(), Collected()
+    t = transcriber(stt, out)
+    early = tentative(ann(), 1)
+    t.submit(early)
+    await asyncio.sleep(0.05)
+    assert stt.heard == [1] and out.items == [] and t.running == 0, "transcribed, slot free, held back"
+    t.confirm(early)
+    await settle(t)
+    assert out.texts() == ["said 1"]
+
+
+async def test_a_discarded_tentative_job_is_never_handed_on_queued_running_or_done() -> None:
+    stt, out = ScriptedStt(), Collected()
+    t = transcriber(stt, out, max_concurrent=1)
+    done = tentative(ann(), 1)
+    t.submit(done)
+    await asyncio.sleep(0.05)  # transcribed, waiting for confirmation
+    stt.gate.clear()
+    running, queued = tentative(bob(), 2), tentative(Speaker("3", "g1"), 3)
+    t.submit(running)
+    t.submit(queued)
+    await asyncio.sleep(0.02)
+    assert (t.running, t.waiting) == (1, 1)
+    for j in (done, running, queued):
+        t.discard(j)
+    t.submit(job(ann(), 4))  # Ann's next utterance is not held back by the void guess
+    stt.gate.set()
+    await settle(t)
+    assert out.texts() == ["said 4"] and t.discarded == 3
+
+
+async def test_regression_a_job_dropped_before_its_task_ran_frees_its_slot_and_does_not_block_the_next() -> None:
+    """Cancelling a task that never started skips its ``finally``: the slot and the order chain leaked."""
+    stt, out = ScriptedStt(), Collected()
+    t = transcriber(stt, out, max_concurrent=1)
+    early = tentative(ann(), 1)
+    t.submit(early)
+    t.discard(early)  # same tick: the task has not run yet
+    t.submit(job(bob(), 2))
+    t.cancel(bob())  # same for forget()
+    t.submit(job(ann(), 3))
+    await settle(t)
+    assert out.texts() == ["said 3"] and (t.running, t.waiting) == (0, 0) and t._rooms == {}
+
+
+async def test_regression_cancel_while_waiting_for_the_earlier_utterance_delivers_nothing() -> None:
+    stt, out = ScriptedStt(), Collected()
+    stt.release = {1: asyncio.Event()}
+    t = transcriber(stt, out, max_concurrent=2)
+    t.submit(job(ann(), 1, seconds=2.0))
+    t.submit(job(ann(), 2))
+    await asyncio.sleep(0.05)  # 2 is transcribed and waits for 1 to be handed on first
+    t.cancel(ann())
+    stt.release[1].set()
+    await settle(t)
+    assert out.items == [] and (t.running, t.waiting) == (0, 0)
