@@ -9,7 +9,9 @@
    player. The reply arrives word by word like an engine's output, a word every ``WORD_S``
    (a sentence about every 300 ms). Compared:
    - streamed: the words go to the adapter as ``stream_piece`` calls while they arrive; the
-     voice service speaks each sentence as soon as its end is confirmed by the next word;
+     voice service speaks each sentence as soon as its last word arrives (the stream is
+     word-aligned), and the first sentence in two parts (``first_clip_chars``), so the first
+     audio can come before the first sentence is complete (a negative time);
    - whole-reply synthesis: the adapter gets the finished reply and the service synthesizes it
      as one unit (``min_sentence_chars`` above the reply's length, so nothing is split);
    - whole reply, sentence-split (for reference): the finished reply, with the default service,
@@ -19,7 +21,8 @@
    voice server (``tests/adapters/discord/fake_voice.py``: voice gateway v8 over TLS, UDP, DAVE
    end-to-end encryption, Opus decoded at the server). Measured at the server:
    - first voice packet with sound after the first sentence of a streamed reply is complete
-     (p50/p99 over ``PROTOCOL_RUNS`` replies, each with new words so every run synthesizes);
+     (p50/p99 over ``PROTOCOL_RUNS`` replies, each with new words so every run synthesizes;
+     ``--first-clip-chars N`` sets the streamed replies' ``first_clip_chars``, 0: off);
    - the same for whole-reply synthesis (the reply queued once complete, synthesized as one
      unit), and the ratio;
    - CPU per second of speech played (cached clips: Opus encoding, DAVE and transport
@@ -37,6 +40,7 @@ import pathlib
 import statistics
 import sys
 import time
+from typing import Any
 
 # run as a script, bench/ comes first on sys.path and bench/voice.py would shadow the voice package
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -51,14 +55,14 @@ from tests.adapters.discord.fake_discord import FakeDiscord
 from tests.adapters.discord.fake_voice import FakeVoiceServer
 from tests.adapters.discord.stand_in_voice import StandInVoice
 from tests.adapters.discord.voice_world import LOUD, hook_answer, loud, peak, reference
-from voice.config import VoiceConfig
+from voice.config import PiperEngineConfig, VoiceConfig
 from voice.service import VoiceService, build_speech
 
 N = 300
 RUNS = 5
 SENTENCES = ["The weather is calm today.", "Rain may come this evening.", "Take an umbrella to be safe."]
 WORD_S = 0.06  # the engine produces a word every 60 ms: a 5-word sentence every 300 ms
-WHOLE_UNIT = VoiceConfig(min_sentence_chars=200)  # shorter sentences are joined: the reply is one unit
+WHOLE_UNIT = VoiceConfig(min_sentence_chars=200, first_clip_chars=0)  # nothing is split: the reply is one unit
 
 
 async def reply_latency() -> None:
@@ -155,13 +159,27 @@ async def voice_channel() -> None:
     print(f"voice channel (real voice layer: Piper 'joe', model load {load_ms:.0f} ms), 3-sentence reply streamed "
           f"a word every {WORD_S * 1000:.0f} ms; first complete sentence -> first audio frame, "
           f"median of {RUNS}:")
+    # a short first clip can be ready before sentence 1 is complete (a negative time): no ratio then
+    ratio = f"{med['whole'] / med['streamed']:.1f}x" if med["streamed"] > 0 else "n/a (streamed starts before)"
     print(f"  streamed {med['streamed']:.0f} ms (range {spread['streamed']}), whole-reply synthesis "
-          f"{med['whole']:.0f} ms (range {spread['whole']}), ratio {med['whole'] / med['streamed']:.1f}x")
+          f"{med['whole']:.0f} ms (range {spread['whole']}), ratio {ratio}")
     print(f"  whole reply given at once, service splits sentences: {med['split']:.0f} ms (range {spread['split']})")
-    print(f"  (streamed includes waiting for the next word, which confirms the sentence end: {WORD_S * 1000:.0f} ms)")
+    print("  (a word-aligned stream ends a sentence at its last word; the first clip is cut at a clause or after "
+          "about 16 characters, so its audio can come before the sentence is complete)")
 
 
 PROTOCOL_RUNS = 20
+
+
+def streamed_config() -> VoiceConfig:
+    """The voice config of the streamed replies: the default, ``--first-clip-chars N``, ``--piper-threads N``."""
+    options: dict[str, Any] = {}
+    if "--first-clip-chars" in sys.argv:
+        options["first_clip_chars"] = int(sys.argv[sys.argv.index("--first-clip-chars") + 1])
+    if "--piper-threads" in sys.argv:
+        threads = int(sys.argv[sys.argv.index("--piper-threads") + 1])
+        options["engines"] = [PiperEngineConfig(threads=threads)]
+    return VoiceConfig(**options)
 NUMBERS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
            "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "zero"]
 
@@ -224,7 +242,7 @@ async def voice_protocol() -> None:
     await server.start()
     server.trust()
     fake.voice_server = server
-    speech = build_speech(VoiceConfig())
+    speech = build_speech(streamed_config())
     whole_speech = build_speech(WHOLE_UNIT)
     await speech.start()
     await whole_speech.start()
@@ -271,15 +289,17 @@ async def voice_protocol() -> None:
     ms = {m: [v * 1000 for v in vals] for m, vals in results.items()}
     p50 = {m: percentile(v, 50) for m, v in ms.items()}
     print(f"voice channel through the protocol (discord.py VoiceClient -> fake voice server, TLS, UDP, DAVE on), "
-          f"{PROTOCOL_RUNS} replies streamed a word every {WORD_S * 1000:.0f} ms, from the first complete sentence:")
+          f"{PROTOCOL_RUNS} replies streamed a word every {WORD_S * 1000:.0f} ms (first_clip_chars "
+          f"{speech.config.first_clip_chars}, {' '.join(sys.argv[1:])}), from the first complete sentence:")
     print(f"  streamed: first packet of the reply's audio p50 {p50['streamed']:.0f} ms, "
           f"p99 {percentile(ms['streamed'], 99):.0f} ms (target <= 150 ms); first packet with sound "
           f"p50 {percentile(sounds, 50):.0f} ms, p99 {percentile(sounds, 99):.0f} ms")
     print(f"  of which the voice path (first synthesized frame -> its packet at the server): "
           f"p50 {percentile(path, 50):.0f} ms, p99 {percentile(path, 99):.0f} ms; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    ratio = f"{p50['whole'] / p50['streamed']:.1f}x" if p50["streamed"] > 0 else "n/a (streamed starts before)"
     print(f"  whole-reply synthesis: p50 {p50['whole']:.0f} ms, p99 {percentile(ms['whole'], 99):.0f} ms; "
-          f"ratio whole/streamed {p50['whole'] / p50['streamed']:.1f}x")
+          f"ratio whole/streamed {ratio}")
     print(f"  CPU per second of speech played (cached clip, {played_s:.1f} s in {wall:.1f} s): "
           f"{(cpu - server_cpu) / played_s * 1000:.1f} ms bot side (Opus encode, DAVE, transport encryption, "
           f"player), {server_cpu / played_s * 1000:.1f} ms at the fake server (open + decode), process total "

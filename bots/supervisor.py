@@ -9,7 +9,7 @@ import random
 
 from core.adapter import Adapter
 from core.backoff import Backoff, BackoffPolicy
-from core.lifecycle import Resource, cancel_and_wait
+from core.lifecycle import Resource, cancel_and_wait, raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ class AdapterSupervisor(Resource):
         start_timeout_s: a start attempt that takes longer counts as failed.
         first_wait_s: :meth:`start` returns after this long even while the first attempt still runs
             (it goes on in the background), so a slow platform never holds up the others or the summary.
+        cleanup_timeout_s: a stop while an attempt connects waits this long at most for the adapter to
+            release what the attempt opened; a cleanup that takes longer is logged and left to finish.
     """
 
     def __init__(
@@ -38,15 +40,18 @@ class AdapterSupervisor(Resource):
         max_delay_s: float = 300.0,
         start_timeout_s: float = 60.0,
         first_wait_s: float = 1.5,
+        cleanup_timeout_s: float = 10.0,
     ) -> None:
         self.adapter = adapter
         self.first_delay_s = first_delay_s
         self.max_delay_s = max_delay_s
         self.start_timeout_s = start_timeout_s
         self.first_wait_s = first_wait_s
+        self.cleanup_timeout_s = cleanup_timeout_s
         self.running = False
         self.last_error: str | None = None
         self.attempts = 0
+        self._cleanups: set[asyncio.Future[None]] = set()  # held until done (the loop keeps only weak references)
         self._retry: asyncio.Task[None] | None = None
 
     @property
@@ -67,11 +72,18 @@ class AdapterSupervisor(Resource):
         try:
             await asyncio.wait_for(self.adapter.start(), self.start_timeout_s)
         except asyncio.CancelledError:
-            # stopped while connecting: release what the attempt opened (HTTP sessions) before going
-            try:
-                await asyncio.shield(self.adapter.stop())
-            except Exception:  # noqa: BLE001
-                log.debug("cleanup after a cancelled start of %s failed", self.adapter.adapter_id, exc_info=True)
+            # stopped while connecting: release what the attempt opened (HTTP sessions) before going, but
+            # never wait for ever (a connection that never comes must not hold up the bot's stop)
+            cleanup = asyncio.ensure_future(self.adapter.stop())
+            self._cleanups.add(cleanup)
+            cleanup.add_done_callback(self._cleanup_done)
+            done, _ = await asyncio.wait({cleanup}, timeout=self.cleanup_timeout_s)
+            if not done:
+                log.warning(
+                    "%s: releasing a cancelled start takes more than %g s; stopping without waiting for it",
+                    self.adapter.adapter_id,
+                    self.cleanup_timeout_s,
+                )
             raise
         except Exception as exc:  # noqa: BLE001 - any failure is retried
             self.last_error = describe(exc) if not isinstance(exc, TimeoutError) else f"no connection within {self.start_timeout_s:.0f} s"
@@ -86,6 +98,11 @@ class AdapterSupervisor(Resource):
             log.info("%s connected after %d attempts", self.adapter.adapter_id, self.attempts)
         return True
 
+    def _cleanup_done(self, cleanup: asyncio.Future[None]) -> None:
+        self._cleanups.discard(cleanup)
+        if not cleanup.cancelled() and cleanup.exception() is not None:
+            log.debug("cleanup after a cancelled start of %s failed", self.adapter.adapter_id, exc_info=cleanup.exception())
+
     async def _retry_loop(self, first: asyncio.Task[bool]) -> None:
         if await first:  # the first attempt went on past first_wait_s, and worked
             log.info("%s connected", self.adapter.adapter_id)
@@ -93,6 +110,9 @@ class AdapterSupervisor(Resource):
         # the logged delay is the step; the sleep spreads it by ±10% so many bots do not retry in step
         backoff = Backoff(BackoffPolicy(base_s=self.first_delay_s, cap_s=self.max_delay_s, jitter="none"))
         while True:
+            # Stopped just as an attempt failed: Python 3.11's wait_for hands back the failure and loses the
+            # cancel, so without this the loop would retry for ever and stop() would wait for ever.
+            raise_if_cancelled()
             delay = backoff.next()
             log.error("%s could not start: %s; retrying in %g s", self.adapter.adapter_id, self.last_error, round(delay, 1))
             await asyncio.sleep(delay * random.uniform(0.9, 1.1))

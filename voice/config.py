@@ -47,12 +47,16 @@ class PiperEngineConfig(_Strict):
 
     Attributes:
         timeout_s: the most one synthesis may take before the chain moves on.
+        threads: onnxruntime intra-op threads for one synthesis; 0 is onnxruntime's choice (one per
+            physical core). Idle threads never spin-wait: on a busy machine a spinning pool takes
+            the CPU the synthesis itself, the Opus encoder and the event loop need.
         (Synthesis is serialized: espeak-ng, which Piper phonemizes with, is process-global.)
     """
 
     kind: Literal["piper"] = "piper"
     voices: list[PiperVoiceConfig] = Field(default_factory=lambda: [PiperVoiceConfig()])
     timeout_s: float = Field(default=30.0, gt=0)
+    threads: int = Field(default=0, ge=0, le=64)
 
 
 class EdgeEngineConfig(_Strict):
@@ -127,6 +131,11 @@ class VoiceConfig(_Strict):
         languages: preferred voice names per language, tried before the engines' other voices.
         max_chars: replies are cut (at a sentence end) to this many characters before synthesis.
         min_sentence_chars: streamed sentences shorter than this are joined with the next.
+        first_clip_chars: voice channels: the first sentence of a reply is spoken in two parts when
+            it has a clause boundary (``, : —``) between 10 and this many characters, or runs past
+            them (cut at a word end within them), so its first part is synthesized quickly and plays
+            while the rest is synthesized; no cut leaves a known rest under 10 characters; the
+            first sentence is also never joined with the next. 0: off.
         stt: speech-to-text engines (for voice notes and the web chat's microphone).
     """
 
@@ -135,6 +144,7 @@ class VoiceConfig(_Strict):
     languages: dict[str, list[str]] = Field(default_factory=dict)
     max_chars: int = Field(default=2000, ge=20, le=20_000)
     min_sentence_chars: int = Field(default=20, ge=0, le=200)
+    first_clip_chars: int = Field(default=16, ge=0, le=400)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     audio: AudioConfig = Field(default_factory=AudioConfig)
     stt: SttConfig = Field(default_factory=SttConfig)

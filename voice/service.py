@@ -27,7 +27,7 @@ from voice.engines.base import TtsEngine, clamp_rate
 from voice.errors import AllEnginesFailed, NothingToSay, TtsEngineError, VoiceError
 from voice.pcm import Pcm
 from voice.router import VoiceChoice, VoiceRouter
-from voice.sentences import stream_sentences
+from voice.sentences import ends_clause, stream_sentences
 from voice.text import detect_language, prepare_text
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ MIME_OGG = "audio/ogg"
 SENTENCES_AHEAD = 2  # voice-channel sentences converted ahead of playback
 END_SILENCE_FRAMES = 5
 STREAM_SENTENCE_MAX_CHARS = 300
+SENTENCE_PAUSE_MS = 80  # silence before each later sentence of a voice-channel reply
+SENTENCE_TAIL_MS = 60  # and after each sentence
+CLAUSE_PAUSE_MS = 40  # after a first clip cut at a clause, the rest of the sentence follows this closely
 _NOTE_HEADER = struct.Struct("<dHH")
 _PCM_HEADER = struct.Struct("<I")
 
@@ -195,6 +198,7 @@ class VoiceService(Speech):
         cfg = self.config.audio
         budget = self.config.max_chars
         spoken = 0
+        after_clause = False
         failure: SpeechError | None = None
         sentences: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
         reader = asyncio.create_task(self._read_sentences(text, sentences))
@@ -212,8 +216,11 @@ class VoiceService(Speech):
                     log.warning("voice: sentence skipped: %s", exc)
                     failure = exc
                     continue
-                lead_in = cfg.lead_in_ms if spoken == 0 else 80
-                raw = await asyncio.to_thread(_channel_audio, pcm, cfg.target_dbfs, lead_in)
+                # a first clip cut at a clause runs on into the rest of its sentence with a short pause
+                lead_in = cfg.lead_in_ms if spoken == 0 else 0 if after_clause else SENTENCE_PAUSE_MS
+                after_clause = ends_clause(prepared)
+                tail = CLAUSE_PAUSE_MS if after_clause else SENTENCE_TAIL_MS
+                raw = await asyncio.to_thread(_channel_audio, pcm, cfg.target_dbfs, lead_in, tail)
                 await queue.put(raw)
                 spoken += 1
                 budget -= len(prepared)
@@ -235,15 +242,17 @@ class VoiceService(Speech):
     async def _read_sentences(self, text: AsyncIterator[str], out: asyncio.Queue[str | BaseException | None]) -> None:
         """Keep reading the text while earlier sentences are synthesized (the text source is never held up)."""
         try:
-            async for sentence in stream_sentences(text, self.config.min_sentence_chars, STREAM_SENTENCE_MAX_CHARS):
+            cfg = self.config
+            async for sentence in stream_sentences(text, cfg.min_sentence_chars, STREAM_SENTENCE_MAX_CHARS,
+                                                   cfg.first_clip_chars):
                 out.put_nowait(sentence)
             out.put_nowait(None)
         except Exception as exc:  # noqa: BLE001 - handed to the producer, which raises it as VoiceError
             out.put_nowait(exc)
 
 
-def _channel_audio(pcm: Pcm, target_dbfs: float, lead_in_ms: int) -> bytes:
-    return audio.to_channel_pcm(audio.polish(pcm, target_dbfs, lead_in_ms))
+def _channel_audio(pcm: Pcm, target_dbfs: float, lead_in_ms: int, tail_ms: int) -> bytes:
+    return audio.to_channel_pcm(audio.polish(pcm, target_dbfs, lead_in_ms, tail_ms))
 
 
 EngineFactory = Callable[[Any, str], TtsEngine]

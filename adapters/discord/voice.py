@@ -20,6 +20,10 @@ What the real protocol needs (found through ``tests/adapters/discord/fake_voice.
   the old UDP socket), so moving is leave-then-connect.
 - The UDP path is invisible to discord.py (a send error is logged at debug level): the watchdog
   re-runs IP discovery on the open socket now and then and rejoins when it goes unanswered.
+- discord.py's voice WebSocket reader handles only a close and a timeout: when the server closes
+  the link just as discord.py answers it (its DAVE commit meets a closing transport:
+  ``ClientConnectionResetError``), the reader dies and the link still says connected, so nothing
+  would ever reconnect. The watchdog treats a dead reader as a dropped link (:func:`_reader_died`).
 """
 
 from __future__ import annotations
@@ -462,11 +466,16 @@ class VoiceManager:
             session.last_activity = now
         if session.rejoining:
             return
-        if not vc.is_connected() and not session.leaving:
+        dead_reader = _reader_died(vc)
+        if dead_reader:
+            log.warning("voice in guild %s: discord.py stopped reading the voice connection (%s); rejoining",
+                        session.guild_id, dead_reader)
+        if (dead_reader or not vc.is_connected()) and not session.leaving:
             # discord.py's own recovery (a 4015 resume, a move after 4014) gets a head start; a link
-            # discord.py has given up on (no longer the guild's voice client) is rejoined at once
+            # discord.py has given up on (no longer the guild's voice client, or its reader dead) is
+            # rejoined at once
             session.down_since = session.down_since if session.down_since is not None else now
-            given_up = _registered(vc) is False
+            given_up = _registered(vc) is False or bool(dead_reader)
             if given_up or now - session.down_since >= REJOIN_AFTER_S:
                 session.down_since = None
                 await self._rejoin(session)
@@ -554,6 +563,21 @@ async def _explain(session: GuildVoice, text: str) -> None:
         await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
     except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
         log.info("could not explain the voice leave in guild %s: %s", session.guild_id, exc)
+
+
+def _reader_died(vc: Any) -> str:
+    """Why discord.py's voice WebSocket reader ended while ``vc`` still says connected ('' when it runs).
+
+    The reader is ``VoiceConnectionState._runner`` (discord.py 2.7.1); once it ended, nothing reads the
+    voice server and nothing reconnects, whatever ``is_connected()`` says.
+    """
+    runner = getattr(getattr(vc, "_connection", None), "_runner", None)
+    if not isinstance(runner, asyncio.Task) or not runner.done() or not vc.is_connected():
+        return ""
+    if runner.cancelled():
+        return "its reader was cancelled"
+    error = runner.exception()  # retrieved here: no "Task exception was never retrieved" later
+    return repr(error) if error is not None else "its reader ended"
 
 
 def _registered(vc: Any) -> bool | None:

@@ -63,6 +63,7 @@ from core.bus import Backlog, Bus, Delivery
 from core.codec import decode_event, decode_message, encode_event, encode_message, inline_attachments
 from core.distributed.backoff import Outage, redis_backoff
 from core.errors import BusClosed, BusUnavailable, CodecError
+from core.lifecycle import raise_if_cancelled
 from core.model import ChatAction, IncomingMessage, OutgoingEvent, ReplyDelta, ReplyDone
 
 log = logging.getLogger(__name__)
@@ -417,6 +418,7 @@ class RedisBus(Bus):
             await self._retry(lambda: self._ensure_group(key, self.GATEWAY_GROUP))
             pending_first = True  # after a gateway restart, events read but not delivered come first
             while True:
+                raise_if_cancelled()  # a cancel redis-py's send lost (Python 3.11) still ends the loop
                 last = self._closing.is_set()
                 block = None if last else self.settings.block_ms
                 start_id = "0" if pending_first else ">"
@@ -547,6 +549,7 @@ class RedisBus(Bus):
         sweep_every = max(0.05, self.settings.claim_idle_s / 4)
         next_sweep = 0.0
         while not self._closing.is_set():
+            raise_if_cancelled()  # a cancel redis-py's send lost (Python 3.11) still ends the loop
             now = time.monotonic()
             entries: list[tuple[bytes, dict[bytes, bytes]]] = []
             reclaimed = False
@@ -623,7 +626,9 @@ class RedisBus(Bus):
         claimed = result[1]
         for deleted in result[2] if len(result) > 2 else ():
             log.warning("%s: pending entry %s was deleted before it was handled", self.bot, deleted)
-        return [(eid, raw) for eid, raw in claimed if raw]
+        # Our own held entries grow idle too when the heartbeat is late (a loaded machine): claiming them
+        # back refreshed them, and handing them out again would answer them twice.
+        return [(eid, raw) for eid, raw in claimed if raw and _text(eid) not in self._held]
 
     async def _to_delivery(self, entry_id: bytes, message: IncomingMessage, reclaimed: bool, at_head: bool) -> Delivery | None:
         eid = entry_id.decode()
@@ -684,6 +689,7 @@ class RedisBus(Bus):
         order_key = self._order_key(chat_key)
         delay = 0.002
         while True:
+            raise_if_cancelled()
             head = await self._retry(lambda: self.redis.lindex(order_key, 0), until_closed=False)
             if head is None or _text(head) == eid:
                 return
@@ -709,6 +715,7 @@ class RedisBus(Bus):
         """Keep the idle time of held entries low so no other worker takes them from a live one."""
         every = max(0.05, self.settings.claim_idle_s / 3)
         while True:
+            raise_if_cancelled()  # stop() awaits this task: a lost cancel would hold it for ever
             await asyncio.sleep(every)
             if not self._held:
                 continue
@@ -745,6 +752,7 @@ class RedisBus(Bus):
 
     async def _watch_gauges(self) -> None:
         while True:
+            raise_if_cancelled()  # stop() awaits this task: a lost cancel would hold it for ever
             await asyncio.sleep(2.0)
             try:
                 backlog = await self.backlog()

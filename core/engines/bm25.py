@@ -31,8 +31,8 @@ class BM25Index:
         lengths = np.asarray(self.lengths, dtype=np.float64)
         self._norm = self.k1 * (1 - self.b + self.b * lengths / (self.avg_len or 1))
 
-    def search(self, query: Sequence[str], top: int = 5) -> list[tuple[int, float]]:
-        """The ``top`` best documents for ``query``, best first (ties: lower index first)."""
+    def scores(self, query: Sequence[str]) -> np.ndarray:
+        """The BM25 score of every document for ``query`` (float64, one per document)."""
         scores = np.zeros(self.n, dtype=np.float64)
         for term in set(query):
             idf = self.idf.get(term)
@@ -40,6 +40,11 @@ class BM25Index:
                 continue
             docs, tfs = self._docs[term], self._tfs[term]
             scores[docs] += idf * tfs * (self.k1 + 1) / (tfs + self._norm[docs])
+        return scores
+
+    def search(self, query: Sequence[str], top: int = 5) -> list[tuple[int, float]]:
+        """The ``top`` best documents for ``query``, best first (ties: lower index first)."""
+        scores = self.scores(query)
         hit = np.flatnonzero(scores)
         if hit.size > top:
             hit = hit[np.argpartition(-scores[hit], top - 1)[:top]] if top > 0 else hit[:0]

@@ -103,7 +103,9 @@ class Cluster:
     directory: Path
     redis_url: str
     delay_s: float = 0.0
-    claim_idle_s: float = 1.0
+    # 5 s, not less: under CPU load a live worker's heartbeat (every third of it) can come a second late,
+    # and another worker would take (and answer again) messages it is still answering
+    claim_idle_s: float = 5.0
     web_port: int = field(default_factory=free_port)
     procs: list[Proc] = field(default_factory=list)
 

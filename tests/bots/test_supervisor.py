@@ -11,6 +11,7 @@ from bots.supervisor import AdapterSupervisor
 from core.adapter import Adapter
 from core.bus import InProcessBus
 from core.model import OutgoingEvent
+from tests.late_cancel import ends_within, started_within, stop_as_a_subtask_ends
 
 
 class FlakyAdapter(Adapter):
@@ -43,10 +44,9 @@ async def test_failed_start_is_logged_once_per_try_and_retried_until_connected(c
         await supervisor.start()  # never raises
         assert not supervisor.running
         assert supervisor.last_error == "ConnectionError: platform unreachable"
-        for _ in range(100):
-            if supervisor.running:
-                break
-            await asyncio.sleep(0.02)
+        async with asyncio.timeout(30):  # about 0.2 s; bounded generously for a loaded CI box
+            while not supervisor.running:
+                await asyncio.sleep(0.02)
     assert supervisor.running and adapter.connects == 3
     assert adapter.disconnects == 2  # each failed attempt was cleaned up
     lines = [r.getMessage() for r in caplog.records if "could not start" in r.getMessage()]
@@ -72,3 +72,41 @@ async def test_slow_start_counts_as_failure() -> None:
     await supervisor.start()
     assert supervisor.last_error is not None and supervisor.last_error.startswith("no connection within")
     await supervisor.stop()
+
+
+async def test_stop_landing_as_a_start_attempt_fails_ends_the_retries() -> None:
+    """Regression (the Telegram login test hung under load): Python 3.11's wait_for lost the cancel of a stop
+    that landed as a failed attempt ended, so the supervisor retried for ever and stop() never returned."""
+    adapter = FlakyAdapter(failures=1000)
+    supervisor = AdapterSupervisor(adapter, first_delay_s=0.05, max_delay_s=0.05, first_wait_s=0.05)
+    await supervisor.start()
+    try:
+        with stop_as_a_subtask_ends("bot.flaky-retry", supervisor.stop) as started:
+            stopping = await started_within(started)
+        ended = await ends_within(stopping)
+    finally:
+        if supervisor._retry is not None:
+            supervisor._retry.cancel()  # a retry loop that went on (old code) ends here: the test fails, not hangs
+    assert ended, "stop() waited for a retry loop that lost its cancellation"
+    connects = adapter.connects
+    await asyncio.sleep(0.3)
+    assert adapter.connects == connects, "no attempt after the stop"
+
+
+async def test_stop_while_connecting_does_not_wait_for_ever_for_a_hanging_cleanup(caplog: pytest.LogCaptureFixture) -> None:
+    class NeverConnectsNorCloses(FlakyAdapter):
+        async def connect(self) -> None:
+            await asyncio.Event().wait()  # a connection that never comes
+
+        async def disconnect(self) -> None:
+            self.disconnects += 1
+            await asyncio.Event().wait()  # waits on that connection too
+
+    adapter = NeverConnectsNorCloses(0)
+    supervisor = AdapterSupervisor(adapter, first_wait_s=0.05, cleanup_timeout_s=0.2)
+    await supervisor.start()
+    assert supervisor.connecting
+    with caplog.at_level(logging.WARNING):
+        await asyncio.wait_for(supervisor.stop(), 10)
+    assert adapter.disconnects == 1, "the cleanup was started"
+    assert any("releasing a cancelled start takes more than 0.2 s" in r.getMessage() for r in caplog.records)

@@ -15,15 +15,16 @@ import sys
 from pathlib import Path
 
 from core.engines.kb.embedders import load_embedder
-from core.engines.kb.evaluate import Report, calibrate, read_set, report, score_set
+from core.engines.kb.evaluate import Report, calibrate, calibrate_fast, read_set, report, score_set
 from core.engines.kb.index import KnowledgeIndex
 from core.engines.kb.source import calibration_path, load_items
 
 
 def _line(name: str, r: Report) -> str:
+    fast = f", fast path from {r.fast_lexical:.3f} ({r.fast_share:.0%} of questions)" if r.fast_lexical is not None else ""
     return (
         f"{name:<8} weight {r.weight:.2f} threshold {r.threshold:.3f}: in-scope {r.in_scope_accuracy:.1%}, "
-        f"out-of-scope rejected {r.out_of_scope_rejection:.1%}, overall {r.accuracy:.1%}"
+        f"out-of-scope rejected {r.out_of_scope_rejection:.1%}, overall {r.accuracy:.1%}{fast}"
     )
 
 
@@ -41,19 +42,34 @@ def main(argv: list[str] | None = None) -> int:
     validation = read_set(args.validation)
     test = read_set(args.test) if args.test and args.test.exists() else None
     out = args.out or calibration_path(args.kb)
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, float | None]] = {}
     for name in args.embedders:
         index = KnowledgeIndex(items, load_embedder(name))
         index.build(args.cache_dir)
-        chosen = calibrate(index, score_set(index, validation))
-        print(_line(name, chosen) + "  (validation)")
-        entry = {"weight": chosen.weight, "threshold": chosen.threshold, "validation_balanced_accuracy": round(chosen.balanced, 4)}
+        scored = score_set(index, validation)
+        chosen = calibrate(index, scored)
+        fast = calibrate_fast(index, scored)
+        print(_line(name, chosen) + "  (validation, without the fast path)")
+        entry: dict[str, float | None] = {
+            "weight": chosen.weight,
+            "threshold": chosen.threshold,
+            "fast_lexical": fast,
+            "validation_balanced_accuracy": round(chosen.balanced, 4),
+        }
+        if fast is not None:
+            with_fast = report(index, scored, chosen.weight, chosen.threshold, fast)
+            print(_line(name, with_fast) + "  (validation)")
+            entry["validation_balanced_accuracy_fast"] = round(with_fast.balanced, 4)
         if test is not None:
-            tested = report(index, score_set(index, test), chosen.weight, chosen.threshold)
+            scored_test = score_set(index, test)
+            tested = report(index, scored_test, chosen.weight, chosen.threshold, fast)
+            if fast is not None:
+                print(_line(name, report(index, scored_test, chosen.weight, chosen.threshold)) + "  (test, without the fast path)")
             print(_line(name, tested) + "  (test)")
             entry |= {
                 "test_in_scope_accuracy": round(tested.in_scope_accuracy, 4),
                 "test_out_of_scope_rejection": round(tested.out_of_scope_rejection, 4),
+                "test_fast_share": round(tested.fast_share, 4),
             }
             if args.misses:
                 for miss in tested.misses:

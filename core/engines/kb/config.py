@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +34,9 @@ class KnowledgeBaseEngineConfig(BaseModel):
     weight: float | None = Field(default=None, ge=0, le=1)
     #: calibration results (python -m core.engines.kb.calibrate); default: next to ``path``, *.calibration.json
     calibration: str | None = None
+    #: scaled BM25 score (0..1) from which a question is answered by its lexical match without being
+    #: embedded; ``calibrated``: the value chosen on the validation set (none: off); null: always embed
+    fast_lexical: Annotated[float, Field(ge=0, le=1)] | Literal["calibrated"] | None = "calibrated"
     fallback: Literal["handoff", "smalltalk"] = "handoff"
     handoff_message: str = DEFAULT_HANDOFF
     #: the hand-off in other languages, by language code ("zh": ...); others get ``handoff_message``

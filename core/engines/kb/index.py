@@ -5,6 +5,11 @@ the embedding cosine similarity and the BM25 score scaled by what the message wo
 against itself (both about 0..1); an item's score is its best row's. Embeddings of the rows are
 cached on disk under a hash of the model name and the row texts, so a changed source (an edited
 answer file, a new document) rebuilds the cache and an unchanged one loads in milliseconds.
+
+Embedding the question is nearly all of a lookup's cost (about 1 ms per token on one core; the
+rows are one float32 product, BM25 a few numpy operations). With ``fast_lexical`` set (calibrated
+on the validation set, see :mod:`core.engines.kb.evaluate`), a question whose best BM25 row reaches it
+is answered from the lexical match alone, without embedding it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -49,6 +54,8 @@ class KbHit:
     semantic: float
     lexical: float
     matched: str
+    #: found by the lexical fast path (BM25 alone reached ``fast_lexical``; the question was not embedded)
+    fast: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +69,17 @@ class RowScores:
 class KnowledgeIndex:
     """Hybrid (embedding + BM25) search over knowledge-base items."""
 
-    def __init__(self, items: Sequence[KbItem], embedder: Embedder | None, weight: float = 0.7) -> None:
+    def __init__(
+        self, items: Sequence[KbItem], embedder: Embedder | None, weight: float = 0.7, fast_lexical: float | None = None
+    ) -> None:
         if not items:
             raise ValueError("a knowledge index needs at least one item")
         self.items = list(items)
         self.embedder = embedder
         #: share of the embedding similarity in the score (0: BM25 only); 0 without an embedder
         self.weight = weight if embedder is not None else 0.0
+        #: scaled BM25 score from which the best lexical match answers without embedding (None: never)
+        self.fast_lexical = fast_lexical if embedder is not None else None
         self.rows: list[tuple[int, str, bool]] = []  # (item index, text, embedded as a query?)
         for i, item in enumerate(self.items):
             for key in item.keys:
@@ -136,20 +147,26 @@ class KnowledgeIndex:
                 log.warning("cannot write the knowledge base cache %s: %s", cache, exc)
         self.build_s = time.perf_counter() - started
 
+    def lexical_scores(self, text: str) -> np.ndarray:
+        """Scaled BM25 of ``text`` against every row: score / what ``text`` scores against itself (0..1)."""
+        tokens = match_tokens(text)
+        if not tokens:
+            return np.zeros(len(self.rows), dtype=np.float32)
+        scale = self.bm25.self_score(tokens) or 1.0
+        return np.minimum(self.bm25.scores(tokens) / scale, 1.0).astype(np.float32)
+
+    def semantic_scores(self, text: str) -> np.ndarray:
+        """Embedding cosine of ``text`` against every row (blocking: embeds ``text``; zeros without a model)."""
+        if self.embedder is None or self.vectors is None:
+            return np.zeros(len(self.rows), dtype=np.float32)
+        query = self.embedder.embed_question(text)
+        # One float32 matrix-vector product. einsum, not BLAS: a multi-threaded BLAS call of 0.1 ms took
+        # 8 ms p50 on two cores shared with other work (its threads wait for a core), one thread does not.
+        return np.clip(np.einsum("ij,j->i", self.vectors, query), 0.0, 1.0)
+
     def row_scores(self, text: str) -> RowScores:
         """Similarity of ``text`` to every row (blocking: embeds ``text``)."""
-        tokens = match_tokens(text)
-        lexical = np.zeros(len(self.rows), dtype=np.float32)
-        if tokens:
-            scale = self.bm25.self_score(tokens) or 1.0
-            for row, score in self.bm25.search(tokens, top=len(self.rows)):
-                lexical[row] = min(1.0, score / scale)
-        if self.embedder is None or self.vectors is None:
-            semantic = np.zeros(len(self.rows), dtype=np.float32)
-        else:
-            query = self.embedder.embed([text], query=True)[0]
-            semantic = np.clip(self.vectors @ query, 0.0, 1.0)
-        return RowScores(semantic, lexical)
+        return RowScores(self.semantic_scores(text), self.lexical_scores(text))
 
     def rank(self, scores: RowScores, weight: float | None = None, top: int = 3) -> list[KbHit]:
         """The ``top`` items by hybrid score, best first."""
@@ -168,5 +185,13 @@ class KnowledgeIndex:
         ]
 
     def search(self, text: str, top: int = 3) -> list[KbHit]:
-        """The ``top`` items for ``text``, best first (blocking)."""
-        return self.rank(self.row_scores(text), top=top)
+        """The ``top`` items for ``text``, best first (blocking).
+
+        When the best lexical row reaches ``fast_lexical``, the items that reach it are returned
+        (marked ``fast``) without embedding ``text``; else the hybrid ranking.
+        """
+        lexical = self.lexical_scores(text)
+        if self.fast_lexical is not None and lexical.size and float(lexical.max()) >= self.fast_lexical:
+            hits = self.rank(RowScores(np.zeros_like(lexical), lexical), weight=0.0, top=top)
+            return [replace(h, fast=True) for h in hits if h.lexical >= self.fast_lexical]
+        return self.rank(RowScores(self.semantic_scores(text), lexical), top=top)

@@ -13,6 +13,7 @@ logs and the evaluation sets; default ``entry-N``) and an optional ``documents``
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -97,11 +98,22 @@ def calibration_path(path: Path) -> Path:
     return path.with_name(path.stem + ".calibration.json")
 
 
-def read_calibration(path: Path, embedder: str) -> tuple[float, float] | None:
-    """(weight, threshold) calibrated for ``embedder``, or None when there is none."""
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """What ``python -m core.engines.kb.calibrate`` chose on the validation set for one embedder."""
+
+    weight: float
+    threshold: float
+    #: scaled BM25 score from which a question is answered without embedding it (None: no fast path)
+    fast_lexical: float | None = None
+
+
+def read_calibration(path: Path, embedder: str) -> Calibration | None:
+    """The calibration for ``embedder``, or None when there is none."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         entry = data[embedder]
-        return float(entry["weight"]), float(entry["threshold"])
-    except (OSError, ValueError, KeyError, TypeError):
+        fast = entry.get("fast_lexical")
+        return Calibration(float(entry["weight"]), float(entry["threshold"]), float(fast) if fast is not None else None)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -278,6 +278,13 @@ class FakeVoiceServer:
         assert transport is not None
         transport.abort()
 
+    async def send_unparsable(self, guild_id: int) -> None:
+        """A one-byte binary frame: discord.py's reader fails on it (``struct.error``) and ends, as it does
+        when its answer meets a connection the server just closed (``ClientConnectionResetError``)."""
+        session = self.live(guild_id)
+        assert session is not None, f"no voice connection in guild {guild_id}"
+        await session.ws.send_bytes(b"\x00")
+
     async def move_udp(self) -> None:
         """The media path dies: the UDP socket closes (packets to it meet ICMP port unreachable) and
         connections made from now on are given a new port in READY."""

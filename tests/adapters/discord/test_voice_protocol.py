@@ -15,6 +15,7 @@ import logging
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -38,7 +39,8 @@ from tests.adapters.discord.voice_world import (
     transcribe,
     until,
 )
-from voice.service import VoiceService
+from voice.config import PiperEngineConfig, VoiceConfig
+from voice.service import VoiceService, build_speech
 
 VOICE2 = 402
 BOT = user(BOT_ID, "voicebot", True)
@@ -373,6 +375,30 @@ async def test_unexpected_drop_rejoins_and_speaks_again(
         await bot.stop()
 
 
+async def test_voice_reader_that_died_while_connected_is_noticed_and_the_bot_rejoins(
+    world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression (test_unexpected_drop_rejoins_and_speaks_again[4006] failed under load): a 4006 close
+    landing as discord.py answered a DAVE proposal made its commit meet a closing transport; the reader died
+    of ClientConnectionResetError, the link still said connected, and nothing ever rejoined."""
+    fake, server = world
+    bot = await start_bot(fake, speech=speech)
+    bot.adapter.voice.tick_s = 0.1
+    caplog.set_level(logging.WARNING, logger="adapters.discord.voice")
+    try:
+        await joined(fake, server)
+        first = server.live(GUILD)
+        await server.send_unparsable(GUILD)  # REJOIN_AFTER_S stays 5 s: a dead reader is rejoined at once
+        await server.wait_for(lambda: (s := server.live(GUILD)) is not None and s is not first and s.selected
+                              and bot.adapter.voice.sessions[GUILD].vc.is_connected(), timeout=30)
+        assert any("stopped reading the voice connection" in r.getMessage() for r in caplog.records)
+        before = len(server.audio(GUILD))
+        assert await command(fake, "say", text="I am back in the channel.") == "🔊 queued"
+        assert "back" in transcribe(await played(bot, server, after=before))
+    finally:
+        await bot.stop()
+
+
 async def test_voice_server_crash_4015_rejoins_with_the_old_client_released(
     world: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture
@@ -471,8 +497,18 @@ async def test_server_refusing_clients_without_dave_4017_answers_with_install_ad
         await bot.stop()
 
 
-async def test_twenty_guilds_at_once_keep_their_own_queues_and_release_played_clips(speech: VoiceService) -> None:
+@pytest.fixture
+async def patient_speech(tmp_path: Path) -> AsyncIterator[VoiceService]:
+    """Piper with a 300 s budget per sentence: 41 sentences queue for its one slot at once, and under CPU
+    load the last ones waited past the default 30 s (slot wait included) and were skipped."""
+    service = build_speech(VoiceConfig(engines=[PiperEngineConfig(timeout_s=300)]), cache_dir=tmp_path / "voice-cache")
+    async with service:
+        yield service
+
+
+async def test_twenty_guilds_at_once_keep_their_own_queues_and_release_played_clips(patient_speech: VoiceService) -> None:
     """One bot in 20 guilds' voice channels at once; per-guild state stays bounded as clips play."""
+    speech = patient_speech
     base, gateway = Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     fake, server = FakeDiscord(), FakeVoiceServer()
     guilds = [2000 + i for i in range(20)]

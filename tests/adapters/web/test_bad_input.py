@@ -112,7 +112,7 @@ async def test_engine_that_hangs_past_its_timeout_gets_an_apology(http: aiohttp.
         done = await c.ask("are you there?")
         elapsed = loop.time() - started
     assert done["text"] == APOLOGY and done["notice"] is True
-    assert 0.4 <= elapsed < 3.0
+    assert 0.4 <= elapsed < 10.0  # the test's 0.5 s timeout, not the 20 s default (margin for a loaded CI box)
 
 
 async def test_cross_origin_websocket_is_refused(http: aiohttp.ClientSession) -> None:
