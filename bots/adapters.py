@@ -17,6 +17,7 @@ from core.bus import Bus
 from core.commands import CommandSpec
 from core.speech import Speech
 from core.stores.base import SettingsStore
+from core.stt import SpeechToText
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def build_adapters(
     base: Path | None = None,
     journal_dir: Path | None = None,
     settings: SettingsStore | None = None,
+    listener: SpeechToText | None = None,
 ) -> list[Adapter]:
     """The adapters of ``bot``. With ``console=True`` only a console adapter is built.
 
@@ -57,6 +59,8 @@ def build_adapters(
     ``journal_dir`` (None: no journal) holds ``telegram-journal.sqlite3``, where the Telegram adapter
     keeps unanswered messages across crashes (see :mod:`adapters.telegram.journal`). ``settings`` (the
     pipeline's settings store) lets Discord voice channels speak with each user's ``/voice`` choice.
+    ``listener`` (the speech-to-text service) lets Discord listen in voice channels
+    (``bots[].voice_channel.listening``).
 
     ``instance`` (a gateway process's name) suffixes every adapter id (``companion.discord@g1``),
     so the replies to what this process received come back to this process. ``commands`` are the
@@ -80,6 +84,8 @@ def build_adapters(
             clips_dir=clips_dir / f"{bot.name}{at}" if clips_dir is not None else None,
             journal_dir=journal_dir,
             settings=settings,
+            listener=listener,
+            listening=bot.voice_channel.listening,
         )
 
     if console:

@@ -157,6 +157,33 @@ def discord_adapter(config: DiscordConfig, env: BuildEnv) -> Adapter | None:
 
     assert env.bus is not None
     voice_of = voice_of_store(env.settings, env.bot) if env.settings is not None else None
+    hearing, policy = _voice_channel_listening(config, env)
     return DiscordAdapter(
-        env.adapter_id, env.bus, config, env.speech, commands=list(env.commands) or None, voice_of=voice_of
+        env.adapter_id, env.bus, config, env.speech, commands=list(env.commands) or None, voice_of=voice_of,
+        hearing=hearing, listening=policy, settings=env.settings, bot_name=env.bot,
     )
+
+
+def _voice_channel_listening(config: DiscordConfig, env: BuildEnv) -> tuple[Any, Any]:
+    """The hearing factory and listening policy of a Discord adapter (None, None: it does not listen)."""
+    from adapters.discord.listen_state import ListenPolicy
+    from core.hearing import SpeechStartHandler, UtteranceHandler
+    from core.wakeword import wake_words_for
+    from voice.listening import ListeningConfig, build_hearing
+
+    listening: ListeningConfig | None = env.listening
+    if listening is None or not listening.enabled:
+        return None, None
+    if env.listener is None:
+        log.warning("bot %s: voice_channel.listening is on but speech-to-text is off (voice.stt): not listening",
+                    env.bot)
+        return None, None
+    stt = env.listener
+
+    def hearing(on_utterance: UtteranceHandler, on_speech_start: SpeechStartHandler) -> Any:
+        return build_hearing(listening, stt, on_utterance, on_speech_start)
+
+    policy = ListenPolicy(enabled=config.voice.listen_by_default, mode=listening.mode,
+                          wake_words=wake_words_for(env.persona_name, listening.wake_words),
+                          barge_in=listening.barge_in)
+    return hearing, policy

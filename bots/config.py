@@ -40,6 +40,7 @@ from core.engines.llm.config import OpenAIEngineConfig
 from core.kinds import CONTEXT_KEY, KindRegistry, by_kind, unknown_message
 from core.pipeline.settings import PipelineSettings
 from voice.config import VoiceConfig
+from voice.listening.config import ListeningConfig
 from voice.stt.config import ListenConfig
 
 
@@ -61,6 +62,12 @@ class BotVoiceConfig(_Strict):
 
     enabled_by_default: bool = False
     voice: str = ""
+
+
+class VoiceChannelConfig(_Strict):
+    """A bot in voice channels (Discord): ``listening`` is how it hears people there (``/listen``)."""
+
+    listening: ListeningConfig = Field(default_factory=ListeningConfig)
 
 
 BUILTIN_ADAPTERS = ("web", "console", "telegram", "discord")
@@ -123,6 +130,7 @@ class BotConfig(_Strict):
     engines: list[EngineConfig] = Field(min_length=1)
     voice: BotVoiceConfig = Field(default_factory=BotVoiceConfig)
     listen: ListenConfig = Field(default_factory=ListenConfig)
+    voice_channel: VoiceChannelConfig = Field(default_factory=VoiceChannelConfig)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     adapters: AdaptersConfig = Field(default_factory=AdaptersConfig)
     plugins: list[str] | None = Field(default=None, description="the loaded plugins this bot uses; default: all")

@@ -73,6 +73,8 @@ class BuildEnv:
         clips_dir: a folder this adapter may keep its voice clips in, or None (adapters).
         journal_dir: a folder for an adapter's crash journal of unanswered messages, or None (adapters).
         settings: the pipeline's settings store (users' ``/voice`` choices), or None (adapters).
+        listener: the speech-to-text service, or None (adapters that listen in voice channels).
+        listening: the bot's ``voice_channel.listening`` config (``voice.listening.ListeningConfig``), or None.
     """
 
     base: Path
@@ -89,6 +91,8 @@ class BuildEnv:
     clips_dir: Path | None = None
     journal_dir: Path | None = None
     settings: Any = None
+    listener: Any = None
+    listening: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -215,7 +215,10 @@ class App(Resource):
         wants_voice = with_voice and (role != "gateway" or any(_speaks_in_voice_channels(b) for b in config.bots))
         self.registry: Registry = config.registry
         self.speech: Speech | None = build_voice(config, base, self.registry) if wants_voice else None
-        wants_listener = with_voice and role != "gateway" and any(b.listen.enabled for b in config.bots)
+        # voice-channel listening runs where the adapters are (a gateway in a split setup)
+        wants_listener = with_voice and any(
+            (b.listen.enabled and role != "gateway") or (b.voice_channel.listening.enabled and role != "worker")
+            for b in config.bots)
         self.listener: SpeechToText | None = build_listener(config) if wants_listener else None
         self.bots: list[BotRuntime] = []
         for bot in config.bots:
@@ -314,6 +317,7 @@ class App(Resource):
                 base=self.base,
                 journal_dir=journal_dir,
                 settings=self.stores.settings if self.stores is not None else None,
+                listener=self.listener,
             )
         return BotRuntime(bot, services, bus, adapters, plugins)
 

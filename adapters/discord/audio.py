@@ -25,6 +25,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 
 import discord
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class SpeechQueue:
         self.lock = threading.Lock()
         self.clips: collections.deque[Clip] = collections.deque()
         self.underruns = 0
+        self.volume = 1.0  # below 1: ducked while someone speaks over the bot (barge-in "duck")
 
     def __len__(self) -> int:
         with self.lock:
@@ -190,6 +192,13 @@ class QueueSource(discord.AudioSource):
         return False
 
     def read(self) -> bytes:
+        frame = self._read()
+        volume = self.q.volume
+        if volume != 1.0 and frame and frame != SILENCE:
+            frame = (np.frombuffer(frame, dtype=np.int16) * volume).astype(np.int16).tobytes()
+        return frame
+
+    def _read(self) -> bytes:
         q = self.q
         with q.lock:
             while True:

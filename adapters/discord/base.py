@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import collections
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 import discord
 
 from adapters.discord.config import DiscordConfig
 from adapters.discord.inbound import PLATFORM
+from adapters.discord.listen_state import ListenPolicy, ListenStore
 from adapters.discord.outbound import NO_MENTIONS, StreamedMessage
-from adapters.discord.voice import VoiceManager, VoiceOf
+from adapters.discord.voice import GuildVoice, VoiceManager, VoiceOf
 from core.adapter import Adapter
 from core.bus import Bus
 from core.commands import CommandSpec
+from core.hearing import Hearing, Speaker, SpeechStartHandler, UtteranceHandler
 from core.lanes import Lanes
-from core.model import MessageRef, OutgoingEvent
+from core.model import IncomingMessage, MessageRef, OutgoingEvent
 from core.speech import Speech
+from core.stores.base import SettingsStore
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,10 @@ class DiscordAdapterBase(Adapter, abc.ABC):
         speech: Speech | None = None,
         commands: list[CommandSpec] | None = None,
         voice_of: VoiceOf | None = None,
+        hearing: Callable[[UtteranceHandler, SpeechStartHandler], Hearing] | None = None,
+        listening: ListenPolicy | None = None,
+        settings: SettingsStore | None = None,
+        bot_name: str = "",
     ) -> None:
         super().__init__(adapter_id, bus)
         self.config = config
@@ -60,6 +70,22 @@ class DiscordAdapterBase(Adapter, abc.ABC):
         self._chat_guild: dict[str, int] = {}
         self.published = 0
         self.skipped = 0  # ReplySkipped events handled
+        # listening in voice channels (adapters.discord.listening)
+        self.hearing_factory = hearing
+        self.hearing: Hearing | None = None
+        self.listen_policy = listening or ListenPolicy()
+        self.listen_store = ListenStore(settings, bot_name or adapter_id)
+        self._receivers: dict[int, Any] = {}  # guild id -> VoiceReceiver
+        self._fed: set[Speaker] = set()  # speakers the hearing holds audio of
+        self._optout: dict[int, bool | None] = {}  # user id -> opted out (cache of the store; None: loading)
+        self._waiting: dict[tuple[int, int], list[bytes]] = {}  # (guild, user) -> PCM held while that loads
+        self._modes: dict[int, str] = {}  # guild id -> listening mode
+        self._listen_channel: dict[int, int] = {}  # guild id -> text channel where /listen on was used
+        self._ducks: dict[int, asyncio.TimerHandle] = {}
+        self._announced: set[int] = set()  # guilds told (since /join) that the bot is listening
+        self.barge_ins: list[float] = []  # when barge-ins happened (monotonic; tests and benchmarks)
+        self.heard: collections.deque[IncomingMessage] = collections.deque(maxlen=64)  # utterances published
+        self.ignored_utterances = 0  # heard without the wake word
 
     # -- implemented by the concerns ------------------------------------------------------
 
@@ -72,6 +98,43 @@ class DiscordAdapterBase(Adapter, abc.ABC):
         self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
     ) -> None:
         """Gateway VOICE_STATE_UPDATE (voice control)."""
+
+    @abc.abstractmethod
+    async def _start_listening(self) -> None:
+        """Build and start the hearing when the bot has one (listening)."""
+
+    @abc.abstractmethod
+    async def _stop_listening(self) -> None:
+        """Stop every receiver and the hearing (listening)."""
+
+    @abc.abstractmethod
+    def listener_voice_state(self, member: discord.Member) -> None:
+        """Another member's voice state changed (listening)."""
+
+    @abc.abstractmethod
+    async def listen(self, guild: discord.Guild | None, member: discord.Member | None, setting: str,
+                     channel_id: int | None, manages: bool = False) -> str:
+        """``/listen SETTING``: returns the answer (listening)."""
+
+    @abc.abstractmethod
+    async def listen_command(self, interaction: discord.Interaction, setting: str) -> None:
+        """``/listen`` as a slash command (listening)."""
+
+    @abc.abstractmethod
+    def _start_receiver(self, session: GuildVoice) -> None:
+        """Start hearing the guild's voice channel (listening)."""
+
+    @abc.abstractmethod
+    def _stop_receiver(self, guild_id: int) -> None:
+        """Stop hearing the guild's voice channel and forget what the hearing holds (listening)."""
+
+    @abc.abstractmethod
+    def _refresh(self, guild_id: int | None = None) -> None:
+        """Decide afresh who is heard (listening)."""
+
+    @abc.abstractmethod
+    def _announcement(self, session: GuildVoice, mode: str) -> str:
+        """What the bot says when it starts listening (the /listen command)."""
 
     @abc.abstractmethod
     async def _send(self, event: OutgoingEvent) -> None:

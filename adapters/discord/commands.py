@@ -14,7 +14,7 @@ from core.commands import CommandOption, CommandSpec
 
 log = logging.getLogger(__name__)
 
-OWN_COMMANDS = ("ask", "join", "leave", "say", "skip")
+OWN_COMMANDS = ("ask", "join", "leave", "say", "skip", "listen")
 """Slash commands of Discord's own (voice channels; ``/ask``); the pipeline's commands come as specs."""
 
 DEFAULT_PIPELINE_COMMANDS = (
@@ -49,6 +49,9 @@ class CommandHandlers(Protocol):
     async def voice_skip(self, interaction: discord.Interaction) -> None:
         """Skip the clip being spoken."""
 
+    async def listen_command(self, interaction: discord.Interaction, setting: str) -> None:
+        """Listening in the voice channel: on, off, always, wake, optout, optin, status."""
+
 
 def _option_text(value: Any) -> str:
     if isinstance(value, bool):
@@ -78,10 +81,11 @@ def pipeline_slash_command(spec: CommandSpec, h: CommandHandlers) -> app_command
 
 
 def build_tree(
-    client: discord.Client, h: CommandHandlers, commands: Sequence[CommandSpec] | None = None
+    client: discord.Client, h: CommandHandlers, commands: Sequence[CommandSpec] | None = None, listening: bool = False
 ) -> app_commands.CommandTree:
     """The bot's slash commands bound to ``h``: Discord's own, then one per pipeline command in
-    ``commands`` (default: voice, voices, reset), as the registry declares them."""
+    ``commands`` (default: voice, voices, reset), as the registry declares them; ``/listen`` when the
+    bot can listen in voice channels (``listening``)."""
     tree = app_commands.CommandTree(client)
     for spec in commands if commands is not None else DEFAULT_PIPELINE_COMMANDS:
         if spec.name in OWN_COMMANDS:
@@ -116,6 +120,12 @@ def build_tree(
     @tree.command(name="skip", description="Skip what I'm saying in the voice channel")
     async def skip(interaction: discord.Interaction) -> None:
         await h.voice_skip(interaction)
+
+    if listening:
+        @tree.command(name="listen", description="Listen in the voice channel: on, off, always, wake, optout, optin")
+        @app_commands.describe(setting="on, off, always, wake, optout, optin or status")
+        async def listen(interaction: discord.Interaction, setting: str = "status") -> None:
+            await h.listen_command(interaction, setting)
 
     return tree
 

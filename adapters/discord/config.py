@@ -23,6 +23,8 @@ class DiscordVoiceConfig(BaseModel):
         empty_leave_s: leave this long after the last human left the channel (0: never).
         reconnect_attempts: rejoins tried after an unexpected voice disconnect.
         max_queue: clips waiting per guild; a fuller queue rejects new clips with a notice.
+        listen_by_default: listen in a guild's voice channel before anyone used ``/listen on`` (when the
+            bot's ``voice_channel.listening`` is enabled at all).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -39,6 +41,7 @@ class DiscordVoiceConfig(BaseModel):
     empty_leave_s: float = Field(default=30.0, ge=0)
     reconnect_attempts: int = Field(default=3, ge=0)
     max_queue: int = Field(default=50, ge=1)
+    listen_by_default: bool = False
 
 
 class DiscordConfig(BaseModel):

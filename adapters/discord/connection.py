@@ -78,7 +78,7 @@ class Connection(DiscordAdapterBase):
 
     async def _open(self, token: str) -> None:
         self.client = client = self._make_client()
-        self.tree = build_tree(client, self, self.commands)
+        self.tree = build_tree(client, self, self.commands, listening=self.hearing_factory is not None)
         await self._login(client, token)
         if self.config.syncs_commands:
             await sync_commands(self.tree, self.config.dev_guild_ids)
@@ -94,6 +94,7 @@ class Connection(DiscordAdapterBase):
             if self._runner.done():
                 self._runner.result()  # raises the gateway's error
             raise DiscordAdapterError("discord gateway did not become ready in 120 s")
+        await self._start_listening()
         await self.voice.start()
         log.info("discord: %s connected as %s", self.adapter_id, client.user)
 
@@ -115,6 +116,7 @@ class Connection(DiscordAdapterBase):
     async def disconnect(self) -> None:
         """Close everything :meth:`connect` opened; safe after a failed start and when called twice."""
         await self.voice.stop()
+        await self._stop_listening()
         await self._lanes.stop()
         self._streams.clear()
         self._interactions.clear()

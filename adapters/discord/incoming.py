@@ -31,6 +31,11 @@ class Incoming(DiscordAdapterBase):
         )
         if incoming is None:
             return
+        if message.guild is not None and incoming.text.lower().split()[:1] == ["/listen"]:
+            member = message.author if isinstance(message.author, discord.Member) else None
+            answer = await self.listen(message.guild, member, incoming.text[len("/listen"):], message.channel.id)
+            await message.channel.send(answer, allowed_mentions=NO_MENTIONS)
+            return
         if message.guild is not None:
             self._chat_guild[incoming.chat.id] = message.guild.id
             self._read_aloud(message, incoming)

@@ -36,6 +36,7 @@ from typing import Any
 
 import aiohttp
 import discord
+from discord.voice_state import VoiceConnectionState
 
 from adapters.discord.audio import FRAME_MS, Clip, SpeechQueue
 from adapters.discord.config import DiscordVoiceConfig
@@ -65,6 +66,25 @@ class TrackedVoiceClient(discord.VoiceClient):
     """
 
     removed_externally: bool = False
+    receiver: Any = None  # adapters.discord.receive.VoiceReceiver while the bot listens
+
+    def __init__(self, client: discord.Client, channel: Any) -> None:
+        self.ssrc_users: dict[int, int] = {}  # other users' SSRCs (op 5 SPEAKING), for voice receive
+        super().__init__(client, channel)
+
+    def create_connection_state(self) -> VoiceConnectionState:
+        """discord.py's connection state with a hook that sees every voice websocket message."""
+        return VoiceConnectionState(self, hook=self._voice_ws_message)
+
+    async def _voice_ws_message(self, ws: Any, msg: dict[str, Any]) -> None:
+        op, d = msg.get("op"), msg.get("d") or {}
+        if op == 5 and isinstance(d, dict) and d.get("user_id") and d.get("ssrc"):
+            self.ssrc_users[int(d["ssrc"])] = int(d["user_id"])
+        elif op == 13 and isinstance(d, dict) and d.get("user_id"):
+            gone = int(d["user_id"])
+            self.ssrc_users = {s: u for s, u in self.ssrc_users.items() if u != gone}
+        if self.receiver is not None:
+            self.receiver.websocket_message(msg)
 
     async def on_voice_state_update(self, data: Any) -> None:
         if data.get("channel_id") is None and not getattr(self._connection, "_expecting_disconnect", False):
@@ -171,6 +191,9 @@ class VoiceManager:
         self.sessions: dict[int, GuildVoice] = {}
         self._watchdog: asyncio.Task[None] | None = None
         self._stopping = False
+        self.self_deaf = True  # False while voice receive is configured: Discord sends a deafened client no audio
+        self.on_connected: Callable[[GuildVoice], None] | None = None  # a guild's voice client (re)connected
+        self.on_leaving: Callable[[GuildVoice], None] | None = None  # a guild's session ends
 
     @property
     def settings(self) -> VoiceSettings:
@@ -237,7 +260,7 @@ class VoiceManager:
             # included) five times until the 30 s timeout, so the 4017 never reaches us; drops
             # later in the session are rejoined by our watchdog (``_rejoin``), which stops on 4017.
             try:
-                return await channel.connect(reconnect=False, self_deaf=True, timeout=VOICE_CONNECT_TIMEOUT_S,
+                return await channel.connect(reconnect=False, self_deaf=self.self_deaf, timeout=VOICE_CONNECT_TIMEOUT_S,
                                              cls=TrackedVoiceClient)
             except discord.ConnectionClosed as exc:
                 if exc.code == DAVE_REQUIRED_CLOSE:
@@ -264,11 +287,17 @@ class VoiceManager:
             # a move (or a dead link): leave, then connect afresh; discord.py's move_to waits out its timeout
             await _drop(session.vc)
             session.vc = await connect()
+            self._connected(session)
             self._kick(session)
             return session
         session = self.attach(channel.guild.id, await connect(), text_channel_id, connect)
         session.user_key = user_key
+        self._connected(session)
         return session
+
+    def _connected(self, session: GuildVoice) -> None:
+        if self.on_connected is not None:
+            self.on_connected(session)
 
     def attach(self, guild_id: int, vc: Any, text_channel_id: int | None, connector: Connector | None = None) -> GuildVoice:
         """Register an open voice connection for ``guild_id`` (join uses this; so do tests)."""
@@ -307,6 +336,8 @@ class VoiceManager:
         if session is None:
             return False
         session.leaving = True
+        if self.on_leaving is not None:
+            self.on_leaving(session)
         if session.probe is not None:
             session.probe.cancel()
         session.queue.clear()
@@ -323,6 +354,28 @@ class VoiceManager:
         skipped = session.queue.skip() is not None
         self._kick(session)  # a clip waiting behind a skipped one that never got ready starts now
         return skipped
+
+    def speaking(self, guild_id: int) -> bool:
+        """Whether the bot is speaking (or about to) in the guild's voice channel."""
+        session = self.sessions.get(guild_id)
+        return session is not None and (session.vc.is_playing() or len(session.queue) > 0)
+
+    def interrupt(self, guild_id: int) -> bool:
+        """Barge-in: stop speaking at once and drop what was queued (the rest of a streamed reply is not
+        spoken either); False when nothing was playing."""
+        session = self.sessions.get(guild_id)
+        if session is None or not self.speaking(guild_id):
+            return False
+        session.queue.clear()
+        if session.vc.is_playing():
+            session.vc.stop()  # discord.py's player ends before its next 20 ms frame
+        return True
+
+    def duck(self, guild_id: int, volume: float) -> None:
+        """Barge-in by lowering the bot's speech to ``volume`` (1.0: restore)."""
+        session = self.sessions.get(guild_id)
+        if session is not None:
+            session.queue.volume = volume
 
     def _session(self, guild_id: int) -> GuildVoice:
         session = self.sessions.get(guild_id)
@@ -482,6 +535,7 @@ class VoiceManager:
                 try:
                     session.vc = await session.connector()
                     log.info("voice in guild %s reconnected (attempt %d)", session.guild_id, attempt)
+                    self._connected(session)
                     self._kick(session)
                     return
                 except VoiceUnavailable as exc:

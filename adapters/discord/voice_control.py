@@ -21,8 +21,12 @@ class VoiceControl(DiscordAdapterBase):
     async def on_voice_state_update(
         self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
     ) -> None:
-        """Notice when the bot itself was removed from voice: a kick ends the session, a dropped link rejoins."""
-        if self.client is None or self.client.user is None or member.id != self.client.user.id:
+        """Notice when the bot itself was removed from voice: a kick ends the session, a dropped link rejoins;
+        another member's change (muted, deafened, gone) goes to listening."""
+        if self.client is None or self.client.user is None:
+            return
+        if member.id != self.client.user.id:
+            self.listener_voice_state(member)
             return
         if after.channel is None:  # Discord echoes our own disconnects too; voice.removed tells them apart
             await self.voice.removed(member.guild.id)

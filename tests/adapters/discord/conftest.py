@@ -6,7 +6,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import discord
 import pytest
+from discord.http import Route
 
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.config import DiscordConfig
@@ -19,7 +21,9 @@ from core.pipeline.settings import PipelineSettings
 from core.speech import Speech
 from core.stores.memory import MemoryConversationStore, MemoryDedupeStore, MemoryRateCounter, MemorySettingsStore
 from core.stt import SpeechToText
+from tests.adapters.discord.fake_dave import EXTRA_MEMBER_IDS, LISTENER_ID
 from tests.adapters.discord.fake_discord import FakeDiscord, user
+from tests.adapters.discord.fake_voice import FakeVoiceServer
 
 GUILD = 111
 GENERAL = 201
@@ -29,6 +33,9 @@ DM = 301
 VOICE = 401
 ALICE = user(500, "alice")
 OTHER_BOT = user(501, "otherbot", bot=True)
+SAM = user(LISTENER_ID, "sam")  # members the fake voice server controls (they speak in the channel)
+KIM = user(EXTRA_MEMBER_IDS[0], "kim")
+ROBOT = user(EXTRA_MEMBER_IDS[1], "robot", bot=True)
 
 
 class Bot:
@@ -45,8 +52,10 @@ class Bot:
 
 async def build_bot(fake: FakeDiscord, *, engine: Any = None, speech: Speech | None = None,
                     voice_by_default: bool = False, pipeline: PipelineSettings | None = None,
-                    bus: InProcessBus | None = None, listener: SpeechToText | None = None, **config: Any) -> Bot:
-    """Start bus and pipeline and build the adapter (not started)."""
+                    bus: InProcessBus | None = None, listener: SpeechToText | None = None, hearing: Any = None,
+                    listening: Any = None, **config: Any) -> Bot:
+    """Start bus and pipeline and build the adapter (not started); ``hearing`` and ``listening``: see
+    :class:`~adapters.discord.adapter.DiscordAdapter`."""
     logging.getLogger("discord").setLevel(logging.WARNING)
     bus = bus or InProcessBus()
     await bus.start()
@@ -58,7 +67,7 @@ async def build_bot(fake: FakeDiscord, *, engine: Any = None, speech: Speech | N
     settings = {"token": "test-token", "api_base_url": fake.api_base, "gateway_url": fake.gateway_url,
                 "guild_ready_timeout_s": 0.05, "answer_channels": [str(ANSWERS)], "dev_guild_ids": [str(GUILD)]}
     settings.update(config)
-    adapter = DiscordAdapter("dc", bus, DiscordConfig(**settings), speech=speech)
+    adapter = DiscordAdapter("dc", bus, DiscordConfig(**settings), speech=speech, hearing=hearing, listening=listening)
     return Bot(fake, adapter, running, bus)
 
 
@@ -82,3 +91,22 @@ async def fake() -> AsyncIterator[FakeDiscord]:
     yield server
     await server.stop()
 
+
+@pytest.fixture
+async def room(request: pytest.FixtureRequest) -> AsyncIterator[tuple[FakeDiscord, FakeVoiceServer]]:
+    """The fake Discord (Alice, Sam, Kim and a bot in the lounge) and its voice server (DAVE, 3 members)."""
+    options: dict[str, Any] = {"members": 3, **getattr(request, "param", {})}
+    base, gateway = Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    fake = FakeDiscord()
+    fake.add_guild(GUILD, {GENERAL: "general", ANSWERS: "answers"}, voice={VOICE: "lounge"},
+                   members=[ALICE, SAM, KIM, ROBOT],
+                   voice_states=[(int(m["id"]), VOICE) for m in (ALICE, SAM, KIM, ROBOT)])
+    server = FakeVoiceServer(**options)
+    await fake.start()
+    await server.start()
+    server.trust()
+    fake.voice_server = server
+    yield fake, server
+    await server.stop()
+    await fake.stop()
+    Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base, gateway

@@ -19,6 +19,11 @@ it back on. ``FakeVoiceServer.revoke_proposals`` withdraws the listener's Add pr
 has committed it (op 27 with operation ``revoke`` and the proposal's reference, as when a member
 leaves before the commit is announced), then proposes the listener again with a new key package.
 
+``FakeVoiceServer(members=N)`` puts N - 1 more members the fake controls in the channel (commit flow):
+their Add proposals go in the same op 27 as the listener's, and the bot's one welcome admits them all.
+Each member can also *speak* (:mod:`tests.adapters.discord.fake_speaker`): its frames are encrypted
+with its own sender key (``encrypt_opus``), which the bot opens with ``decrypt(member_id, ...)``.
+
 Here the member is a second ``davey.DaveSession`` the fake holds (the same library as the bot's,
 other side of the group): once it processes the bot's welcome it decrypts the bot's
 end-to-end-encrypted Opus frames (``decrypt``), so the tests hear what real listeners would.
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
     from tests.adapters.discord.fake_voice import FakeVoiceServer, VoiceSession
 
 LISTENER_ID = 700000000000000777  # the member the fake controls (a user in the channel)
+EXTRA_MEMBER_IDS = tuple(700000000000000778 + i for i in range(7))  # further members (FakeVoiceServer(members=N))
 DAVE_MAGIC = b"\xfa\xfa"  # a DAVE-encrypted frame ends with this marker
 EXTERNAL_SENDER, KEY_PACKAGE, PROPOSALS, COMMIT_WELCOME, ANNOUNCE_COMMIT, WELCOME = 25, 26, 27, 28, 29, 30
 PREPARE_TRANSITION, EXECUTE_TRANSITION, PREPARE_EPOCH = 21, 22, 24
@@ -106,6 +112,8 @@ class DaveServerSide:
         self.channel_id = session.grant.channel_id
         self.listener = davey.DaveSession(1, LISTENER_ID, self.channel_id)
         self.listener.set_external_sender(self.sender.package())
+        self.extra = {uid: davey.DaveSession(1, uid, self.channel_id)
+                      for uid in EXTRA_MEMBER_IDS[:max(0, server.members - 1)]}
         self.bot_key_packages = 0
         self.welcomes_sent = 0
         self.removed = False  # the listener left the channel (it can no longer open the bot's frames)
@@ -120,13 +128,22 @@ class DaveServerSide:
         self._versions: dict[int, int] = {}  # pending transition id -> the protocol version it brings
 
     @property
+    def member_ids(self) -> list[int]:
+        """The users the fake controls in the channel: the listener first."""
+        return [LISTENER_ID, *self.extra]
+
+    def member(self, user_id: int) -> davey.DaveSession:
+        """The DAVE session of a member the fake controls."""
+        return self.listener if user_id == LISTENER_ID else self.extra[user_id]
+
+    @property
     def active(self) -> bool:
         """True once the listener is in the bot's group (it can open the bot's frames)."""
         return bool(self.listener.ready)
 
     async def start(self) -> None:
         """After SESSION_DESCRIPTION: the listener is in the channel; announce the external sender."""
-        await self.server._send(self.session, 11, {"user_ids": [str(LISTENER_ID)]})  # CLIENTS_CONNECT
+        await self.server._send(self.session, 11, {"user_ids": [str(u) for u in self.member_ids]})  # CLIENTS_CONNECT
         await self.server.send_binary(self.session, EXTERNAL_SENDER, self.sender.package())
 
     async def client_binary(self, data: bytes) -> None:
@@ -179,7 +196,12 @@ class DaveServerSide:
         """op 27 (append): the external Add proposal of the listener's key package, for the bot to commit."""
         group = struct.pack(">Q", self.channel_id)
         self._proposal = self.sender.add_proposal(group, 0, self.listener.get_serialized_key_package())
-        await self.server.send_binary(self.session, PROPOSALS, bytes([0]) + vec(self._proposal))  # 0: append
+        others = b""
+        for uid, member in self.extra.items():
+            member.reinit(1, uid, self.channel_id)
+            member.set_external_sender(self.sender.package())
+            others += self.sender.add_proposal(group, 0, member.get_serialized_key_package())
+        await self.server.send_binary(self.session, PROPOSALS, bytes([0]) + vec(self._proposal + others))  # 0: append
 
     def _split(self, payload: bytes) -> tuple[bytes, bytes]:
         """discord.py sends ``commit + welcome`` back to back: find the welcome the listener accepts.
@@ -195,6 +217,8 @@ class DaveServerSide:
             except Exception:  # noqa: BLE001 - not the welcome's start: keep looking
                 start = payload.find(marker, start + 1)
                 continue
+            for member in self.extra.values():
+                member.process_welcome(payload[start:])
             return payload[:start], payload[start:]
         raise AssertionError("op 28 carries no welcome the listener accepts")
 

@@ -232,8 +232,10 @@ class FakeDiscord:
             await self._dispatch("VOICE_SERVER_UPDATE", {"token": grant.token, "guild_id": str(guild_id),
                                                          "endpoint": self.voice_server.endpoint})
 
-    async def move_voice(self, guild_id: int, member: dict[str, Any], channel_id: int | None) -> None:
-        """``member`` joins, leaves (``channel_id`` None) or moves in voice; for the bot, a kick or a move."""
+    async def move_voice(self, guild_id: int, member: dict[str, Any], channel_id: int | None, *,
+                         self_mute: bool = False, self_deaf: bool = False) -> None:
+        """``member`` joins, leaves (``channel_id`` None), moves, mutes or deafens in voice; for the bot, a kick
+        or a move."""
         user_id = int(member["id"])
         if channel_id is None:
             self.voice_channels.pop((guild_id, user_id), None)
@@ -241,7 +243,8 @@ class FakeDiscord:
                 self.voice_server.revoke(guild_id)
         else:
             self.voice_channels[(guild_id, user_id)] = channel_id
-        await self._dispatch("VOICE_STATE_UPDATE", self._voice_state(guild_id, member, channel_id, "v"))
+        await self._dispatch("VOICE_STATE_UPDATE", self._voice_state(guild_id, member, channel_id, "v",
+                                                                    {"self_mute": self_mute, "self_deaf": self_deaf}))
 
     async def force_close(self, code: int = 4000) -> None:
         """Drop the gateway socket (Discord-side failure); the client must RESUME."""
@@ -269,15 +272,15 @@ class FakeDiscord:
         return data
 
     async def interaction(self, name: str, options: dict[str, str], *, guild_id: int, channel_id: int,
-                          member: dict[str, Any]) -> dict[str, Any]:
-        """Dispatch an INTERACTION_CREATE for a slash command."""
+                          member: dict[str, Any], permissions: str | None = None) -> dict[str, Any]:
+        """Dispatch an INTERACTION_CREATE for a slash command (``permissions``: the member's, as Discord computes)."""
         data = {
             "id": self.next_id(), "application_id": str(APP_ID), "type": 2, "token": f"tok-{self._seq}",
             "version": 1, "guild_id": str(guild_id), "channel_id": str(channel_id),
             "channel": {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": "general",
                         "position": 0, "permission_overwrites": []},
             "member": {"user": member, "roles": [], "joined_at": "2026-01-01T00:00:00+00:00", "deaf": False,
-                       "mute": False, "flags": 0, "permissions": "2248473465835073"},
+                       "mute": False, "flags": 0, "permissions": permissions or "2248473465835073"},
             "data": {"id": self.next_id(), "name": name, "type": 1, "guild_id": str(guild_id),
                      "options": [{"name": k, "type": 3, "value": v} for k, v in options.items()]},
             "app_permissions": "2248473465835073", "locale": "en-US", "guild_locale": "en-US",

@@ -151,11 +151,14 @@ class FakeVoiceServer:
         modes: encryption modes offered in READY.
         dave_flow: ``"commit"`` (the bot commits the listener's addition) or ``"welcome"`` (the listener
             commits the bot's addition; the bot joins by welcome): see :mod:`fake_dave`.
+        members: how many users the fake controls in the channel (DAVE members, commit flow for more
+            than one); :mod:`fake_speaker` makes them speak.
     """
 
     def __init__(self, *, dave: bool = True, require_dave: bool = False, modes: tuple[str, ...] = (MODE,),
-                 dave_flow: str = "commit") -> None:
+                 dave_flow: str = "commit", members: int = 1) -> None:
         self.dave = dave
+        self.members = members  # users the fake controls in the channel (DAVE members; they can speak)
         self.dave_flow = dave_flow
         self.corrupt_commits = 0  # DAVE: announce this many commits damaged (the client must recover)
         self.revoke_proposals = 0  # DAVE: withdraw this many Add proposals (op 27 revoke) instead of announcing
