@@ -165,8 +165,14 @@ async def test_voice_clip_crosses_the_bus_byte_for_byte(redis_server: RedisServe
 
 async def test_two_workers_answer_each_message_once_in_order_per_chat(redis_server: RedisServer) -> None:
     e1, e2 = Numbered(0.01), Numbered(0.01)
-    # one entry per read, so consecutive messages of a chat land on different workers
-    async with Gateway(redis_server) as gw, worker(redis_server, e1, "w1", read_count=1), worker(redis_server, e2, "w2", read_count=1):
+    # one entry per read, so consecutive messages of a chat land on different workers; both live all along,
+    # so the idle time is long enough (5 s) that a heartbeat late under CPU load does not hand one worker's
+    # messages to the other (which answered one twice with the tests' usual 0.5 s)
+    async with (
+        Gateway(redis_server) as gw,
+        worker(redis_server, e1, "w1", read_count=1, claim_idle_s=5),
+        worker(redis_server, e2, "w2", read_count=1, claim_idle_s=5),
+    ):
         sent: dict[str, list[str]] = {}
         for i in range(10):
             for c in range(3):
