@@ -234,8 +234,12 @@ async def test_a_failing_stt_engine_is_logged_and_does_not_break_the_next_uttera
 async def test_a_speaker_who_stops_sending_is_heard_as_silent_and_the_utterance_ends_on_time(
     speech, listener, make_hearing, ears
 ) -> None:
-    """Discord clients send nothing while their user is quiet: no trailing silence frames ever arrive."""
-    hearing = await make_hearing(listener, end_silence_ms=600)
+    """Discord clients send nothing while their user is quiet: no trailing silence frames ever arrive.
+
+    Eager transcription is off here: with it, a transcription may rightly start 300 ms into the
+    silence (a slow loop reaches that point within the 0.4 s below), which is not what this guards.
+    """
+    hearing = await make_hearing(listener, end_silence_ms=600, eager_ms=0)
     voice = await spoken(speech, QUESTION)
     voice = voice[: len(voice) - 10 * FRAME_BYTES]  # Piper's own trailing silence is not sent either
     onset_frame = int(onset_s(voice) / FRAME_S)
