@@ -6,9 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import discord
 import pytest
-from discord.http import Route
 
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.config import DiscordConfig
@@ -24,6 +22,7 @@ from core.stt import SpeechToText
 from tests.adapters.discord.fake_dave import EXTRA_MEMBER_IDS, LISTENER_ID
 from tests.adapters.discord.fake_discord import FakeDiscord, user
 from tests.adapters.discord.fake_voice import FakeVoiceServer
+from tests.adapters.discord.voice_world import running
 
 GUILD = 111
 GENERAL = 201
@@ -96,17 +95,10 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 async def room(request: pytest.FixtureRequest) -> AsyncIterator[tuple[FakeDiscord, FakeVoiceServer]]:
     """The fake Discord (Alice, Sam, Kim and a bot in the lounge) and its voice server (DAVE, 3 members)."""
     options: dict[str, Any] = {"members": 3, **getattr(request, "param", {})}
-    base, gateway = Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     fake = FakeDiscord()
     fake.add_guild(GUILD, {GENERAL: "general", ANSWERS: "answers"}, voice={VOICE: "lounge"},
                    members=[ALICE, SAM, KIM, ROBOT],
                    voice_states=[(int(m["id"]), VOICE) for m in (ALICE, SAM, KIM, ROBOT)])
     server = FakeVoiceServer(**options)
-    await fake.start()
-    await server.start()
-    server.trust()
-    fake.voice_server = server
-    yield fake, server
-    await server.stop()
-    await fake.stop()
-    Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
+    async with running(fake, server) as both:
+        yield both

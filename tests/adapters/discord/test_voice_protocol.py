@@ -36,9 +36,11 @@ from tests.adapters.discord.voice_world import (
     packets_per_second,
     reference,
     rtp_in_step,
+    running,
     transcribe,
     until,
 )
+from tests.spoken import wer
 from voice.config import PiperEngineConfig, VoiceConfig
 from voice.service import VoiceService, build_speech
 
@@ -50,19 +52,12 @@ BOT = user(BOT_ID, "voicebot", True)
 async def world(request: pytest.FixtureRequest) -> AsyncIterator[tuple[FakeDiscord, FakeVoiceServer]]:
     """The fake Discord (one guild, Alice in the lounge) and its voice server (DAVE on unless marked)."""
     options: dict[str, Any] = getattr(request, "param", {})
-    base, gateway = Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     fake = FakeDiscord()
     fake.add_guild(GUILD, {GENERAL: "general", ANSWERS: "answers"}, voice={VOICE: "lounge", VOICE2: "studio"},
                    members=[ALICE], voice_states=[(500, VOICE)])
     server = FakeVoiceServer(**options)
-    await fake.start()
-    await server.start()
-    server.trust()
-    fake.voice_server = server
-    yield fake, server
-    await server.stop()
-    await fake.stop()
-    Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
+    async with running(fake, server) as both:
+        yield both
 
 
 async def command(fake: FakeDiscord, name: str, timeout: float = 40.0, **options: str) -> str:
@@ -118,7 +113,8 @@ async def test_say_reaches_the_voice_server_as_real_speech_through_dave(
     expected = loud_frames(await reference(speech, text, bot.adapter.voice.settings))
     assert abs(len(sound) - expected) <= max(3, expected // 10), (len(sound), expected)
     heard = transcribe(packets)
-    assert "weather" in heard and "rain" in heard and "evening" in heard, heard
+    # tiny.en now and then mishears one word of Piper's voice ("rain" as "ring"): a word error rate bound
+    assert wer(text, heard) <= 0.2 and "weather" in heard and "evening" in heard, heard
 
 
 @pytest.mark.parametrize("world", [{"dave_flow": "welcome"}], indirect=True)

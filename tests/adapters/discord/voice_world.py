@@ -9,19 +9,39 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import functools
 import itertools
 import math
 from collections.abc import AsyncIterator
 from typing import Any
 
+import discord
 import numpy as np
+from discord.http import Route
 
 from adapters.discord.audio import FRAME_BYTES
 from core.speech import VoiceSettings
 from tests.adapters.discord.fake_discord import FakeDiscord
-from tests.adapters.discord.fake_voice import Packet
+from tests.adapters.discord.fake_voice import FakeVoiceServer, Packet
 from voice.service import VoiceService
+
+
+@contextlib.asynccontextmanager
+async def running(fake: FakeDiscord, server: FakeVoiceServer) -> AsyncIterator[tuple[FakeDiscord, FakeVoiceServer]]:
+    """Start the fake Discord and its voice server, wired together; discord.py's endpoints restored after."""
+    base, gateway = Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    await fake.start()
+    await server.start()
+    server.trust()
+    fake.voice_server = server
+    try:
+        yield fake, server
+    finally:
+        await server.stop()
+        await fake.stop()
+        Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = base, gateway
+
 
 LOUD = 300  # peak sample above which a 20 ms frame counts as sound (Opus keeps silence near 0)
 
