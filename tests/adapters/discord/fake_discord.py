@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.waiting import wait_until
+
 BOT_ID = 900000000000000001
 APP_ID = 900000000000000002
 OWNER_ID = 900000000000000003
@@ -392,16 +394,4 @@ class FakeDiscord:
         Woken by every request the fake records (``changed``), so a reply is seen as soon as it
         lands; ``pred`` is also re-checked every ``recheck_s`` for state that no request changes.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            self.changed.clear()
-            value = pred()
-            if value:
-                return value
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("fake discord: condition not met in time")
-            try:
-                await asyncio.wait_for(self.changed.wait(), min(left, recheck_s))
-            except TimeoutError:
-                pass
+        return await wait_until(self.changed, pred, timeout, recheck_s, "fake discord")

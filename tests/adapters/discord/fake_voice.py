@@ -47,6 +47,8 @@ import discord.opus
 import nacl.bindings
 from aiohttp import WSMsgType, web
 
+from tests.waiting import wait_until
+
 MODE = "aead_xchacha20_poly1305_rtpsize"
 SILENCE_OPUS = b"\xf8\xff\xfe"
 FRAME_SAMPLES = 960  # 20 ms at 48 kHz
@@ -299,19 +301,7 @@ class FakeVoiceServer:
 
     async def wait_for(self, pred: Callable[[], Any], timeout: float = 20.0) -> Any:
         """Wait until ``pred()`` is truthy (re-checked on every change and every 20 ms)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.changed.clear()
-            value = pred()
-            if value:
-                return value
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("fake voice server: condition not met in time")
-            try:
-                await asyncio.wait_for(self.changed.wait(), min(left, 0.02))
-            except TimeoutError:
-                pass
+        return await wait_until(self.changed, pred, timeout, 0.02, "fake voice server")
 
     # -- the voice gateway ------------------------------------------------------------------
 
