@@ -16,6 +16,7 @@ import math
 import random
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from core.engines.generative.checkpoint import save_model
+from core.engines.generative.checkpoint import load_model, save_model
 from core.engines.generative.data import Window, load_splits, make_windows
 from core.engines.generative.engine import resolve_model_path
 from core.engines.generative.model import ChatTransformer, ModelConfig
@@ -83,6 +84,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--work-dir", default="runs/generative", help="training state for --resume (relative: to the repo root)"
     )
     p.add_argument("--resume", action="store_true", help="continue from --work-dir/last.pt")
+    p.add_argument(
+        "--init-from",
+        default="",
+        help="start from this exported model.pt (its shape, vocabulary and weights; a fresh optimizer and schedule)",
+    )
     p.add_argument("--jsonl", action="append", default=[], help="extra conversations (JSONL; repeatable)")
     p.add_argument("--no-chitchat", action="store_true", help="train on --jsonl files (and chatterbot) only")
     p.add_argument("--no-chatterbot", action="store_true", help="leave chatterbot-corpus out")
@@ -144,12 +150,18 @@ def main(argv: list[str]) -> int:
         resume = torch.load(state_path, map_location="cpu", weights_only=False)
         vocab = Vocab(resume["vocab"])
         cfg = ModelConfig(**resume["config"])
+    elif args.init_from:
+        init = load_model(resolve_model_path(args.init_from))
+        vocab = init.vocab
+        cfg = replace(init.model.cfg, dropout=args.dropout)
     else:
         vocab = Vocab.build((tokenize(t) for conv in train for t in conv), args.vocab_size, args.min_count)
         cfg = ModelConfig(len(vocab), args.d_model, args.layers, args.heads, args.d_ff, args.max_len, args.dropout)
     train_w = make_windows(vocab, train, cfg.max_len)
     valid_w = make_windows(vocab, valid, cfg.max_len) if valid else train_w[:64]
     model = ChatTransformer(cfg).to(device)
+    if resume is None and args.init_from:
+        model.load_state_dict(init.model.state_dict())
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
@@ -191,6 +203,8 @@ def main(argv: list[str]) -> int:
     settings = {k: v for k, v in vars(args).items() if k != "resume"} | shape
     if resume is not None:
         settings["resumed_at_step"] = resume["step"]
+    elif args.init_from:
+        settings["initialized_from"] = {"path": args.init_from, "meta": init.meta}
     meta_base = {"settings": settings, "parameters": model.num_parameters()}
     started = time.monotonic() - elapsed
     limit_s = args.time_limit_min * 60
