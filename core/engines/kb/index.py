@@ -95,7 +95,7 @@ class KnowledgeIndex:
     def cache_key(self) -> str:
         """A hash of the model and every row text: changes whenever a source does."""
         h = hashlib.sha256(CACHE_FORMAT.encode())
-        h.update((self.embedder.name if self.embedder else "none").encode())
+        h.update((self.embedder.cache_name if self.embedder else "none").encode())
         for _, text, query in self.rows:
             h.update(b"\x00q" if query else b"\x00p")
             h.update(text.encode("utf-8"))
