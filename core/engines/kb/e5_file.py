@@ -65,6 +65,7 @@ class E5Tokenizer:
         self._unk_score = float(scores.min()) - 10.0
         self._normalize = normalize
         self._max_chars = max(len(p) for p in self._ids)
+        self._last: tuple[tuple[str, bool], tuple[int, ...]] | None = None
 
     def content_ids(self, text: str) -> list[int]:
         """Token ids of ``text`` without the special tokens."""
@@ -100,8 +101,16 @@ class E5Tokenizer:
         return out
 
     def encode(self, text: str, query: bool) -> list[int]:
-        """Ids the model reads for ``text``: ``<s> query: text </s>`` (``passage:`` for a passage)."""
-        return [self.bos, *self.content_ids(("query: " if query else "passage: ") + text), self.eos]
+        """Ids the model reads for ``text``: ``<s> query: text </s>`` (``passage:`` for a passage).
+
+        The last answer is kept: a question is counted (to cut it) and then embedded.
+        """
+        last = self._last
+        if last is not None and last[0] == (text, query):
+            return list(last[1])
+        ids = [self.bos, *self.content_ids(("query: " if query else "passage: ") + text), self.eos]
+        self._last = ((text, query), tuple(ids))
+        return ids
 
 
 class E5File:

