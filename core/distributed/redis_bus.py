@@ -56,7 +56,6 @@ import contextlib
 import logging
 import time
 
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from core import metrics
@@ -74,6 +73,7 @@ from core.distributed.redis_base import (
     _unfields,
     default_consumer_name,
 )
+from core.distributed.redis_client import client
 from core.distributed.redis_gateway import GatewaySide
 from core.distributed.redis_worker import WorkerSide
 from core.distributed.redis_writer import BatchWriter
@@ -115,7 +115,7 @@ class RedisBus(GatewaySide, WorkerSide):
         if self._redis is not None:
             return
         self._closing.clear()
-        self._redis = aioredis.Redis.from_url(
+        self._redis = client(
             self.settings.url,
             socket_connect_timeout=2.0,
             socket_timeout=self.settings.block_ms / 1000 + self.settings.call_timeout_s,
@@ -125,7 +125,7 @@ class RedisBus(GatewaySide, WorkerSide):
         )
         # Writes and batched publishes: one deadline per round trip instead of redis-py's per reply
         # (a transaction of 40 commands reads 42 replies); a timeout drops that connection.
-        self._batches = aioredis.Redis.from_url(
+        self._batches = client(
             self.settings.url, socket_connect_timeout=2.0, socket_timeout=None, socket_keepalive=True,
             health_check_interval=15, retry_on_timeout=False,
         )
