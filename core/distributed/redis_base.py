@@ -26,7 +26,7 @@ from core.bus import Bus
 from core.distributed.backoff import Outage, redis_backoff
 from core.errors import BusClosed, CodecError
 from core.lifecycle import raise_if_cancelled
-from core.model import IncomingMessage
+from core.model import IncomingMessage, MessageRef
 
 log = logging.getLogger("core.distributed.redis_bus")
 
@@ -134,6 +134,19 @@ def _mapping(header: bytes, blobs: list[bytes]) -> dict[bytes | str, bytes]:
 Write = Callable[[Any], None]
 """Adds one write's commands to a pipeline (see :meth:`RedisBus._write`)."""
 
+Answers = tuple[str, str, MessageRef] | None
+"""The message an outgoing event answers: destination, chat id, message reference."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """One write waiting for the writer: its commands, who waits for it, what it answers."""
+
+    write: Write
+    done: asyncio.Future[None] | None
+    answers: Answers = None
+    action_for: Answers = None
+
 
 def _unfields(raw: dict[bytes, bytes]) -> tuple[bytes, list[bytes]]:
     header = raw.get(b"h")
@@ -177,7 +190,7 @@ class RedisBusBase(Bus):
         self._sweep_from: bytes | str = "0-0"
         self._publishes: list[tuple[IncomingMessage, list[bytes | str], str, asyncio.Future[None]]] = []
         self._publisher: asyncio.Task[None] | None = None
-        self._writes: list[tuple[Write, asyncio.Future[None] | None]] = []
+        self._writes: list[_Queued] = []
         self._writer: asyncio.Task[None] | None = None
         self._answer_queued: asyncio.Future[None] | None = None
         self.redelivered = 0

@@ -10,17 +10,19 @@ hiredis refuses (the same bytes either way for str, bytes, int and float argumen
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from functools import cache
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
 try:  # hiredis is a dependency; stay correct without it
     from hiredis import pack_command as _hiredis_pack
 except ImportError:  # pragma: no cover - exercised only without hiredis
     _hiredis_pack = None
+
+_FAST: dict[type[AbstractConnection], type[AbstractConnection]] = {}
 
 
 def _split_name(args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -34,11 +36,12 @@ def _split_name(args: tuple[Any, ...]) -> tuple[Any, ...]:
     return args
 
 
-@cache
 def _fast(base: type[AbstractConnection]) -> type[AbstractConnection]:
-    """``base`` with ``pack_command`` and ``pack_commands`` done by hiredis."""
-    if _hiredis_pack is None:
+    """``base`` with ``pack_command`` and ``pack_commands`` done by hiredis (one class per base)."""
+    if _hiredis_pack is None or base in _FAST.values():
         return base
+    if base in _FAST:
+        return _FAST[base]
     pack = _hiredis_pack
     slow_pack = base.pack_command
 
@@ -54,7 +57,8 @@ def _fast(base: type[AbstractConnection]) -> type[AbstractConnection]:
             out += pack_command(self, *cmd)
         return [b"".join(out)]
 
-    return type(f"Fast{base.__name__}", (base,), {"pack_command": pack_command, "pack_commands": pack_commands})
+    fast = _FAST[base] = type(f"Fast{base.__name__}", (base,), {"pack_command": pack_command, "pack_commands": pack_commands})
+    return fast
 
 
 def client(url: str, **options: Any) -> aioredis.Redis:

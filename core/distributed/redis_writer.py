@@ -9,11 +9,29 @@ from functools import partial
 from typing import Any
 
 from core.codec import encode_event
-from core.distributed.redis_base import RedisBusBase, Write, _mapping, _resolve
+from core.distributed.redis_base import Answers, RedisBusBase, Write, _mapping, _Queued, _resolve
 from core.errors import BusClosed
 from core.model import ChatAction, OutgoingEvent, ReplyDelta, ReplyDone
 
 log = logging.getLogger("core.distributed.redis_bus")
+
+def _superseded(batch: list[_Queued]) -> list[Write]:
+    """The batch's writes without the chat actions an answer to the same message follows in it.
+
+    "typing" right before its reply is pointless to the user and costs the gateway a platform
+    request (the Telegram adapter drops such an action itself): an instant engine's typing and
+    reply always meet here, so they never leave the worker.
+    """
+    answered: set[Answers] = set()
+    kept: list[Write] = []
+    for q in reversed(batch):
+        if q.action_for is not None and q.action_for in answered:
+            continue
+        if q.answers is not None:
+            answered.add(q.answers)
+        kept.append(q.write)
+    kept.reverse()
+    return kept
 
 
 class BatchWriter(RedisBusBase):
@@ -48,16 +66,27 @@ class BatchWriter(RedisBusBase):
             for more in extra:
                 more(pipe)
 
-        if isinstance(event, ChatAction | ReplyDelta) and not extra:
-            self._write(write)  # the message's ack (or its reply) waits for it
+        target = event.target
+        answers = (target.destination, target.chat.id, target.in_reply_to) if target.in_reply_to is not None else None
+        if isinstance(event, ChatAction) and not extra:
+            self._write(write, action_for=answers)  # the message's ack (or its reply) waits for it
+            return
+        if isinstance(event, ReplyDelta) and not extra:
+            self._write(write, answers=answers)
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._write(write, done)
+        self._write(write, done, answers=answers)
         await done
 
-    def _write(self, write: Write, done: asyncio.Future[None] | None = None) -> None:
-        """Queue ``write`` for the writer task; ``done`` is resolved once its batch is in Redis."""
-        self._writes.append((write, done))
+    def _write(
+        self, write: Write, done: asyncio.Future[None] | None = None, *, answers: Answers = None, action_for: Answers = None
+    ) -> None:
+        """Queue ``write`` for the writer task; ``done`` is resolved once its batch is in Redis.
+
+        ``answers``: the message an event answers; ``action_for``: the message a chat action is about
+        (left out of the batch when an answer to that message follows it there, see :func:`_superseded`).
+        """
+        self._writes.append(_Queued(write, done, answers, action_for))
         if done is not None and self._answer_queued is not None and not self._answer_queued.done():
             self._answer_queued.set_result(None)
         if self._writer is None or self._writer.done():
@@ -66,13 +95,14 @@ class BatchWriter(RedisBusBase):
     async def _write_loop(self) -> None:
         """Send everything queued in one transaction, in order, until nothing is queued."""
         while self._writes:
-            if self.settings.coalesce_ms > 0 and all(done is None for _, done in self._writes):
+            if self.settings.coalesce_ms > 0 and all(q.done is None for q in self._writes):
                 await self._wait_for_answer()
             batch, self._writes = self._writes, []
+            writes = _superseded(batch)
 
-            async def run(batch: list[tuple[Write, asyncio.Future[None] | None]] = batch) -> list[Any]:
+            async def run(writes: list[Write] = writes) -> list[Any]:
                 async with asyncio.timeout(self._call_timeout_s), self.batches.pipeline(transaction=True) as pipe:
-                    for write, _ in batch:
+                    for write in writes:
                         write(pipe)
                     result: list[Any] = await pipe.execute(raise_on_error=False)
                     return result
@@ -81,18 +111,18 @@ class BatchWriter(RedisBusBase):
                 # Keep trying even while stopping: a worker holding a reply hands it back or dies trying.
                 results = await self._retry(run, until_closed=False)
             except BaseException as exc:
-                for _, done in batch:
-                    if done is not None and not done.done():
-                        done.set_exception(exc if isinstance(exc, Exception) else BusClosed("bus stopped"))
+                for q in batch:
+                    if q.done is not None and not q.done.done():
+                        q.done.set_exception(exc if isinstance(exc, Exception) else BusClosed("bus stopped"))
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 log.error("%s: %d writes failed: %r", self.bot, len(batch), exc)
                 continue
             for failed in (r for r in results if isinstance(r, Exception)):
                 log.error("%s: a write was refused by redis: %s", self.bot, failed)
-            for _, done in batch:
-                if done is not None and not done.done():
-                    done.set_result(None)
+            for q in batch:
+                if q.done is not None and not q.done.done():
+                    q.done.set_result(None)
 
     async def _wait_for_answer(self) -> None:
         """Only chat actions or streamed pieces queued: give an answer ``coalesce_ms`` to join them."""
