@@ -100,6 +100,9 @@ class RedisBusSettings:
             round trip (an instant engine's typing and reply then travel, and are read, together).
         call_timeout_s: how long a round trip may take (on top of ``block_ms``) before its
             connection is dropped and the call retried.
+        action_hold_ms: a chat action (``typing``) waits this long in the worker for an answer
+            to its message, which makes it pointless: it is then left out. Platforms show
+            typing seconds long, and the Telegram adapter holds one 0.3 s itself.
     """
 
     url: str = "redis://127.0.0.1:6379/0"
@@ -115,6 +118,7 @@ class RedisBusSettings:
     max_attachment_bytes: int = 20 * 1024 * 1024
     coalesce_ms: float = 2.0
     call_timeout_s: float = 5.0
+    action_hold_ms: float = 50.0
 
 
 def _fields(header: bytes, blobs: list[bytes]) -> list[bytes | str]:
@@ -146,6 +150,7 @@ class _Queued:
     done: asyncio.Future[None] | None
     answers: Answers = None
     action_for: Answers = None
+    at: float = 0.0  # when a chat action was queued (loop time)
 
 
 def _unfields(raw: dict[bytes, bytes]) -> tuple[bytes, list[bytes]]:

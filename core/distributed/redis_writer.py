@@ -15,21 +15,21 @@ from core.model import ChatAction, OutgoingEvent, ReplyDelta, ReplyDone
 
 log = logging.getLogger("core.distributed.redis_bus")
 
-def _superseded(batch: list[_Queued]) -> list[Write]:
-    """The batch's writes without the chat actions an answer to the same message follows in it.
+def _superseded(batch: list[_Queued]) -> list[_Queued]:
+    """The batch without the chat actions an answer to the same message follows in it.
 
     "typing" right before its reply is pointless to the user and costs the gateway a platform
     request (the Telegram adapter drops such an action itself): an instant engine's typing and
-    reply always meet here, so they never leave the worker.
+    reply then never leave the worker.
     """
     answered: set[Answers] = set()
-    kept: list[Write] = []
+    kept: list[_Queued] = []
     for q in reversed(batch):
         if q.action_for is not None and q.action_for in answered:
             continue
         if q.answers is not None:
             answered.add(q.answers)
-        kept.append(q.write)
+        kept.append(q)
     kept.reverse()
     return kept
 
@@ -86,7 +86,8 @@ class BatchWriter(RedisBusBase):
         ``answers``: the message an event answers; ``action_for``: the message a chat action is about
         (left out of the batch when an answer to that message follows it there, see :func:`_superseded`).
         """
-        self._writes.append(_Queued(write, done, answers, action_for))
+        at = asyncio.get_running_loop().time() if action_for is not None else 0.0
+        self._writes.append(_Queued(write, done, answers, action_for, at))
         if done is not None and self._answer_queued is not None and not self._answer_queued.done():
             self._answer_queued.set_result(None)
         if self._writer is None or self._writer.done():
@@ -95,10 +96,20 @@ class BatchWriter(RedisBusBase):
     async def _write_loop(self) -> None:
         """Send everything queued in one transaction, in order, until nothing is queued."""
         while self._writes:
-            if self.settings.coalesce_ms > 0 and all(q.done is None for q in self._writes):
-                await self._wait_for_answer()
+            if all(q.done is None for q in self._writes) and (wait_s := self._wait_s()) > 0:
+                await self._wait_for_answer(wait_s)
             batch, self._writes = self._writes, []
-            writes = _superseded(batch)
+            kept = _superseded(batch)
+            hold_s = self.settings.action_hold_ms / 1000
+            if hold_s > 0 and any(q.done is not None for q in kept):
+                # Chat actions queued lately wait for a later write, which their answer may join
+                # (under load a batch is cut between many messages' typing and their replies).
+                young = asyncio.get_running_loop().time() - hold_s
+                carried = [q for q in kept if q.action_for is not None and q.at > young]
+                if carried:
+                    kept = [q for q in kept if q.action_for is None or q.at <= young]
+                    self._writes[:0] = carried
+            writes = [q.write for q in kept]
 
             async def run(writes: list[Write] = writes) -> list[Any]:
                 async with asyncio.timeout(self._call_timeout_s), self.batches.pipeline(transaction=True) as pipe:
@@ -124,11 +135,24 @@ class BatchWriter(RedisBusBase):
                 if q.done is not None and not q.done.done():
                     q.done.set_result(None)
 
-    async def _wait_for_answer(self) -> None:
-        """Only chat actions or streamed pieces queued: give an answer ``coalesce_ms`` to join them."""
+    def _wait_s(self) -> float:
+        """Only chat actions or streamed pieces queued: how long an answer may still join them.
+
+        A streamed piece waits ``coalesce_ms``; chat actions alone wait until the oldest is
+        ``action_hold_ms`` old (an answer to their message makes them pointless).
+        """
+        coalesce_s = self.settings.coalesce_ms / 1000
+        if any(q.action_for is None for q in self._writes):
+            return coalesce_s
+        oldest = min(q.at for q in self._writes)
+        hold_s = self.settings.action_hold_ms / 1000 - (asyncio.get_running_loop().time() - oldest)
+        return max(coalesce_s, hold_s)
+
+    async def _wait_for_answer(self, wait_s: float) -> None:
+        """Give an answer ``wait_s`` to join what is queued (see :meth:`_wait_s`)."""
         loop = asyncio.get_running_loop()
         waiter = self._answer_queued = loop.create_future()
-        timer = loop.call_later(self.settings.coalesce_ms / 1000, partial(_resolve, waiter))
+        timer = loop.call_later(wait_s, partial(_resolve, waiter))
         try:
             await waiter
         finally:
