@@ -459,13 +459,14 @@ async def test_a_chat_action_stays_unless_an_answer_to_its_own_message_follows_i
         await bus.send(ChatAction(to_second, "typing"))
         await bus.send(ReplyDone("r1", to_first, "done"))
         await bus.send(ChatAction(to_first, "record_voice"))
-        await asyncio.sleep(0.1)  # the last action goes alone after coalesce_ms
+        await asyncio.sleep(0.3)  # the actions left go after action_hold_ms (50)
         out = await bus.redis.xrange(bus._out_key("gw")) or []
     finally:
         await bus.stop()
     events = [json.loads(fields[b"h"]) for _, fields in out]
+    # c2's typing waited for its own answer past c1's reply (held, not dropped)
     assert [(e["type"], e["body"]["target"]["chat"]["id"]) for e in events] == [
-        ("ChatAction", "c2"), ("ReplyDone", "c1"), ("ChatAction", "c1"),
+        ("ReplyDone", "c1"), ("ChatAction", "c2"), ("ChatAction", "c1"),
     ]
 
 
