@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
+from redis.exceptions import NoScriptError, ResponseError
+
 from core.codec import encode_event
-from core.distributed.redis_base import Answers, RedisBusBase, Write, _mapping, _Queued, _resolve
+from core.distributed.redis_base import _APPLY, Answers, RedisBusBase, Write, _mapping, _Queued, _resolve, _text
 from core.errors import BusClosed
 from core.model import ChatAction, OutgoingEvent, ReplyDelta, ReplyDone
 
@@ -112,11 +114,8 @@ class BatchWriter(RedisBusBase):
             writes = [q.write for q in kept]
 
             async def run(writes: list[Write] = writes) -> list[Any]:
-                async with asyncio.timeout(self._call_timeout_s), self.batches.pipeline(transaction=True) as pipe:
-                    for write in writes:
-                        write(pipe)
-                    result: list[Any] = await pipe.execute(raise_on_error=False)
-                    return result
+                async with asyncio.timeout(self._call_timeout_s):
+                    return await self._apply(writes)
 
             try:
                 # Keep trying even while stopping: a worker holding a reply hands it back or dies trying.
@@ -134,6 +133,23 @@ class BatchWriter(RedisBusBase):
             for q in batch:
                 if q.done is not None and not q.done.done():
                     q.done.set_result(None)
+
+    async def _apply(self, writes: list[Write]) -> list[Exception]:
+        """Run ``writes`` in one call of the apply script (atomic, in order); the commands Redis refused."""
+        recorder = self.batches.pipeline(transaction=False)  # only records: never executed
+        for write in writes:
+            write(recorder)
+        args: list[Any] = []
+        for command, _ in recorder.command_stack:
+            args.append(len(command))
+            args += command
+        batches = self.batches
+        try:
+            errors = await batches.evalsha(self._apply_sha, 0, *args)
+        except NoScriptError:  # redis restarted: nothing ran
+            self._apply_sha = await batches.script_load(_APPLY)
+            errors = await batches.evalsha(self._apply_sha, 0, *args)
+        return [ResponseError(_text(error)) for error in errors]
 
     def _wait_s(self) -> float:
         """Only chat actions or streamed pieces queued: how long an answer may still join them.
