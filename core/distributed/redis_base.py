@@ -117,6 +117,9 @@ class RedisBusSettings:
             round trip (an instant engine's typing and reply then travel, and are read, together).
         call_timeout_s: how long a round trip may take (on top of ``block_ms``) before its
             connection is dropped and the call retried.
+        read_pause_ms: a worker that holds messages and got fewer than half of ``read_count``
+            from its last read waits this long before the next, so entries gather into larger
+            reads when several workers share the stream (an idle worker reads at once).
         action_hold_ms: a chat action (``typing``) waits this long in the worker for an answer
             to its message, which makes it pointless: it is then left out. Platforms show
             typing seconds long, and the Telegram adapter holds one 0.3 s itself.
@@ -136,6 +139,7 @@ class RedisBusSettings:
     coalesce_ms: float = 2.0
     call_timeout_s: float = 5.0
     action_hold_ms: float = 50.0
+    read_pause_ms: float = 2.0
 
 
 def _fields(header: bytes, blobs: list[bytes]) -> list[bytes | str]:
