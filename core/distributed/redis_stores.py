@@ -40,6 +40,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_dumps = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps with an option builds an encoder per call
+
 
 def _loads_or_none(item: bytes) -> Any:
     try:
@@ -80,7 +82,7 @@ class RedisConversationStore(_RedisStore, ConversationStore):
     def appending(self, chat_key: str, *turns: Turn) -> RedisWrite:
         """``RPUSH`` and ``LTRIM``: sent alone by ``run()``, or inside the bus's transaction with the reply."""
         key = self.connection.key("history", chat_key)
-        values = [json.dumps({"role": t.role, "text": t.text, "at": t.at, "author": t.author}, ensure_ascii=False) for t in turns]
+        values = [_dumps({"role": t.role, "text": t.text, "at": t.at, "author": t.author}) for t in turns]
         max_turns = self.max_turns
 
         def commands(pipe: Any) -> None:

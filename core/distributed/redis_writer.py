@@ -51,10 +51,18 @@ class BatchWriter(RedisBusBase):
         transaction: no redelivery can follow it)."""
         if self._redis is None:
             raise BusClosed("bus is stopped")
-        header, blobs = encode_event(event)
-        out_key = self._out_key(event.target.destination)
-        fields = _mapping(header, blobs)
+        target = event.target
+        answers = (target.destination, target.chat.id, target.in_reply_to) if target.in_reply_to is not None else None
+        out_key = self._out_key(target.destination)
         maxlen = self.settings.out_maxlen
+        if isinstance(event, ChatAction) and not extra:
+
+            def act(pipe: Any) -> None:  # encoded only when written: an answer that follows it leaves it out
+                pipe.xadd(out_key, _mapping(*encode_event(event)), maxlen=maxlen, approximate=True)
+
+            self._write(act, action_for=answers)  # the message's ack (or its reply) waits for it
+            return
+        fields = _mapping(*encode_event(event))
         answered = None
         if marked and isinstance(event, ReplyDone) and event.target.in_reply_to is not None:
             ref = event.target.in_reply_to
@@ -68,11 +76,6 @@ class BatchWriter(RedisBusBase):
             for more in extra:
                 more(pipe)
 
-        target = event.target
-        answers = (target.destination, target.chat.id, target.in_reply_to) if target.in_reply_to is not None else None
-        if isinstance(event, ChatAction) and not extra:
-            self._write(write, action_for=answers)  # the message's ack (or its reply) waits for it
-            return
         if isinstance(event, ReplyDelta) and not extra:
             self._write(write, answers=answers)
             return
