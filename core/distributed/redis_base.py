@@ -139,7 +139,7 @@ class RedisBusSettings:
     coalesce_ms: float = 2.0
     call_timeout_s: float = 5.0
     action_hold_ms: float = 50.0
-    read_pause_ms: float = 2.0
+    read_pause_ms: float = 5.0
 
 
 def _fields(header: bytes, blobs: list[bytes]) -> list[bytes | str]:

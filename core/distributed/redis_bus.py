@@ -15,9 +15,11 @@ Delivery is at-least-once with answers exactly once:
   ``XDEL``, and removed from the order list) only after its replies were appended to
   the gateway's stream.
 * A worker's writes (replies, chat actions, acks) go through one writer that sends
-  everything queued in one ``MULTI``/``EXEC`` round trip, in the order queued: a
-  message's typing and reply travel together, and under load the writes of many
-  messages (their acks included) share one round trip. ``send`` of a chat action or a
+  everything queued in one call of an apply script (atomic, like ``MULTI``/``EXEC``),
+  in the order queued: under load the writes of many messages (their acks included)
+  share one round trip. A chat action waits up to ``action_hold_ms`` for an answer to
+  its message and is left out when one follows it (typing right before its reply
+  shows nothing; an instant engine's typing never leaves the worker). ``send`` of a chat action or a
   streamed piece returns once queued; ``send`` of anything that answers (a reply, a
   voice note, a skip) and ``ack`` return once their batch is in Redis, so a reply handed
   to the bus survives the worker being killed right after.
@@ -44,7 +46,8 @@ call with exponential backoff and never drop what they hold.
 
 The code: shared state, connection, retries and keys in :mod:`core.distributed.redis_base`;
 publish, outbox and reading replies in :mod:`core.distributed.redis_gateway`; the batched
-``MULTI``/``EXEC`` writes in :mod:`core.distributed.redis_writer`; deliveries, reclaim,
+writes in :mod:`core.distributed.redis_writer`; the clients (commands packed by hiredis) in
+:mod:`core.distributed.redis_client`; deliveries, reclaim,
 heartbeat, turns and acks in :mod:`core.distributed.redis_worker`; :class:`RedisBus`
 (start, stop, monitoring) composes them here.
 """
@@ -125,7 +128,7 @@ class RedisBus(GatewaySide, WorkerSide):
             retry_on_timeout=False,
         )
         # Writes and batched publishes: one deadline per round trip instead of redis-py's per reply
-        # (a transaction of 40 commands reads 42 replies); a timeout drops that connection.
+        # (a pipeline of 40 publishes reads 40 replies); a timeout drops that connection.
         self._batches = client(
             self.settings.url, socket_connect_timeout=2.0, socket_timeout=None, socket_keepalive=True,
             health_check_interval=15, retry_on_timeout=False,

@@ -1,4 +1,4 @@
-"""The worker's writer on the Redis Streams bus: everything queued goes out in one ``MULTI``/``EXEC`` round trip, in order."""
+"""The worker's writer on the Redis Streams bus: everything queued goes out in one call of the apply script, in order."""
 
 from __future__ import annotations
 
