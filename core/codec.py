@@ -117,7 +117,7 @@ def encode_message(message: IncomingMessage) -> Encoded:
         "timestamp": message.timestamp,
         "language": message.language,
         "moved": _moved_json(message.moved),
-        "raw": _json_safe(dict(message.raw)),
+        "raw": _json_safe(dict(message.raw)) if message.raw else {},
     }
     return _dumps(header).encode(), blobs
 
