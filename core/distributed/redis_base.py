@@ -117,9 +117,10 @@ class RedisBusSettings:
             round trip (an instant engine's typing and reply then travel, and are read, together).
         call_timeout_s: how long a round trip may take (on top of ``block_ms``) before its
             connection is dropped and the call retried.
-        read_pause_ms: a worker that holds messages and got fewer than half of ``read_count``
-            from its last read waits this long before the next, so entries gather into larger
-            reads when several workers share the stream (an idle worker reads at once).
+        read_pause_ms: a worker that held at least a quarter of ``read_count`` messages when its
+            last read returned fewer than half of ``read_count`` waits this long before the next,
+            so entries gather into larger reads when several workers share a busy stream (a
+            worker with little in hand reads at once: low-load latency is untouched).
         action_hold_ms: a chat action (``typing``) waits this long in the worker for an answer
             to its message, which makes it pointless: it is then left out. Platforms show
             typing seconds long, and the Telegram adapter holds one 0.3 s itself.
