@@ -49,6 +49,10 @@ _EVENTS: dict[str, type] = {
     cls.__name__: cls for cls in (ReplyDelta, ReplyDone, ReplyVoice, ChatAction, ReplySkipped, ReplyVoiceFailed)
 }
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+# one encoder for every call: json.dumps with an option builds a new one each time
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
+
 
 def _chat(d: dict[str, Any]) -> Chat:
     return Chat(str(d["id"]), ChatKind(d["kind"]), str(d.get("title", "")))
@@ -113,9 +117,9 @@ def encode_message(message: IncomingMessage) -> Encoded:
         "timestamp": message.timestamp,
         "language": message.language,
         "moved": _moved_json(message.moved),
-        "raw": _json_safe(dict(message.raw)),
+        "raw": _json_safe(dict(message.raw)) if message.raw else {},
     }
-    return json.dumps(header, ensure_ascii=False).encode(), blobs
+    return _dumps(header).encode(), blobs
 
 
 def decode_message(header: bytes, blobs: list[bytes]) -> IncomingMessage:
@@ -152,14 +156,21 @@ def decode_message(header: bytes, blobs: list[bytes]) -> IncomingMessage:
         raise CodecError(f"malformed message payload: {type(exc).__name__}: {exc}") from None
 
 
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
 def encode_event(event: OutgoingEvent) -> Encoded:
     """Encode an outgoing event."""
     blobs: list[bytes] = []
     body: dict[str, Any] = {}
-    for f in fields(event):
-        value = getattr(event, f.name)
+    for name in _field_names(type(event)):
+        value = getattr(event, name)
         if isinstance(value, ReplyTarget):
-            body[f.name] = {
+            body[name] = {
                 "destination": value.destination,
                 "chat": _chat_json(value.chat),
                 "in_reply_to": _ref_json(value.in_reply_to),
@@ -168,7 +179,7 @@ def encode_event(event: OutgoingEvent) -> Encoded:
             }
         elif isinstance(value, VoiceClip):
             blobs.append(value.data)
-            body[f.name] = {
+            body[name] = {
                 "blob": len(blobs) - 1,
                 "mime_type": value.mime_type,
                 "duration_s": value.duration_s,
@@ -177,9 +188,9 @@ def encode_event(event: OutgoingEvent) -> Encoded:
                 "voice": value.voice,
             }
         else:
-            body[f.name] = value
+            body[name] = value
     header = {"type": type(event).__name__, "body": body}
-    return json.dumps(header, ensure_ascii=False).encode(), blobs
+    return _dumps(header).encode(), blobs
 
 
 def decode_event(header: bytes, blobs: list[bytes]) -> OutgoingEvent:

@@ -15,9 +15,11 @@ Delivery is at-least-once with answers exactly once:
   ``XDEL``, and removed from the order list) only after its replies were appended to
   the gateway's stream.
 * A worker's writes (replies, chat actions, acks) go through one writer that sends
-  everything queued in one ``MULTI``/``EXEC`` round trip, in the order queued: a
-  message's typing and reply travel together, and under load the writes of many
-  messages (their acks included) share one round trip. ``send`` of a chat action or a
+  everything queued in one call of an apply script (atomic, like ``MULTI``/``EXEC``),
+  in the order queued: under load the writes of many messages (their acks included)
+  share one round trip. A chat action waits up to ``action_hold_ms`` for an answer to
+  its message and is left out when one follows it (typing right before its reply
+  shows nothing; an instant engine's typing never leaves the worker). ``send`` of a chat action or a
   streamed piece returns once queued; ``send`` of anything that answers (a reply, a
   voice note, a skip) and ``ack`` return once their batch is in Redis, so a reply handed
   to the bus survives the worker being killed right after.
@@ -44,7 +46,8 @@ call with exponential backoff and never drop what they hold.
 
 The code: shared state, connection, retries and keys in :mod:`core.distributed.redis_base`;
 publish, outbox and reading replies in :mod:`core.distributed.redis_gateway`; the batched
-``MULTI``/``EXEC`` writes in :mod:`core.distributed.redis_writer`; deliveries, reclaim,
+writes in :mod:`core.distributed.redis_writer`; the clients (commands packed by hiredis) in
+:mod:`core.distributed.redis_client`; deliveries, reclaim,
 heartbeat, turns and acks in :mod:`core.distributed.redis_worker`; :class:`RedisBus`
 (start, stop, monitoring) composes them here.
 """
@@ -56,13 +59,13 @@ import contextlib
 import logging
 import time
 
-import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from core import metrics
 from core.bus import Backlog
 from core.distributed.redis_base import (
     _ACK_OUT,
+    _APPLY,
     _PUBLISH,
     _UNREACHABLE,
     RedisBusBase,
@@ -74,6 +77,7 @@ from core.distributed.redis_base import (
     _unfields,
     default_consumer_name,
 )
+from core.distributed.redis_client import client
 from core.distributed.redis_gateway import GatewaySide
 from core.distributed.redis_worker import WorkerSide
 from core.distributed.redis_writer import BatchWriter
@@ -115,7 +119,7 @@ class RedisBus(GatewaySide, WorkerSide):
         if self._redis is not None:
             return
         self._closing.clear()
-        self._redis = aioredis.Redis.from_url(
+        self._redis = client(
             self.settings.url,
             socket_connect_timeout=2.0,
             socket_timeout=self.settings.block_ms / 1000 + self.settings.call_timeout_s,
@@ -124,8 +128,8 @@ class RedisBus(GatewaySide, WorkerSide):
             retry_on_timeout=False,
         )
         # Writes and batched publishes: one deadline per round trip instead of redis-py's per reply
-        # (a transaction of 40 commands reads 42 replies); a timeout drops that connection.
-        self._batches = aioredis.Redis.from_url(
+        # (a pipeline of 40 publishes reads 40 replies); a timeout drops that connection.
+        self._batches = client(
             self.settings.url, socket_connect_timeout=2.0, socket_timeout=None, socket_keepalive=True,
             health_check_interval=15, retry_on_timeout=False,
         )
@@ -136,6 +140,7 @@ class RedisBus(GatewaySide, WorkerSide):
         try:
             await self._redis.ping()
             await self._batches.ping()  # both connections open before the first message
+            self._apply_sha = await self._batches.script_load(_APPLY)  # a worker's writes (see BatchWriter)
             self._outage.ok()
         except _UNREACHABLE as exc:  # start anyway: every call retries, and the gateway buffers
             self._outage.failed(exc, 0.0)

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.distributed.backoff import Outage, redis_backoff
+from core.distributed.redis_client import client as redis_client
 from core.errors import StoreError
 from core.stores.base import StoreWrite
 
@@ -90,7 +91,7 @@ class RedisConnection:
 
     async def acquire(self) -> None:
         if self._client is None:
-            self._client = aioredis.Redis.from_url(
+            self._client = redis_client(
                 self.url, socket_connect_timeout=2.0, socket_timeout=None, socket_keepalive=True, health_check_interval=15
             )
         self._users += 1

@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from redis.typing import EncodableT, FieldT
 
@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_dumps = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps with an option builds an encoder per call
 
 
 def _loads_or_none(item: bytes) -> Any:
@@ -69,9 +71,20 @@ class _RedisStore:
 class RedisConversationStore(_RedisStore, ConversationStore):
     """History as a capped list per chat."""
 
+    #: entries remembered as parsed turns (an entry's bytes determine its turn); cleared when full
+    PARSED_LIMIT = 16_384
+
     def __init__(self, connection: RedisConnection, max_turns: int = 20) -> None:
         _RedisStore.__init__(self, connection)
         ConversationStore.__init__(self, max_turns)
+        # Each read returns the whole window of turns, most of which the last read parsed already:
+        # turns written or read here are kept by their stored bytes, so a read parses only new ones.
+        self._parsed: dict[bytes, Turn] = {}
+
+    def _remember(self, item: bytes, turn: Turn) -> None:
+        if len(self._parsed) >= self.PARSED_LIMIT:
+            self._parsed.clear()
+        self._parsed[item] = turn
 
     async def append(self, chat_key: str, *turns: Turn) -> None:
         if turns:
@@ -80,7 +93,9 @@ class RedisConversationStore(_RedisStore, ConversationStore):
     def appending(self, chat_key: str, *turns: Turn) -> RedisWrite:
         """``RPUSH`` and ``LTRIM``: sent alone by ``run()``, or inside the bus's transaction with the reply."""
         key = self.connection.key("history", chat_key)
-        values = [json.dumps({"role": t.role, "text": t.text, "at": t.at, "author": t.author}, ensure_ascii=False) for t in turns]
+        values = [_dumps({"role": t.role, "text": t.text, "at": t.at, "author": t.author}).encode() for t in turns]
+        for value, turn in zip(values, turns, strict=True):
+            self._remember(value, turn)
         max_turns = self.max_turns
 
         def commands(pipe: Any) -> None:
@@ -94,17 +109,24 @@ class RedisConversationStore(_RedisStore, ConversationStore):
         n = min(limit or self.max_turns, self.max_turns)
         key = self.connection.key("history", chat_key)
         (raw,) = await self.connection.run("read history", lambda pipe: pipe.lrange(key, -n, -1))
+        parsed = self._parsed
+        known = [parsed.get(item) for item in raw]
+        new = [item for item, turn in zip(raw, known, strict=True) if turn is None]
+        if not new:
+            return cast(list[Turn], known)  # every entry parsed before: no None among them
         try:
-            rows: list[Any] = json.loads(b"[" + b",".join(raw) + b"]")  # one parse for the whole history
+            rows: list[Any] = json.loads(b"[" + b",".join(new) + b"]")  # one parse for the new entries
         except ValueError:
-            rows = [_loads_or_none(item) for item in raw]  # a malformed entry among them
-        turns = []
-        for d in rows:
+            rows = [_loads_or_none(item) for item in new]  # a malformed entry among them
+        fresh: dict[bytes, Turn] = {}
+        for item, d in zip(new, rows, strict=True):
             try:
-                turns.append(Turn(str(d["role"]), str(d["text"]), float(d["at"]), str(d.get("author", ""))))
+                fresh[item] = Turn(str(d["role"]), str(d["text"]), float(d["at"]), str(d.get("author", "")))
             except (ValueError, KeyError, TypeError, AttributeError):
                 log.warning("skipping a malformed history entry of %s", chat_key)
-        return turns
+        for item, turn in fresh.items():
+            self._remember(item, turn)
+        return [turn if turn is not None else fresh[item] for item, turn in zip(raw, known, strict=True) if turn is not None or item in fresh]
 
     async def clear(self, chat_key: str) -> None:
         key = self.connection.key("history", chat_key)

@@ -57,6 +57,8 @@ class WorkerSide(BatchWriter):
             self._heartbeat = asyncio.create_task(self._beat(), name=f"{self.bot}-bus-heartbeat")
         sweep_every = max(0.05, self.settings.claim_idle_s / 4)
         next_sweep = 0.0
+        small_read = False  # the last read returned few entries while this worker was busy
+        pause_s = self.settings.read_pause_ms / 1000
         while not self._closing.is_set():
             raise_if_cancelled()  # a cancel redis-py's send lost (Python 3.11) still ends the loop
             now = time.monotonic()
@@ -76,10 +78,18 @@ class WorkerSide(BatchWriter):
                         self._held_changed.clear()
                         await _wait(self._held_changed, sweep_every)
                         continue
+                    if small_read and self._held and pause_s > 0:
+                        # Busy, and the last read was small (several workers share the stream, each woken
+                        # by single entries): let entries gather. A worker with little in hand reads at once:
+                        # at low load its messages end before the next arrives, and a pause would only add
+                        # latency.
+                        await asyncio.sleep(pause_s)
+                        room = self.settings.max_held - len(self._held)
                     block = max(1, min(self.settings.block_ms, int((next_sweep - time.monotonic()) * 1000)))
                     read = partial(self._read_in, min(room, self.settings.read_count), block)
                     batch = await self._retry(read)
                     entries = batch[0][1] if batch else []
+                    small_read = len(entries) < enough and len(self._held) >= max(2, enough // 2)
             except BusClosed:
                 return
             except ResponseError as exc:

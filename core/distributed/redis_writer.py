@@ -1,4 +1,4 @@
-"""The worker's writer on the Redis Streams bus: everything queued goes out in one ``MULTI``/``EXEC`` round trip, in order."""
+"""The worker's writer on the Redis Streams bus: everything queued goes out in one call of the apply script, in order."""
 
 from __future__ import annotations
 
@@ -8,12 +8,32 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
+from redis.exceptions import NoScriptError, ResponseError
+
 from core.codec import encode_event
-from core.distributed.redis_base import RedisBusBase, Write, _mapping, _resolve
+from core.distributed.redis_base import _APPLY, Answers, RedisBusBase, Write, _mapping, _Queued, _resolve, _text
 from core.errors import BusClosed
 from core.model import ChatAction, OutgoingEvent, ReplyDelta, ReplyDone
 
 log = logging.getLogger("core.distributed.redis_bus")
+
+def _superseded(batch: list[_Queued]) -> list[_Queued]:
+    """The batch without the chat actions an answer to the same message follows in it.
+
+    "typing" right before its reply is pointless to the user and costs the gateway a platform
+    request (the Telegram adapter drops such an action itself): an instant engine's typing and
+    reply then never leave the worker.
+    """
+    answered: set[Answers] = set()
+    kept: list[_Queued] = []
+    for q in reversed(batch):
+        if q.action_for is not None and q.action_for in answered:
+            continue
+        if q.answers is not None:
+            answered.add(q.answers)
+        kept.append(q)
+    kept.reverse()
+    return kept
 
 
 class BatchWriter(RedisBusBase):
@@ -31,10 +51,18 @@ class BatchWriter(RedisBusBase):
         transaction: no redelivery can follow it)."""
         if self._redis is None:
             raise BusClosed("bus is stopped")
-        header, blobs = encode_event(event)
-        out_key = self._out_key(event.target.destination)
-        fields = _mapping(header, blobs)
+        target = event.target
+        answers = (target.destination, target.chat.id, target.in_reply_to) if target.in_reply_to is not None else None
+        out_key = self._out_key(target.destination)
         maxlen = self.settings.out_maxlen
+        if isinstance(event, ChatAction) and not extra:
+
+            def act(pipe: Any) -> None:  # encoded only when written: an answer that follows it leaves it out
+                pipe.xadd(out_key, _mapping(*encode_event(event)), maxlen=maxlen, approximate=True)
+
+            self._write(act, action_for=answers)  # the message's ack (or its reply) waits for it
+            return
+        fields = _mapping(*encode_event(event))
         answered = None
         if marked and isinstance(event, ReplyDone) and event.target.in_reply_to is not None:
             ref = event.target.in_reply_to
@@ -48,16 +76,23 @@ class BatchWriter(RedisBusBase):
             for more in extra:
                 more(pipe)
 
-        if isinstance(event, ChatAction | ReplyDelta) and not extra:
-            self._write(write)  # the message's ack (or its reply) waits for it
+        if isinstance(event, ReplyDelta) and not extra:
+            self._write(write, answers=answers)
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._write(write, done)
+        self._write(write, done, answers=answers)
         await done
 
-    def _write(self, write: Write, done: asyncio.Future[None] | None = None) -> None:
-        """Queue ``write`` for the writer task; ``done`` is resolved once its batch is in Redis."""
-        self._writes.append((write, done))
+    def _write(
+        self, write: Write, done: asyncio.Future[None] | None = None, *, answers: Answers = None, action_for: Answers = None
+    ) -> None:
+        """Queue ``write`` for the writer task; ``done`` is resolved once its batch is in Redis.
+
+        ``answers``: the message an event answers; ``action_for``: the message a chat action is about
+        (left out of the batch when an answer to that message follows it there, see :func:`_superseded`).
+        """
+        at = asyncio.get_running_loop().time() if action_for is not None else 0.0
+        self._writes.append(_Queued(write, done, answers, action_for, at))
         if done is not None and self._answer_queued is not None and not self._answer_queued.done():
             self._answer_queued.set_result(None)
         if self._writer is None or self._writer.done():
@@ -66,39 +101,77 @@ class BatchWriter(RedisBusBase):
     async def _write_loop(self) -> None:
         """Send everything queued in one transaction, in order, until nothing is queued."""
         while self._writes:
-            if self.settings.coalesce_ms > 0 and all(done is None for _, done in self._writes):
-                await self._wait_for_answer()
+            if all(q.done is None for q in self._writes) and (wait_s := self._wait_s()) > 0:
+                await self._wait_for_answer(wait_s)
             batch, self._writes = self._writes, []
+            kept = _superseded(batch)
+            hold_s = self.settings.action_hold_ms / 1000
+            if hold_s > 0 and any(q.done is not None for q in kept):
+                # Chat actions queued lately wait for a later write, which their answer may join
+                # (under load a batch is cut between many messages' typing and their replies).
+                young = asyncio.get_running_loop().time() - hold_s
+                carried = [q for q in kept if q.action_for is not None and q.at > young]
+                if carried:
+                    kept = [q for q in kept if q.action_for is None or q.at <= young]
+                    self._writes[:0] = carried
+            writes = [q.write for q in kept]
 
-            async def run(batch: list[tuple[Write, asyncio.Future[None] | None]] = batch) -> list[Any]:
-                async with asyncio.timeout(self._call_timeout_s), self.batches.pipeline(transaction=True) as pipe:
-                    for write, _ in batch:
-                        write(pipe)
-                    result: list[Any] = await pipe.execute(raise_on_error=False)
-                    return result
+            async def run(writes: list[Write] = writes) -> list[Any]:
+                async with asyncio.timeout(self._call_timeout_s):
+                    return await self._apply(writes)
 
             try:
                 # Keep trying even while stopping: a worker holding a reply hands it back or dies trying.
                 results = await self._retry(run, until_closed=False)
             except BaseException as exc:
-                for _, done in batch:
-                    if done is not None and not done.done():
-                        done.set_exception(exc if isinstance(exc, Exception) else BusClosed("bus stopped"))
+                for q in batch:
+                    if q.done is not None and not q.done.done():
+                        q.done.set_exception(exc if isinstance(exc, Exception) else BusClosed("bus stopped"))
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 log.error("%s: %d writes failed: %r", self.bot, len(batch), exc)
                 continue
             for failed in (r for r in results if isinstance(r, Exception)):
                 log.error("%s: a write was refused by redis: %s", self.bot, failed)
-            for _, done in batch:
-                if done is not None and not done.done():
-                    done.set_result(None)
+            for q in batch:
+                if q.done is not None and not q.done.done():
+                    q.done.set_result(None)
 
-    async def _wait_for_answer(self) -> None:
-        """Only chat actions or streamed pieces queued: give an answer ``coalesce_ms`` to join them."""
+    async def _apply(self, writes: list[Write]) -> list[Exception]:
+        """Run ``writes`` in one call of the apply script (atomic, in order); the commands Redis refused."""
+        recorder = self.batches.pipeline(transaction=False)  # only records: never executed
+        for write in writes:
+            write(recorder)
+        args: list[Any] = []
+        for command, _ in recorder.command_stack:
+            args.append(len(command))
+            args += command
+        batches = self.batches
+        try:
+            errors = await batches.evalsha(self._apply_sha, 0, *args)
+        except NoScriptError:  # redis restarted: nothing ran
+            self._apply_sha = await batches.script_load(_APPLY)
+            errors = await batches.evalsha(self._apply_sha, 0, *args)
+        return [ResponseError(_text(error)) for error in errors]
+
+    def _wait_s(self) -> float:
+        """Only chat actions or streamed pieces queued: how long an answer may still join them.
+
+        A streamed piece waits ``coalesce_ms``; chat actions alone wait until the oldest is
+        ``action_hold_ms`` old (an answer to their message makes them pointless).
+        """
+        coalesce_s = self.settings.coalesce_ms / 1000
+        if any(q.action_for is None for q in self._writes):
+            return coalesce_s
+        oldest = min(q.at for q in self._writes)
+        hold_s = self.settings.action_hold_ms / 1000 - (asyncio.get_running_loop().time() - oldest)
+        return max(coalesce_s, hold_s)
+
+    async def _wait_for_answer(self, wait_s: float) -> None:
+        """Give an answer ``wait_s`` to join what is queued (see :meth:`_wait_s`)."""
         loop = asyncio.get_running_loop()
         waiter = self._answer_queued = loop.create_future()
-        timer = loop.call_later(self.settings.coalesce_ms / 1000, partial(_resolve, waiter))
+        timer = loop.call_later(wait_s, partial(_resolve, waiter))
         try:
             await waiter
         finally:

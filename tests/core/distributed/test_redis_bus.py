@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -438,8 +439,35 @@ async def test_typing_streamed_piece_and_reply_share_one_round_trip(redis_server
         await bus.stop()
         stats.close()
     assert round_trips == 1, round_trips
-    assert len(out) == 4, "every event in the gateway's stream"
+    kinds = [json.loads(fields[b"h"])["type"] for _, fields in out]
+    assert kinds == ["ReplyDelta", "ReplyDone"], "the typing actions their answer followed in the same write were left out"
     assert answered == 1, "the reply and its answered marker went together"
+
+
+async def test_a_chat_action_stays_unless_an_answer_to_its_own_message_follows_it(redis_server: RedisServer) -> None:
+    from core.model import ChatAction
+
+    bus = RedisBus(settings(redis_server, consumer="w"), bot="bot")
+    await bus.start()
+    _quiet(bus)
+    try:
+        first, second = message("one", chat="c1"), message("two", chat="c2")
+        to_first = ReplyTarget("gw", first.chat, first.ref)
+        to_second = ReplyTarget("gw", second.chat, second.ref)
+        # one batch: typing for both, the answer to the first only, then typing after that answer
+        await bus.send(ChatAction(to_first, "typing"))
+        await bus.send(ChatAction(to_second, "typing"))
+        await bus.send(ReplyDone("r1", to_first, "done"))
+        await bus.send(ChatAction(to_first, "record_voice"))
+        await asyncio.sleep(0.3)  # the actions left go after action_hold_ms (50)
+        out = await bus.redis.xrange(bus._out_key("gw")) or []
+    finally:
+        await bus.stop()
+    events = [json.loads(fields[b"h"]) for _, fields in out]
+    # c2's typing waited for its own answer past c1's reply (held, not dropped)
+    assert [(e["type"], e["body"]["target"]["chat"]["id"]) for e in events] == [
+        ("ReplyDone", "c1"), ("ChatAction", "c2"), ("ChatAction", "c1"),
+    ]
 
 
 async def test_concurrent_publishes_share_round_trips_and_keep_order(redis_server: RedisServer) -> None:

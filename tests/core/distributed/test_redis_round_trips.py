@@ -171,7 +171,7 @@ async def test_typing_waits_briefly_for_the_reply_and_goes_alone_when_none_comes
         await bus.stop()
         stats.close()
     assert together == 1, together
-    assert out == 4
+    assert out == 3, "the first typing was left out (its reply followed in the same write), the second went alone"
 
 
 async def test_history_read_in_one_parse_still_skips_malformed_entries(redis_server: RedisServer) -> None:

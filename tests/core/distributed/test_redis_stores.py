@@ -40,6 +40,27 @@ async def test_history_written_by_one_worker_is_read_by_the_other_and_bounded(tw
     assert await w1.recent("web:c1") == []
 
 
+async def test_history_turns_parsed_once_are_the_same_turns_and_new_ones_are_parsed(
+    two: tuple[RedisConnection, RedisConnection],
+) -> None:
+    """Issue 15: a worker keeps the turns it wrote or read by their stored bytes; the result never differs."""
+    w1, w2 = RedisConversationStore(two[0], max_turns=4), RedisConversationStore(two[1], max_turns=4)
+    w1.PARSED_LIMIT = 3  # cleared when full: the reads below parse part of the window again
+    await w1.append("web:c1", Turn("user", "hi", 1.0, "Ann"), Turn("bot", "hello", 2.0, "Bot"))
+    first = await w1.recent("web:c1")  # every turn known: written here
+    await w2.append("web:c1", Turn("user", "ça va?", 3.5, "Ann"), Turn("bot", "oui", 4.25, "Bot"))
+    mixed = await w1.recent("web:c1")  # two known, two written by the other worker
+    again = await w1.recent("web:c1")
+    fresh = await RedisConversationStore(two[1], max_turns=4).recent("web:c1")  # nothing known
+    expected = [
+        Turn("user", "hi", 1.0, "Ann"), Turn("bot", "hello", 2.0, "Bot"),
+        Turn("user", "ça va?", 3.5, "Ann"), Turn("bot", "oui", 4.25, "Bot"),
+    ]
+    assert first == expected[:2]
+    assert mixed == again == fresh == expected
+    assert len(w1._parsed) <= 3
+
+
 async def test_settings_merge_and_are_shared(two: tuple[RedisConnection, RedisConnection]) -> None:
     s1, s2 = RedisSettingsStore(two[0]), RedisSettingsStore(two[1])
     assert await s1.get("chat:web:c1") == {}
