@@ -291,8 +291,12 @@ async def _barge_in(bot: Any, server: FakeVoiceServer, speech: VoiceService, kim
         bot_sound = loud(server.audio(GUILD)[before:])
         if len(bot.adapter.barge_ins) > barges:
             first_voice = spoken.started_at + lead * 0.02
-            from_speech.append((bot_sound[-1].at - first_voice) * 1000)
-            from_start.append((bot_sound[-1].at - bot.adapter.barge_ins[barges]) * 1000)
+            # where the bot fell silent: the last packet with sound before a 300 ms gap (what follows is its
+            # answer to the interruption, which can start within this window now)
+            stop = next((a for a, b in itertools.pairwise(bot_sound) if a.at > first_voice and b.at - a.at > 0.3),
+                        bot_sound[-1])
+            from_speech.append((stop.at - first_voice) * 1000)
+            from_start.append((stop.at - bot.adapter.barge_ins[barges]) * 1000)
         await _quiet(bot)
         await asyncio.sleep(2.0)  # the interruption's own (wake-word) answer, if any, is over
         await _quiet(bot)
