@@ -2,7 +2,8 @@
 
 Switching listening on or off (and its mode) needs Manage Server or Administrator (the guild owner may
 too); opting out and in is each user's own choice. ``/listen on`` answers with the announcement that the
-bot is listening, in the channel where it was used (answers to ``optout``, ``optin`` and ``status`` are
+bot is listening, in the channel where it was used; ``off`` deafens the bot in the guild's voice channel
+(a voice state update, so members see it does not hear them) and ``on`` undeafens it (answers to ``optout``, ``optin`` and ``status`` are
 ephemeral for the slash command). Typed, ``/listen ...`` works in any guild channel the bot reads.
 """
 
@@ -52,10 +53,12 @@ class ListenCommand(DiscordAdapterBase):
         if setting == "off":
             await self.listen_store.set_guild(guild.id, False)
             self._stop_receiver(guild.id)
+            await self.voice.set_deaf(guild.id, True)
             return "I've stopped listening in voice channels here."
         mode = {"always": "always", "wake": "wake_word", "wake_word": "wake_word"}.get(setting, mode)
         await self.listen_store.set_guild(guild.id, True, mode)
         self._modes[guild.id] = mode
+        await self.voice.set_deaf(guild.id, False)
         session = self.voice.active(guild.id)
         if session is None:
             return "Listening is on: I'll listen once I'm in a voice channel (/join)."

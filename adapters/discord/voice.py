@@ -133,6 +133,7 @@ class VoiceManager(VoicePlayback):
         self._watchdog: asyncio.Task[None] | None = None
         self._stopping = False
         self.self_deaf = True  # False while voice receive is configured: Discord sends a deafened client no audio
+        self.deafened: set[int] = set()  # guilds where the bot deafens itself anyway (listening turned off there)
         self.on_connected: Callable[[GuildVoice], None] | None = None  # a guild's voice client (re)connected
         self.on_leaving: Callable[[GuildVoice], None] | None = None  # a guild's session ends
 
@@ -173,7 +174,8 @@ class VoiceManager(VoicePlayback):
         if self.speech is None:
             raise VoiceUnavailable("this bot has no speech service configured")
         check_voice_support()
-        connect = voice_connector(channel, lambda: self.self_deaf)
+        guild_id = channel.guild.id
+        connect = voice_connector(channel, lambda: self.self_deaf or guild_id in self.deafened)
 
         session = self.sessions.get(channel.guild.id)
         if session is not None:
@@ -192,6 +194,28 @@ class VoiceManager(VoicePlayback):
         session.user_key = user_key
         self._connected(session)
         return session
+
+    async def set_deaf(self, guild_id: int, deaf: bool) -> None:
+        """Deafen (or undeafen) the bot in ``guild_id`` now, by a voice state update (gateway op 4).
+
+        Kept for the guild's later connects. Discord sends a deafened client no audio, and its members
+        see the bot's headphones crossed out while it does not listen.
+        """
+        if deaf:
+            self.deafened.add(guild_id)
+        else:
+            self.deafened.discard(guild_id)
+        session = self.sessions.get(guild_id)
+        channel = getattr(session.vc, "channel", None) if session is not None else None
+        if session is None or channel is None or not session.vc.is_connected():
+            return  # the next connect applies it
+        me = channel.guild.me
+        if me is not None and me.voice is not None and bool(me.voice.self_deaf) == deaf:
+            return
+        try:
+            await channel.guild.change_voice_state(channel=channel, self_deaf=deaf)
+        except Exception as exc:  # noqa: BLE001 - the gateway is down: the next connect applies it
+            log.warning("discord: cannot %s in guild %s now: %s", "deafen" if deaf else "undeafen", guild_id, exc)
 
     async def _watch(self) -> None:
         while not self._stopping:

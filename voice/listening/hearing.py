@@ -16,7 +16,9 @@ socket reader thread); ``start``, ``stop`` and ``settled`` belong to the event l
 
 Discord clients stop sending when their user stops talking (a few silent frames, then nothing), so
 "no audio" must count as silence: when a speaker in the middle of speech has sent nothing for
-:data:`GAP_S`, the thread appends silence up to the present, and the utterance ends on time.
+:data:`GAP_S`, the thread appends silence up to the present; and it wakes at the very moment silence
+completes a quiet speaker's pause (``eager_ms``) or end (``end_silence_ms``), so the utterance ends on time
+to the sample, not at the next poll.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import queue
 import threading
 import time
@@ -35,7 +38,7 @@ from core.hearing import FRAME_BYTES, SAMPLE_RATE, Hearing, Speaker, SpeechStart
 from core.stt import SpeechToText
 from voice.listening.config import ListeningConfig
 from voice.listening.segmenter import Event, Resumed, Segment, Segmenter, SpeechStarted, Tentative
-from voice.listening.signal import TARGET_RATE, Downsampler
+from voice.listening.signal import FACTOR, TARGET_RATE, Downsampler
 from voice.listening.transcriber import Job, Transcriber
 from voice.listening.vad import VadStream, load_model
 
@@ -44,9 +47,13 @@ log = logging.getLogger(__name__)
 #: audio a speaker may have waiting for the VAD thread before the oldest is dropped (the thread is starved)
 MAX_BACKLOG_S = 10.0
 _BACKLOG_BYTES = int(MAX_BACKLOG_S * 50) * FRAME_BYTES
-_BYTES_PER_SECOND = SAMPLE_RATE * FRAME_BYTES // (SAMPLE_RATE // 50)
+_SAMPLE_BYTES = FRAME_BYTES // (SAMPLE_RATE // 50)  # one 48 kHz stereo sample
+_BYTES_PER_SECOND = SAMPLE_RATE * _SAMPLE_BYTES
 #: a speaker in the middle of speech who sent nothing for this long is treated as silent since then
 GAP_S = 0.1
+#: a speaker whose pending silence would end their utterance (or reach ``eager_ms``) gets it exactly on time,
+#: unless a packet of theirs came in this recently (then more are on the way and carry the silence themselves)
+LATE_S = 0.04
 _TICK_S = 0.05
 
 
@@ -64,6 +71,7 @@ class _Track:
     produced_at: float = 0.0  # the monotonic time the end of those samples stands for (VAD thread only)
     gone: bool = False
     dropped_backlog: bool = False
+    due_at: float | None = None  # when silence would complete the speaker's next event (VAD thread only)
     tentative: Job | None = None  # transcription started at a pause, not yet confirmed (event loop only)
 
 
@@ -195,8 +203,9 @@ class SileroHearing(Hearing):
     def _serve(self) -> None:
         next_tick = time.monotonic() + _TICK_S
         while True:
+            wake = min(next_tick, self._next_due())
             try:
-                item = self._work.get(timeout=max(0.0, next_tick - time.monotonic()))
+                item = self._work.get(timeout=max(0.0, wake - time.monotonic()))
             except queue.Empty:
                 pass
             else:
@@ -207,18 +216,29 @@ class SileroHearing(Hearing):
                         item.loop.call_soon_threadsafe(_resolve, item.future)
                 else:
                     self._guarded(self._analyse, item)
-            if time.monotonic() >= next_tick:
-                next_tick = time.monotonic() + _TICK_S
-                with self._lock:
-                    tracks = list(self._tracks.values())
+            with self._lock:
+                tracks = list(self._tracks.values())
+            now = time.monotonic()
+            for track in tracks:
+                if track.due_at is not None and now >= track.due_at:
+                    self._guarded(self._fill_due, track)
+            if now >= next_tick:
+                next_tick = now + _TICK_S
                 for track in tracks:
                     self._guarded(self._fill_gap, track)
+
+    def _next_due(self) -> float:
+        """When the earliest speaker's pending silence completes their next event (inf: none pending)."""
+        with self._lock:
+            dues = [track.due_at for track in self._tracks.values() if track.due_at is not None and not track.inbox]
+        return min(dues, default=math.inf)
 
     def _guarded(self, step: Callable[[_Track], None], track: _Track) -> None:
         try:
             step(track)
         except Exception:
             log.exception("listening: VAD failed for %s; their audio is dropped", track.speaker.user_id)
+            track.due_at = None  # no retry at once (the next packet of theirs sets it again)
             with self._lock:
                 track.inbox.clear()
                 track.inbox_bytes = 0
@@ -240,6 +260,19 @@ class SileroHearing(Hearing):
         frames = int((now - track.produced_at) * 50)
         self._push(track, bytes(frames * FRAME_BYTES), track.produced_at + frames / 50)
 
+    def _fill_due(self, track: _Track) -> None:
+        """Silence for a quiet speaker up to the moment it completes their next event (pause or end)."""
+        due = track.segmenter.silence_due()
+        if due is None or track.gone or track.inbox:
+            track.due_at = None
+            return
+        if time.monotonic() - track.arrived < LATE_S:  # their packets still come: the next one decides
+            track.due_at = track.arrived + LATE_S
+            return
+        # 48 kHz stereo samples: 3 per 16 kHz sample, one more 16 kHz sample for the resampler's phase
+        count = max(FACTOR * (due + 1), int((time.monotonic() - track.produced_at) * SAMPLE_RATE))
+        self._push(track, bytes(count * _SAMPLE_BYTES), track.produced_at + count / SAMPLE_RATE)
+
     def _push(self, track: _Track, pcm: bytes, at: float) -> None:
         """Run ``pcm`` (whole stereo samples) ending at monotonic time ``at`` through the speaker's VAD."""
         started = time.thread_time()
@@ -247,6 +280,8 @@ class SileroHearing(Hearing):
         track.produced += samples.size
         track.produced_at = at
         events = track.segmenter.push(samples)
+        due = track.segmenter.silence_due()
+        track.due_at = None if due is None else max(at + due / TARGET_RATE, track.arrived + LATE_S)
         self.vad_seconds += time.thread_time() - started
         self.vad_audio_s += len(pcm) / _BYTES_PER_SECOND
         loop = self._loop

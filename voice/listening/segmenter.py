@@ -136,6 +136,21 @@ class Segmenter:
         """True when no speech is in progress (nothing would change if only silence followed)."""
         return self._state is _State.IDLE
 
+    def silence_due(self) -> int | None:
+        """Samples of silence after which the utterance in progress reports its next event, None when idle.
+
+        The next event is the :class:`Tentative` at ``eager_ms`` of silence, or the :class:`Segment` at
+        ``end_silence_ms``; the hearing thread appends exactly that much when the speaker sends nothing,
+        so the end is not late by a polling interval. Samples of a window not complete yet count as
+        silence; if the VAD finds otherwise, more is due (ask again after pushing).
+        """
+        if self._state is not _State.SPEAKING:
+            return None
+        target = self._end_windows
+        if self._eager_windows and not self._tentative and self._silent < self._eager_windows:
+            target = self._eager_windows
+        return max(1, (target - self._silent) * WINDOW - self._leftover.size)
+
     def push(self, samples: np.ndarray) -> list[Event]:
         """Take 16 kHz samples; returns what happened in the windows they completed."""
         audio = np.concatenate((self._leftover, samples)) if self._leftover.size else samples

@@ -22,6 +22,9 @@ class WhisperSttConfig(_Strict):
         language: force a language (``en``, ``zh``...); empty detects it (``.en`` models: always ``en``).
         beam_size: 5 (Whisper's default) is more accurate; 1 (greedy) is faster.
         vad_filter: cut silence and noise with the bundled Silero VAD first, so they give no words.
+        fitted_window: recordings under 28 s go through the model in a window fitted to them (at least
+            10 s) instead of Whisper's 30 s: about 8 times faster for a 2 s question on a CPU, the same
+            words on the test phrases; a transcript that repeats itself is redone the standard way.
         cpu_threads: threads per transcription (0: CTranslate2's default).
         max_concurrency: transcriptions running at once (each uses ``cpu_threads``).
         timeout_s: the most one transcription may take, waiting for a slot included.
@@ -33,6 +36,7 @@ class WhisperSttConfig(_Strict):
     language: str = ""
     beam_size: int = Field(default=5, ge=1, le=10)
     vad_filter: bool = True
+    fitted_window: bool = True
     cpu_threads: int = Field(default=0, ge=0, le=64)
     max_concurrency: int = Field(default=1, ge=1, le=16)
     timeout_s: float = Field(default=60.0, gt=0)

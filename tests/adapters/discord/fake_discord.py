@@ -71,6 +71,7 @@ class FakeDiscord:
         self.voice_requests: list[dict[str, Any]] = []  # every op 4 (voice state update) the bot sent
         self.voice_channels: dict[tuple[int, int], int] = {}  # (guild id, user id) -> voice channel id
         self._voice_sessions = itertools.count(1)
+        self._bot_voice: dict[int, tuple[int, tuple[bool, bool], str]] = {}  # guild -> channel, (self mute, deaf), session
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -208,19 +209,34 @@ class FakeDiscord:
                      d: dict[str, Any] | None = None) -> dict[str, Any]:
         d = d or {}
         return {"guild_id": str(guild_id), "channel_id": None if channel_id is None else str(channel_id),
-                "user_id": member["id"], "session_id": session_id, "deaf": False, "mute": False,
-                "self_deaf": bool(d.get("self_deaf")), "self_mute": bool(d.get("self_mute")), "self_video": False,
-                "suppress": False, "request_to_speak_timestamp": None,
-                "member": {"user": member, "roles": [], "joined_at": "2026-01-01T00:00:00+00:00", "deaf": False,
-                           "mute": False, "flags": 0}}
+                "user_id": member["id"], "session_id": session_id, "deaf": bool(d.get("deaf")),
+                "mute": bool(d.get("mute")), "self_deaf": bool(d.get("self_deaf")), "self_mute": bool(d.get("self_mute")),
+                "self_video": False, "suppress": False, "request_to_speak_timestamp": None,
+                "member": {"user": member, "roles": [], "joined_at": "2026-01-01T00:00:00+00:00",
+                           "deaf": bool(d.get("deaf")), "mute": bool(d.get("mute")), "flags": 0}}
 
     async def _voice_state_request(self, d: dict[str, Any]) -> None:
-        """The bot's op 4: echo its voice state, and hand out the voice server when it joins a channel."""
+        """The bot's op 4: echo its voice state, and hand out the voice server when it joins a channel.
+
+        An op 4 that stays in the bot's channel and only changes its self mute or deafen is echoed with the
+        same session and no voice server (as Discord does: the voice connection carries on).
+        """
         self.voice_requests.append(d)
         self.changed.set()
         guild_id = int(d["guild_id"])
         channel_id = int(d["channel_id"]) if d.get("channel_id") else None
+        flags = (bool(d.get("self_mute")), bool(d.get("self_deaf")))
+        previous = self._bot_voice.get(guild_id)
+        if channel_id is not None and previous is not None and previous[0] == channel_id and previous[1] != flags:
+            self._bot_voice[guild_id] = (channel_id, flags, previous[2])
+            await self._dispatch("VOICE_STATE_UPDATE", self._voice_state(guild_id, user(BOT_ID, "voicebot", True),
+                                                                        channel_id, previous[2], d))
+            return
         session_id = f"voice-session-{next(self._voice_sessions)}"
+        if channel_id is None:
+            self._bot_voice.pop(guild_id, None)
+        else:
+            self._bot_voice[guild_id] = (channel_id, flags, session_id)
         if channel_id is None:
             self.voice_channels.pop((guild_id, BOT_ID), None)
             if self.voice_server is not None:
@@ -235,9 +251,10 @@ class FakeDiscord:
                                                          "endpoint": self.voice_server.endpoint})
 
     async def move_voice(self, guild_id: int, member: dict[str, Any], channel_id: int | None, *,
-                         self_mute: bool = False, self_deaf: bool = False) -> None:
-        """``member`` joins, leaves (``channel_id`` None), moves, mutes or deafens in voice; for the bot, a kick
-        or a move."""
+                         self_mute: bool = False, self_deaf: bool = False, mute: bool = False,
+                         deaf: bool = False) -> None:
+        """``member`` joins, leaves (``channel_id`` None), moves, mutes or deafens in voice (``self_*``: by
+        themselves; ``mute``, ``deaf``: by the server); for the bot, a kick or a move."""
         user_id = int(member["id"])
         if channel_id is None:
             self.voice_channels.pop((guild_id, user_id), None)
@@ -246,7 +263,8 @@ class FakeDiscord:
         else:
             self.voice_channels[(guild_id, user_id)] = channel_id
         await self._dispatch("VOICE_STATE_UPDATE", self._voice_state(guild_id, member, channel_id, "v",
-                                                                    {"self_mute": self_mute, "self_deaf": self_deaf}))
+                                                                    {"self_mute": self_mute, "self_deaf": self_deaf,
+                                                                     "mute": mute, "deaf": deaf}))
 
     async def force_close(self, code: int = 4000) -> None:
         """Drop the gateway socket (Discord-side failure); the client must RESUME."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.discord.listen_state import ListenPolicy
-from tests.adapters.discord.conftest import ALICE, GENERAL, GUILD, start_bot
+from tests.adapters.discord.conftest import ALICE, GENERAL, GUILD, VOICE, start_bot
 from tests.adapters.discord.fake_discord import FakeDiscord
 from tests.adapters.discord.fake_voice import FakeVoiceServer
 from tests.adapters.discord.listen_world import RecordingHearing, joined_with_dave, slash
@@ -60,3 +60,36 @@ async def test_a_bot_without_speech_recognition_offers_no_slash_listen_and_says_
         await bot.stop()
     assert "listen" not in {c["name"] for c in sync.json}
     assert answer == "I can't listen in voice channels: speech recognition is not set up for this bot."
+
+
+async def test_listen_off_deafens_the_bot_by_op_4_and_on_undeafens_it_on_the_same_voice_connection(
+    room: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService
+) -> None:
+    fake, server = room
+    bot = await start_bot(fake, speech=speech, hearing=_recording,
+                          listening=ListenPolicy(enabled=True, wake_words=("Joe",)))
+    try:
+        await joined_with_dave(fake, server)
+        join = fake.voice_requests[-1]
+        session, grant = server.live(GUILD), server.grants[GUILD]
+        guild = bot.adapter.client.get_guild(GUILD)
+        before = len(fake.voice_requests)
+        off = await slash(fake, "listen", setting="off", permissions=str(1 << 3))
+        await fake.wait_for(lambda: guild.me.voice is not None and guild.me.voice.self_deaf, timeout=10)
+        deafen = fake.voice_requests[before:]
+        receiving_off = GUILD in bot.adapter._receivers
+        on = await slash(fake, "listen", setting="on", permissions=str(1 << 3))
+        await fake.wait_for(lambda: guild.me.voice is not None and not guild.me.voice.self_deaf, timeout=10)
+        undeafen = fake.voice_requests[before + len(deafen):]
+        vc = bot.adapter.voice.active(GUILD).vc
+        same_link = server.live(GUILD) is session and server.grants[GUILD] is grant and vc.is_connected()
+        receiving_on = GUILD in bot.adapter._receivers
+        remembered = GUILD in bot.adapter.voice.deafened
+    finally:
+        await bot.stop()
+    assert join["self_deaf"] is False, "a bot that listens joins undeafened"
+    assert off == "I've stopped listening in voice channels here." and not receiving_off
+    assert [(int(r["channel_id"]), r["self_deaf"], r["self_mute"]) for r in deafen] == [(VOICE, True, False)]
+    assert on.startswith("🎙 I'm listening in lounge") and receiving_on and not remembered
+    assert [(int(r["channel_id"]), r["self_deaf"], r["self_mute"]) for r in undeafen] == [(VOICE, False, False)]
+    assert same_link, "a deafen is a voice state update, not a new voice connection"

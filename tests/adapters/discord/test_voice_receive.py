@@ -134,3 +134,30 @@ async def test_a_muted_member_and_a_bot_are_not_heard(
     finally:
         await bot.stop()
     assert muted == 0 and robot == 0
+
+
+async def test_a_member_muted_or_deafened_by_the_server_is_not_heard(
+    room: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService
+) -> None:
+    fake, server = room
+    bot, hearings = await listening_bot(fake, speech)
+    try:
+        await joined_with_dave(fake, server)
+        pcm = (await say_pcm(speech, PHRASE))[: 3840 * 25]
+        sam = FakeMember(server, LISTENER_ID)
+        hearing = hearings[0]
+        ignored = {}
+        for state in ("mute", "deaf"):
+            await fake.move_voice(GUILD, SAM, VOICE, **{state: True})  # a moderator's server mute / deafen
+            await settle()
+            before = hearing.frames(LISTENER_ID)
+            await sam.speak(GUILD, pcm)
+            await settle(1.0)
+            ignored[state] = hearing.frames(LISTENER_ID) - before
+            await fake.move_voice(GUILD, SAM, VOICE)  # lifted: heard again
+            await settle()
+            await sam.speak(GUILD, pcm)
+            await until(lambda: hearing.frames(LISTENER_ID) >= before + 25, timeout=10)  # noqa: B023
+    finally:
+        await bot.stop()
+    assert ignored == {"mute": 0, "deaf": 0}

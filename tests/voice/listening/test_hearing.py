@@ -195,6 +195,47 @@ async def test_four_people_speaking_at_once_are_transcribed_two_at_a_time(speech
     assert all(wer("What are your opening hours?", u.text) <= 0.2 for u in ears.utterances)
 
 
+class GatedStt(CountingStt):
+    """The real listener, holding every transcription until ``gate`` opens."""
+
+    def __init__(self, inner: SpeechToText) -> None:
+        super().__init__(inner)
+        self.gate = asyncio.Event()
+
+    async def transcribe_pcm(self, pcm: bytes, sample_rate: int, *, language=None, max_duration_s=None) -> Transcript:
+        await self.gate.wait()
+        return await super().transcribe_pcm(pcm, sample_rate, language=language, max_duration_s=max_duration_s)
+
+
+async def test_four_people_talking_non_stop_overflow_the_queue_and_the_oldest_waiting_utterances_are_dropped(
+    speech, listener, make_hearing, ears, caplog
+) -> None:
+    """Transcription cannot keep up: one slot, a queue of two; the newest speech is what gets answered."""
+    gated = GatedStt(listener)
+    hearing = await make_hearing(gated, max_concurrent=1, queue=2, eager_ms=0)
+    people = [Speaker(str(n), "guild-1", f"p{n}") for n in range(4)]
+    phrases = ("What are your opening hours?", "How do I reset my password?", "Thanks, that was really helpful.")
+    voice = silence(0.3) + b"".join([await spoken(speech, p) + silence(0.8) for p in phrases])
+    with caplog.at_level(logging.WARNING, logger="voice.listening.transcriber"):
+        for index in range(0, len(voice), FRAME_BYTES):  # all four at once, each three sentences in a row
+            for person in people:
+                hearing.feed(person, voice[index : index + FRAME_BYTES])
+            if index // FRAME_BYTES % 10 == 9:  # utterances come out in the order they ended, as in real time
+                await hearing.settled()
+        await hearing.settled()
+        assert hearing.transcriber.running == 1 and hearing.transcriber.waiting == 2
+        gated.gate.set()
+        heard = await ears.wait_for(3)
+        await asyncio.sleep(0.3)
+    assert len(ears.utterances) == 3 and hearing.transcriber.dropped == 4 * 3 - 3
+    assert caplog.text.count("dropped the oldest") == 9
+    assert gated.calls == 3, "dropped utterances are never transcribed"
+    first, *newest = heard
+    assert wer(phrases[0], first.text) <= 0.2, "the first was already being transcribed"
+    assert all(wer(phrases[-1], u.text) <= 0.2 for u in newest), [u.text for u in newest]
+    assert {u.speaker.user_id for u in newest} == {"2", "3"}, "the last two to end"
+
+
 class FlakyEngine(SttEngine):
     """The real faster-whisper engine, except that its first transcription crashes."""
 

@@ -199,3 +199,21 @@ async def test_real_silero_segments_piper_speech(speech) -> None:
     assert 0 < start.at / 16_000 - onset <= 0.1
     assert segment.samples.size / 16_000 == pytest.approx(segment.speech_s + 0.3 + 0.16, abs=0.1)
     assert segment.end / 16_000 <= (len(audio) / 192_000) - 0.6
+
+
+def test_silence_due_is_exactly_the_silence_that_brings_the_pause_then_the_end() -> None:
+    """The hearing thread appends this much silence for a speaker who sent nothing: not a sample more or less."""
+    segmenter = Segmenter(ScriptedVad([0.0] * 3 + [0.9] * 20), ListeningConfig(eager_ms=300, end_silence_ms=600))
+    assert segmenter.silence_due() is None, "idle: nothing pending"
+    events = segmenter.push(numbered(23))  # the speech
+    events += segmenter.push(np.zeros(100, dtype=np.float32))  # and a bit of silence (less than a window)
+    assert [type(e) for e in events] == [SpeechStarted] and segmenter.speaking
+    got = []
+    for expected in (Tentative, Segment):
+        due = segmenter.silence_due()
+        assert due is not None
+        assert segmenter.push(np.zeros(due - 1, dtype=np.float32)) == [], "one sample short: nothing yet"
+        events = segmenter.push(np.zeros(1, dtype=np.float32))
+        got.append([type(e) for e in events])
+        assert got[-1] == [expected], got
+    assert segmenter.silence_due() is None and segmenter.idle
