@@ -72,7 +72,8 @@ async def say_pcm(speech: VoiceService, text: str) -> bytes:
 def heard_text(pcm: bytes) -> str:
     """What faster-whisper (tiny.en) hears in 48 kHz stereo PCM."""
     samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
-    mono = samples.reshape(-1, 2).mean(axis=1)[::3]
+    mono = samples.reshape(-1, 2).mean(axis=1)
+    mono = mono[: len(mono) // 3 * 3].reshape(-1, 3).mean(axis=1)  # 48 -> 16 kHz, averaged against aliasing
     segments, _ = _whisper().transcribe(mono, language="en", beam_size=1, vad_filter=True)
     return " ".join(s.text for s in segments).lower()
 

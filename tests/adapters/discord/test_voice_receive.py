@@ -22,6 +22,7 @@ from tests.adapters.discord.listen_world import (
     settle,
 )
 from tests.adapters.discord.voice_world import until
+from tests.spoken import wer
 from voice.service import VoiceService
 
 PHRASE = "Joe, what are your opening hours?"
@@ -62,7 +63,8 @@ async def test_a_member_speaking_reaches_the_hearing_opened_and_decoded_through_
     assert hearing.frames(LISTENER_ID) == expected + 5
     assert [s.user_id for s in hearing.fed] == [str(LISTENER_ID)] and next(iter(hearing.fed)).room == str(GUILD)
     heard = heard_text(hearing.pcm(LISTENER_ID))
-    assert "opening hours" in heard, heard
+    # Piper's speech differs run to run and tiny.en now and then mishears one word ("opening now")
+    assert wer(PHRASE, heard) <= 0.2, heard
     assert not hearing.started, "the hearing stops with the adapter"
 
 
@@ -85,7 +87,8 @@ async def test_loss_and_reordering_of_ten_percent_still_give_the_words(
     assert spoken.dropped >= 5 and spoken.swapped >= 5, spoken
     assert stats.lost >= spoken.dropped - 1 and stats.undecryptable == 0
     heard = heard_text(hearing.pcm(LISTENER_ID))
-    assert "opening hours" in heard, heard
+    # Piper's speech differs run to run and tiny.en now and then mishears one word ("opening now")
+    assert wer(PHRASE, heard) <= 0.2, heard
 
 
 async def test_two_members_at_once_are_two_speakers(
