@@ -137,6 +137,28 @@ def test_evaluate_prints_both_engines_side_by_side(
     assert "perplexity: model" in text and "unigram baseline" in text
     for row in ("generative", "retrieval", "human (reference)", "coherence"):
         assert row in text
+    assert text.startswith("test split: 1 conversations")
+
+
+def test_evaluate_compares_models_on_the_validation_split(
+    chats: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["--no-chitchat", "--no-chatterbot", "--jsonl", str(chats)]
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out, epochs in ((a, "1"), (b, "4")):
+        assert (
+            train_main([*common, "--out", str(out), "--work-dir", str(tmp_path / "w"), "--epochs", epochs, *SMALL]) == 0
+        )
+    capsys.readouterr()
+    argv = [*common, "--model", str(a), "--model", str(b), "--split", "valid", "--samples", "2", "--threads", "1"]
+    assert evaluate_main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # the one validation conversation of chats.jsonl (the test split's is another)
+    assert lines[0].startswith("valid split: 1 conversations") and "2 sampled replies" in lines[0]
+    ppl = [float(line.split()[2].rstrip(",")) for line in lines if line.startswith("perplexity: model")]
+    assert len(ppl) == 2 and ppl[0] != ppl[1]
+    names = [line[: line.index("  ")] for line in lines[4:]]
+    assert names == [f"generative ({a})", f"generative ({b})", "retrieval", "human (reference)"]
 
 
 def test_coherence_proxy_prefers_a_related_reply() -> None:
