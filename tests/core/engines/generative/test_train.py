@@ -123,6 +123,10 @@ def test_init_from_keeps_the_shape_vocabulary_and_weights_of_the_model(tmp_path:
     assert settings["d_model"] == 32 and settings["max_len"] == 48 and settings["vocab_size"] == len(a.vocab)
     assert settings["initialized_from"] == {"path": str(base), "meta": a.meta}
     assert "resumed_at_step" not in settings
+    # --resume of that run still records where it began (in last.pt, and so in the exported meta)
+    assert train_main([*common, *args, "--epochs", "2", "--resume"]) == 0
+    state = torch.load(tmp_path / "w3" / "last.pt", weights_only=False)
+    assert state["epoch"] == 2 and state["initialized_from"] == {"path": str(base), "meta": a.meta}
 
 
 def test_evaluate_prints_both_engines_side_by_side(
