@@ -1,7 +1,8 @@
 """Evaluating the generative model against the retrieval engine: ``python run.py eval`` calls :func:`main`.
 
 On the held-out test conversations (the same by-conversation split as training,
-same ``--seed``) it prints:
+same ``--seed``; ``--split valid`` scores the validation conversations instead, the
+split on which to choose sampling settings) it prints:
 
 * perplexity of reply tokens given up to a window of preceding turns, and the
   perplexity of an add-one unigram model fitted on the training split;
@@ -17,12 +18,16 @@ So that a run stays under two minutes on two loaded cores, the defaults sample: 
 ``--ppl-conversations`` test conversations (40 of 200), the unigram baseline fitted on
 ``--unigram-conversations`` training conversations (2,000), ``--samples`` 100 replies; all with
 the seed, and 0 means all. A progress bar follows the stages and the replies.
+
+``--model`` may be given more than once: each model gets its own perplexity and row, on the
+same sampled pairs with the same sampling seed, next to one retrieval engine.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import math
 import random
@@ -128,14 +133,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="run.py eval", description="Evaluate the generative model and the retrieval engine."
     )
-    p.add_argument("--model", default="models/chitchat", help="model directory (relative to the repository root)")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        help="model directory (relative to the repository root); repeat to compare models (default: models/chitchat)",
+    )
     p.add_argument("--seed", type=int, default=1234, help="the split seed used for training")
+    p.add_argument(
+        "--split",
+        choices=["test", "valid"],
+        default="test",
+        help="held-out conversations to score: test, or valid to choose sampling settings on",
+    )
     p.add_argument("--jsonl", action="append", default=[], help="extra conversation files used for training")
     p.add_argument("--no-chitchat", action="store_true")
     p.add_argument("--no-chatterbot", action="store_true")
     p.add_argument("--samples", type=int, default=100, help="(context, reply) pairs to generate for")
     p.add_argument("--ppl-conversations", type=int, default=40, help="test conversations for perplexity (0: all)")
-    p.add_argument("--unigram-conversations", type=int, default=2000, help="training conversations for the unigram baseline (0: all)")
+    p.add_argument(
+        "--unigram-conversations",
+        type=int,
+        default=2000,
+        help="training conversations for the unigram baseline (0: all)",
+    )
     p.add_argument("--context-turns", type=int, default=4)
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--top-k", type=int, default=40)
@@ -143,67 +164,89 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--repetition-penalty", type=float, default=1.2)
     p.add_argument("--max-tokens", type=int, default=32)
     p.add_argument("--threads", type=int, default=0)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.model = args.model or ["models/chitchat"]
+    return args
 
 
 async def _run(args: argparse.Namespace) -> int:
-    stages = tqdm(total=6, desc="eval", unit="stage", bar_format="{desc}: {n}/{total} stages {elapsed} {postfix}")
+    stages = tqdm(
+        total=3 + 2 * len(args.model),
+        desc="eval",
+        unit="stage",
+        bar_format="{desc}: {n}/{total} stages {elapsed} {postfix}",
+    )
     stages.set_postfix_str("loading data")
     splits = load_splits(args.seed, args.jsonl, chitchat=not args.no_chitchat, chatterbot=not args.no_chatterbot)
-    if not splits.test:
-        print("no test conversations")
+    held_out: list[list[str]] = getattr(splits, args.split)
+    if not held_out:
+        print(f"no {args.split} conversations")
         return 2
     stages.update(1)
     sampling = Sampling(args.temperature, args.top_k, args.top_p, args.repetition_penalty, args.max_tokens)
-    gen = GenerativeEngine(args.model, sampling, context_turns=args.context_turns, seed=args.seed, threads=args.threads)
+    gens = [
+        GenerativeEngine(path, sampling, context_turns=args.context_turns, seed=args.seed, threads=args.threads)
+        for path in args.model
+    ]
+    names = ["generative"] if len(gens) == 1 else [f"generative ({path})" for path in args.model]
     train_pairs = [Pair(a, b, "en") for conv in splits.train for a, b in itertools.pairwise(conv)]
     retrieval = RetrievalEngine(languages=["en"], pairs=train_pairs, min_confidence=0.0)
+    ppl_convs = list(held_out)
+    if args.ppl_conversations and args.ppl_conversations < len(ppl_convs):
+        ppl_convs = random.Random(args.seed).sample(ppl_convs, args.ppl_conversations)
+    uni_convs = list(splits.train)
+    if args.unigram_conversations and args.unigram_conversations < len(uni_convs):
+        uni_convs = random.Random(args.seed).sample(uni_convs, args.unigram_conversations)
+    pairs = sample_pairs(held_out, args.samples, args.seed, args.context_turns + 1)
+    refs = [reply for _, reply in pairs]
+    contexts = [ctx for ctx, _ in pairs]
+    perplexities: dict[str, tuple[float, float, int]] = {}
+    results: dict[str, dict[str, float]] = {}
     stages.set_postfix_str("loading engines")
-    async with gen, retrieval:
-        assert gen.loaded is not None
-        stages.update(1)
-        stages.set_postfix_str("perplexity")
-        vocab, max_len = gen.loaded.vocab, gen.loaded.model.cfg.max_len
-        ppl_convs = list(splits.test)
-        if args.ppl_conversations and args.ppl_conversations < len(ppl_convs):
-            ppl_convs = random.Random(args.seed).sample(ppl_convs, args.ppl_conversations)
-        test_w = make_windows(vocab, ppl_convs, max_len)
-        uni_convs = list(splits.train)
-        if args.unigram_conversations and args.unigram_conversations < len(uni_convs):
-            uni_convs = random.Random(args.seed).sample(uni_convs, args.unigram_conversations)
-        train_w = make_windows(vocab, uni_convs, max_len)
-        speakers = {vocab.user, vocab.bot}
-        train_ids = (i for w in train_w for i in w.ids if i not in speakers)
-        test_ids = [i for w in test_w for _, i in reply_targets(w, vocab)]
-        ppl = await asyncio.to_thread(model_perplexity, gen, test_w)
-        uni = unigram_perplexity(train_ids, test_ids, len(vocab))
-        stages.update(1)
-        pairs = sample_pairs(splits.test, args.samples, args.seed, args.context_turns + 1)
-        refs = [reply for _, reply in pairs]
-        contexts = [ctx for ctx, _ in pairs]
-        results: dict[str, dict[str, float]] = {}
-        for engine in (gen, retrieval):
-            stages.set_postfix_str(f"{engine.name} replies")
+    async with contextlib.AsyncExitStack() as stack:
+        for engine in (*gens, retrieval):
+            await stack.enter_async_context(engine)
+        for name, gen in zip(names, gens, strict=True):
+            stages.set_postfix_str(f"perplexity, {name}")
+            assert gen.loaded is not None
+            vocab, max_len = gen.loaded.vocab, gen.loaded.model.cfg.max_len
+            test_w = make_windows(vocab, ppl_convs, max_len)
+            train_w = make_windows(vocab, uni_convs, max_len)
+            speakers = {vocab.user, vocab.bot}
+            train_ids = (i for w in train_w for i in w.ids if i not in speakers)
+            test_ids = [i for w in test_w for _, i in reply_targets(w, vocab)]
+            ppl = await asyncio.to_thread(model_perplexity, gen, test_w)
+            perplexities[name] = (ppl, unigram_perplexity(train_ids, test_ids, len(vocab)), len(test_ids))
+            stages.update(1)
+        for name, engine in (*zip(names, gens, strict=True), ("retrieval", retrieval)):
+            stages.set_postfix_str(f"{name} replies")
             started = time.perf_counter()
             replies = []
-            for ctx in tqdm(contexts, desc=f"{engine.name} replies", unit="reply", leave=False):
+            for ctx in tqdm(contexts, desc=f"{name} replies", unit="reply", leave=False):
                 replies.append(await answer(engine, as_conversation(ctx)))
             elapsed = (time.perf_counter() - started) / len(pairs)
-            results[engine.name] = scores(replies, refs) | {"s/reply": elapsed, "coherence": coherence(contexts, replies)}
+            results[name] = scores(replies, refs) | {"s/reply": elapsed, "coherence": coherence(contexts, replies)}
             stages.update(1)
         stages.set_postfix_str("coherence")
-        results["human (reference)"] = scores(refs, refs) | {"F1": math.nan, "BLEU-2": math.nan, "coherence": coherence(contexts, refs)}
+        results["human (reference)"] = scores(refs, refs) | {
+            "F1": math.nan,
+            "BLEU-2": math.nan,
+            "coherence": coherence(contexts, refs),
+        }
         stages.update(1)
     stages.close()
+    tokens = next(iter(perplexities.values()))[2]
     print(
-        f"test split: {len(splits.test)} conversations; perplexity on {len(ppl_convs)} of them "
-        f"({len(test_ids)} reply tokens); {len(pairs)} sampled replies"
+        f"{args.split} split: {len(held_out)} conversations; perplexity on {len(ppl_convs)} of them "
+        f"({tokens} reply tokens); {len(pairs)} sampled replies"
     )
-    print(f"perplexity: model {ppl:.2f}, unigram baseline {uni:.2f}")
+    for name, (ppl, uni, _) in perplexities.items():
+        print(f"perplexity: model {ppl:.2f}, unigram baseline {uni:.2f}" + (f"  [{name}]" if len(gens) > 1 else ""))
     cols = ["distinct-1", "distinct-2", "avg length", "F1", "BLEU-2", "coherence"]
-    print(f"{'engine':<18}" + "".join(f"{c:>12}" for c in cols))
+    width = max(18, *(len(n) + 2 for n in results))
+    print(f"{'engine':<{width}}" + "".join(f"{c:>12}" for c in cols))
     for name, row in results.items():
-        print(f"{name:<18}" + "".join(f"{row[c]:>12.4f}" for c in cols))
+        print(f"{name:<{width}}" + "".join(f"{row[c]:>12.4f}" for c in cols))
     return 0
 
 

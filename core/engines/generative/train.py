@@ -203,6 +203,8 @@ def main(argv: list[str]) -> int:
     settings = {k: v for k, v in vars(args).items() if k != "resume"} | shape
     if resume is not None:
         settings["resumed_at_step"] = resume["step"]
+        if resume.get("initialized_from"):  # a run begun with --init-from keeps saying so after --resume
+            settings["initialized_from"] = resume["initialized_from"]
     elif args.init_from:
         settings["initialized_from"] = {"path": args.init_from, "meta": init.meta}
     meta_base = {"settings": settings, "parameters": model.num_parameters()}
@@ -226,6 +228,7 @@ def main(argv: list[str]) -> int:
             elapsed=time.monotonic() - started,
             best=best,
             rng=torch.get_rng_state(),
+            initialized_from=settings.get("initialized_from"),
         )
 
     stop = False

@@ -96,6 +96,39 @@ def test_train_exports_a_model_and_resumes(chats: Path, tmp_path: Path) -> None:
     assert train_main([*args, "--resume", "--work-dir", str(tmp_path / "none")]) == 2
 
 
+def test_init_from_keeps_the_shape_vocabulary_and_weights_of_the_model(tmp_path: Path) -> None:
+    chats = tmp_path / "more.jsonl"  # valid conversations that a trained model knows (chats' one is new)
+    chats.write_text("\n".join(json.dumps(conv) for conv in TINY_CORPUS * 4) + "\n", encoding="utf-8")
+    common = ["--no-chitchat", "--no-chatterbot", "--jsonl", str(chats), *SMALL]
+    base, fresh, tuned = tmp_path / "base", tmp_path / "fresh", tmp_path / "tuned"
+    fast = ["--lr", "1e-2"]
+    assert train_main([*common, *fast, "--out", str(base), "--work-dir", str(tmp_path / "w1"), "--epochs", "15"]) == 0
+    assert train_main([*common, *fast, "--out", str(fresh), "--work-dir", str(tmp_path / "w2"), "--epochs", "1"]) == 0
+    # Other shape flags and a learning rate of 0: whatever the flags say, the checkpoint's shape,
+    # vocabulary and weights are used, so the export equals the model it started from.
+    other_shape = ["--d-model", "64", "--max-len", "32", "--min-count", "5", "--vocab-size", "50"]
+    args = ["--out", str(tuned), "--work-dir", str(tmp_path / "w3"), "--epochs", "1", "--lr", "0", "--dropout", "0"]
+    assert train_main([*common, *other_shape, *args, "--init-from", str(base)]) == 0
+    a, b = load_model(base), load_model(tuned)
+    assert b.vocab.tokens == a.vocab.tokens
+    assert b.model.cfg.d_model == 32 and b.model.cfg.max_len == 48 and b.model.cfg.dropout == 0.0
+    assert a.model.cfg.dropout == 0.1
+    for name, value in a.model.state_dict().items():
+        assert torch.equal(b.model.state_dict()[name], value), name
+    # The first validation already scores as the base model did (fp16 rounding aside), far below a
+    # model trained from scratch for one epoch.
+    assert abs(b.meta["valid_perplexity"] / a.meta["valid_perplexity"] - 1) < 0.01
+    assert b.meta["valid_perplexity"] < 0.8 * load_model(fresh).meta["valid_perplexity"]
+    settings = b.meta["settings"]
+    assert settings["d_model"] == 32 and settings["max_len"] == 48 and settings["vocab_size"] == len(a.vocab)
+    assert settings["initialized_from"] == {"path": str(base), "meta": a.meta}
+    assert "resumed_at_step" not in settings
+    # --resume of that run still records where it began (in last.pt, and so in the exported meta)
+    assert train_main([*common, *args, "--epochs", "2", "--resume"]) == 0
+    state = torch.load(tmp_path / "w3" / "last.pt", weights_only=False)
+    assert state["epoch"] == 2 and state["initialized_from"] == {"path": str(base), "meta": a.meta}
+
+
 def test_evaluate_prints_both_engines_side_by_side(
     chats: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -108,6 +141,28 @@ def test_evaluate_prints_both_engines_side_by_side(
     assert "perplexity: model" in text and "unigram baseline" in text
     for row in ("generative", "retrieval", "human (reference)", "coherence"):
         assert row in text
+    assert text.startswith("test split: 1 conversations")
+
+
+def test_evaluate_compares_models_on_the_validation_split(
+    chats: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["--no-chitchat", "--no-chatterbot", "--jsonl", str(chats)]
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out, epochs in ((a, "1"), (b, "4")):
+        assert (
+            train_main([*common, "--out", str(out), "--work-dir", str(tmp_path / "w"), "--epochs", epochs, *SMALL]) == 0
+        )
+    capsys.readouterr()
+    argv = [*common, "--model", str(a), "--model", str(b), "--split", "valid", "--samples", "2", "--threads", "1"]
+    assert evaluate_main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # the one validation conversation of chats.jsonl (the test split's is another)
+    assert lines[0].startswith("valid split: 1 conversations") and "2 sampled replies" in lines[0]
+    ppl = [float(line.split()[2].rstrip(",")) for line in lines if line.startswith("perplexity: model")]
+    assert len(ppl) == 2 and ppl[0] != ppl[1]
+    names = [line[: line.index("  ")] for line in lines[4:]]
+    assert names == [f"generative ({a})", f"generative ({b})", "retrieval", "human (reference)"]
 
 
 def test_coherence_proxy_prefers_a_related_reply() -> None:
