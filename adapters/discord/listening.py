@@ -84,7 +84,12 @@ class Listening(DiscordAdapterBase):
 
     async def _listen_if_on(self, session: GuildVoice) -> None:
         on, mode = await self.listen_store.guild(session.guild_id, self.listen_policy)
-        if not on or self.voice.active(session.guild_id) is not session:
+        if self.voice.active(session.guild_id) is not session:
+            return
+        if not on:
+            # nobody is listened to here: deafened, Discord sends the bot no audio (and members see it)
+            if session.guild_id not in self._receivers:
+                await self.voice.set_deaf(session.guild_id, True)
             return
         self._modes[session.guild_id] = mode
         self._start_receiver(session)

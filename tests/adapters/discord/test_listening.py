@@ -93,3 +93,25 @@ async def test_listen_off_deafens_the_bot_by_op_4_and_on_undeafens_it_on_the_sam
     assert on.startswith("🎙 I'm listening in lounge") and receiving_on and not remembered
     assert [(int(r["channel_id"]), r["self_deaf"], r["self_mute"]) for r in undeafen] == [(VOICE, False, False)]
     assert same_link, "a deafen is a voice state update, not a new voice connection"
+
+
+async def test_a_guild_where_listening_is_off_by_default_gets_a_deafened_bot_and_listen_on_undeafens_it(
+    room: tuple[FakeDiscord, FakeVoiceServer], speech: VoiceService
+) -> None:
+    fake, server = room
+    bot = await start_bot(fake, speech=speech, hearing=_recording, listening=ListenPolicy(wake_words=("Joe",)))
+    try:
+        before = len(fake.voice_requests)
+        await joined_with_dave(fake, server)
+        guild = bot.adapter.client.get_guild(GUILD)
+        await fake.wait_for(lambda: guild.me.voice is not None and guild.me.voice.self_deaf, timeout=10)
+        requests = fake.voice_requests[before:]
+        remembered = GUILD in bot.adapter.voice.deafened
+        on = await slash(fake, "listen", setting="on", permissions=str(1 << 3))
+        await fake.wait_for(lambda: guild.me.voice is not None and not guild.me.voice.self_deaf, timeout=10)
+        receiving = GUILD in bot.adapter._receivers
+    finally:
+        await bot.stop()
+    assert [r["self_deaf"] for r in requests] == [False, True], "joined (able to listen), then deafened"
+    assert remembered, "later connects of this guild join deafened"
+    assert on.startswith("🎙 I'm listening in lounge") and receiving
