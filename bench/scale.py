@@ -1,11 +1,13 @@
 """Scale-out benchmark (issue 7): the in-process bus against the Redis bus with 1, 2 and 4 workers.
 
-Run: ``python bench/scale.py [--messages N] [--chats C] [--json]``
+Run: ``python bench/scale.py [--echo-only] [--echo-messages E] [--repeats R] [--messages N] [--chats C] [--json]``
 
-``N`` (default 2000) is the number of timed messages of each busy case with the
-instant engine; the generative model, ~100x slower per reply, gets ``N // 4`` (and
-``N // 10`` with ``max_batch: 1``), and the one-message-at-a-time cases ``N // 4``
-(instant) and ``N // 40`` (generative).
+``--echo-messages`` (default 6000: seconds, not a fraction of one, so the collector and
+the machine's drift weigh as in a long run) is the number of timed messages of each busy
+echo case, run ``--repeats`` times alternating (medians reported), and the echo 1-chat case
+gets a quarter. ``N`` (``--messages``, default 2000) sizes the generative model's cases:
+~100x slower per reply, it gets ``N // 4`` (and ``N // 10`` with ``max_batch: 1``), and its
+one-message-at-a-time case ``N // 40``.
 
 Every case runs the real pipeline with the same engine config:
 
@@ -44,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +62,7 @@ from bots.config import BotConfig, StorageConfig  # noqa: E402
 from bots.engines import build_chain  # noqa: E402
 from bots.runtime import pipeline_settings  # noqa: E402
 from bots.stores import Stores, build_stores  # noqa: E402
+from core import eventloop, gctune  # noqa: E402
 from core.bus import Bus, InProcessBus  # noqa: E402
 from core.distributed.redis_bus import RedisBus, RedisBusSettings  # noqa: E402
 from core.engine import Persona  # noqa: E402
@@ -502,15 +506,19 @@ def report(r: dict[str, float]) -> str:
 
 
 def echo_report(results: list[Result], chats: int) -> str:
-    """The echo targets: 1 redis worker against in-process, added latency at 1 chat, 4 workers against 2."""
-    inproc = matching(results, "echo", "inprocess/memory", 0, chats)[0]
-    inproc_rs = matching(results, "echo", "inprocess/redis", 0, chats)[0]
-    quiet = matching(results, "echo", "inprocess/memory", 0, 1)[0]
-    one = {w: matching(results, "echo", "redis", w, chats)[0] for w in (1, 2, 4)}
-    quiet_redis = matching(results, "echo", "redis", 1, 1)[0]
+    """The echo targets: 1 redis worker against in-process, added latency at 1 chat, 4 workers against 2 (medians)."""
+    inproc = median_of(results, "echo", "inprocess/memory", 0, chats)
+    inproc_rs = median_of(results, "echo", "inprocess/redis", 0, chats)
+    quiet = median_of(results, "echo", "inprocess/memory", 0, 1)
+    one = {w: median_of(results, "echo", "redis", w, chats) for w in (1, 2, 4)}
+    quiet_redis = median_of(results, "echo", "redis", 1, 1)
+    runs = len(matching(results, "echo", "redis", 1, chats))
+    spread = {w: "-".join(f"{f(r.rate for r in matching(results, 'echo', 'redis', w, chats)):,.0f}" for f in (min, max)) for w in (1, 2, 4)}
+    base_spread = "-".join(f"{f(r.rate for r in matching(results, 'echo', 'inprocess/memory', 0, chats)):,.0f}" for f in (min, max))
     return "\n".join([
-        (f"echo {chats} chats: redis 1 worker / in-process {one[1].rate / inproc.rate:.2f}x (target >= 0.6); "
-        f"4 workers / 2 workers {one[4].rate / one[2].rate:.2f}x (target >= 1)"),
+        (f"echo {chats} chats, medians of {runs} alternating runs: redis 1 worker / in-process "
+        f"{one[1].rate / inproc.rate:.2f}x (target >= 0.6); 4 workers / 2 workers {one[4].rate / one[2].rate:.2f}x (target >= 1)"),
+        (f"  msg/s ranges: in-process {base_spread}; redis 1 worker {spread[1]}, 2 workers {spread[2]}, 4 workers {spread[4]}"),
         (f"echo {chats} chats: redis 1 worker / in-process with the same redis stores {one[1].rate / inproc_rs.rate:.2f}x "
         "(the bus's own cost)"),
         (f"echo 1 chat, added by the redis bus: p50 +{quiet_redis.p50_ms - quiet.p50_ms:.2f} ms (target <= 2), "
@@ -526,44 +534,49 @@ def children_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-async def run_echo(messages: int, chats: int, directory: Path) -> list[Result]:
-    """Only the echo cases (``--echo-only``): the bus's own cost, in a minute or two."""
-    redis = RedisServer(directory, persistent=False)
-    redis.start()
-    tags = (f"bench{n}" for n in itertools.count())
+async def run_echo_cases(
+    messages: int, chats: int, redis: RedisServer, directory: Path, tags: Iterator[str], repeats: int
+) -> list[Result]:
+    """The echo cases (the bus's own cost), the busy ones ``repeats`` times, alternating.
+
+    A case lasts about a second, and a shared machine's speed drifts over seconds: the ratios
+    compare medians of cases run side by side, not two single runs a minute apart.
+    """
     quiet, busy = [Load(1, max(50, messages // 4))], [Load(chats, messages)]
     results: list[Result] = []
-    try:
-        results += await run_inprocess("echo", "memory", quiet + busy, redis, next(tags))
-        results += await run_inprocess("echo", "redis", quiet + busy, redis, next(tags))
-        results += await run_redis("echo", 1, quiet + busy, redis, directory, next(tags))
+    for n in range(repeats):
+        first = quiet if n == 0 else []
+        results += await run_inprocess("echo", "memory", first + busy, redis, next(tags))
+        results += await run_inprocess("echo", "redis", first + busy, redis, next(tags))
+        results += await run_redis("echo", 1, first + busy, redis, directory, next(tags))
         for workers in (2, 4):
             results += await run_redis("echo", workers, busy, redis, directory, next(tags))
-    finally:
-        redis.stop()
     return results
 
 
-async def run_all(messages: int, chats: int, directory: Path) -> list[Result]:
+async def run_echo(messages: int, chats: int, directory: Path, repeats: int) -> list[Result]:
+    """Only the echo cases (``--echo-only``): the bus's own cost, in a few minutes."""
+    redis = RedisServer(directory, persistent=False)
+    redis.start()
+    try:
+        return await run_echo_cases(messages, chats, redis, directory, (f"bench{n}" for n in itertools.count()), repeats)
+    finally:
+        redis.stop()
+
+
+async def run_all(messages: int, echo_messages: int, chats: int, directory: Path, repeats: int) -> list[Result]:
     if shutil.which("redis-server") is None:
         raise SystemExit("redis-server is not installed")
     redis = RedisServer(directory, persistent=False)  # its own port, never the machine's 6379
     redis.start()
     tags = (f"bench{n}" for n in itertools.count())
-    quiet_echo = [Load(1, max(50, messages // 4))]
-    busy_echo = [Load(chats, messages)]
     gen_busy = [Load(chats, max(100, messages // 4))]
     gen_quiet = [Load(1, max(20, messages // 40))]
     # fewer chats: one reply at a time, 128 waiting ones would exceed the first-piece timeout
     single = [Load(SINGLE_CHATS, max(50, messages // 10))]
     results: list[Result] = []
     try:
-        results += await run_inprocess("echo", "memory", quiet_echo + busy_echo, redis, next(tags))
-        # the bus alone at low load: the same redis stores as the workers, in one process
-        results += await run_inprocess("echo", "redis", quiet_echo + busy_echo, redis, next(tags))
-        results += await run_redis("echo", 1, quiet_echo + busy_echo, redis, directory, next(tags))
-        for workers in (2, 4):
-            results += await run_redis("echo", workers, busy_echo, redis, directory, next(tags))
+        results += await run_echo_cases(echo_messages, chats, redis, directory, tags, repeats)
         results += await run_inprocess("generative", "memory", gen_quiet + gen_busy, redis, next(tags))
         results += await run_redis("generative", 1, gen_quiet, redis, directory, next(tags))
         # batch sizes, and so the rate, vary from run to run: alternate the two cases the ratio compares
@@ -582,27 +595,33 @@ async def run_all(messages: int, chats: int, directory: Path) -> list[Result]:
 async def main() -> None:
     global QUIET
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=2000, help="timed messages per busy echo case (default 2000)")
+    parser.add_argument("--messages", type=int, default=2000, help="sets the generative cases' sizes (default 2000, see above)")
+    parser.add_argument("--echo-messages", type=int, default=6000, help="timed messages per busy echo case (default 6000)")
     parser.add_argument("--chats", type=int, default=128, help="chats talking at once in the busy cases (default 128)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON (the table goes to stderr)")
     parser.add_argument("--echo-only", action="store_true", help="only the echo cases (the bus's own cost)")
+    parser.add_argument("--repeats", type=int, default=3, help="times each busy echo case runs, alternating (default 3)")
     args = parser.parse_args()
     QUIET = args.json
     out = sys.stderr if QUIET else sys.stdout
     started = time.perf_counter()
     print(
         f"scale-out benchmark: Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.chats} chats in the busy cases, "
-        f"generative with threads: 1 per process (in-process too)",
+        f"generative with threads: 1 per process (in-process too); event loop: {eventloop.loop_name()} (as run.py)",
         file=out,
     )
     print(HEADER, file=out, flush=True)
     directory = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    gctune.tune_for_service()  # as run.py does after start-up: the in-process case and the gateway are tuned like the workers
     try:
-        results = await (run_echo if args.echo_only else run_all)(args.messages, args.chats, directory)
+        if args.echo_only:
+            results = await run_echo(args.echo_messages, args.chats, directory, args.repeats)
+        else:
+            results = await run_all(args.messages, args.echo_messages, args.chats, directory, args.repeats)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+    print(echo_report(results, args.chats), file=out)
     if args.echo_only:
-        print(echo_report(results, args.chats), file=out)
         return
     r = ratios(results, args.chats)
     elapsed = time.perf_counter() - started
@@ -617,4 +636,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    eventloop.run(main())  # the loop run.py uses: the in-process case and the gateway run as a user's would

@@ -12,6 +12,7 @@ from pathlib import Path
 from bots.config import AppConfig, load_config
 from bots.errors import ConfigError
 from bots.logs import collect_secrets, setup_logging
+from core import eventloop, gctune
 
 log = logging.getLogger("bots")
 
@@ -121,13 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     if command == "check":
         from bots.check import check
 
-        return asyncio.run(check(config, base))
+        return eventloop.run(check(config, base))
     if command == "say":
-        return asyncio.run(_say(config, args.text, Path(args.out), args.voice))
+        return eventloop.run(_say(config, args.text, Path(args.out), args.voice))
     if command == "hear":
-        return asyncio.run(_hear(config, Path(args.file), args.language))
+        return eventloop.run(_hear(config, Path(args.file), args.language))
     if command == "chat":
-        return asyncio.run(_chat(config, base, args.bot))
+        return eventloop.run(_chat(config, base, args.bot))
     role = command if command in {"gateway", "worker"} else "all"
     try:
         shards = _shard_list(getattr(args, "shards", None))
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--shards: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_run(config, base, role, getattr(args, "name", ""), shards, getattr(args, "metrics_port", None)))
+        return eventloop.run(_run(config, base, role, getattr(args, "name", ""), shards, getattr(args, "metrics_port", None)))
     except KeyboardInterrupt:  # Ctrl+C before the signal handlers were in place
         print("stopped during start-up: 0 replies delivered", flush=True)
         return 130
@@ -176,6 +177,7 @@ async def _run(
         config.observability.enabled = True
         config.observability.port = metrics_port
     stop = _stop_on_signal()
+    log.info("event loop: %s", eventloop.loop_name())
     try:
         app = App(config, base, role=role, instance=name, shard_ids=shards)  # type: ignore[arg-type]
     except ConfigError as exc:
@@ -187,6 +189,7 @@ async def _run(
         log.exception("could not start")
         await app.stop()
         return 1
+    gctune.tune_for_service()  # after start-up: what it allocated stays for the life of the process
     for bot in app.bots:
         if bot.pipeline is not None and role == "worker":
             print(f"{bot.name}: worker {app.instance_name} reading the redis bus", flush=True)

@@ -17,6 +17,7 @@ import logging
 from dataclasses import fields, replace
 from typing import Any
 
+from core import wirejson
 from core.errors import CodecError
 from core.model import (
     Addressed,
@@ -50,8 +51,6 @@ _EVENTS: dict[str, type] = {
 }
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-# one encoder for every call: json.dumps with an option builds a new one each time
-_dumps = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _chat(d: dict[str, Any]) -> Chat:
@@ -119,13 +118,13 @@ def encode_message(message: IncomingMessage) -> Encoded:
         "moved": _moved_json(message.moved),
         "raw": _json_safe(dict(message.raw)) if message.raw else {},
     }
-    return _dumps(header).encode(), blobs
+    return wirejson.dumps(header), blobs
 
 
 def decode_message(header: bytes, blobs: list[bytes]) -> IncomingMessage:
     """Rebuild an incoming message; raises CodecError on a malformed payload."""
     try:
-        d = json.loads(header)
+        d = wirejson.loads(header)
         author = d["author"]
         return IncomingMessage(
             platform=str(d["platform"]),
@@ -190,13 +189,13 @@ def encode_event(event: OutgoingEvent) -> Encoded:
         else:
             body[name] = value
     header = {"type": type(event).__name__, "body": body}
-    return _dumps(header).encode(), blobs
+    return wirejson.dumps(header), blobs
 
 
 def decode_event(header: bytes, blobs: list[bytes]) -> OutgoingEvent:
     """Rebuild an outgoing event; raises CodecError on a malformed payload."""
     try:
-        d = json.loads(header)
+        d = wirejson.loads(header)
         cls = _EVENTS[d["type"]]
         body = dict(d["body"])
         t = body["target"]

@@ -25,6 +25,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.bus import Bus
 from core.distributed.backoff import Outage, redis_backoff
+from core.distributed.resp_pipe import RespPipe
 from core.errors import BusClosed, CodecError
 from core.lifecycle import raise_if_cancelled
 from core.model import IncomingMessage, MessageRef
@@ -202,6 +203,7 @@ class RedisBusBase(Bus):
         self.in_key = f"{ns}:in"
         self._redis: aioredis.Redis | None = None
         self._batches: aioredis.Redis | None = None
+        self._writes_pipe: RespPipe | None = None  # a worker's writer: one call of the apply script per batch
         self._closing = asyncio.Event()
         self._outage = Outage(log, f"redis ({self._safe_url()})")
         self._outbox: deque[tuple[IncomingMessage, list[bytes | str], str]] = deque()

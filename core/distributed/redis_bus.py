@@ -81,6 +81,7 @@ from core.distributed.redis_client import client
 from core.distributed.redis_gateway import GatewaySide
 from core.distributed.redis_worker import WorkerSide
 from core.distributed.redis_writer import BatchWriter
+from core.distributed.resp_pipe import RespPipe
 from core.errors import BusClosed
 from core.lifecycle import raise_if_cancelled
 
@@ -133,6 +134,7 @@ class RedisBus(GatewaySide, WorkerSide):
             self.settings.url, socket_connect_timeout=2.0, socket_timeout=None, socket_keepalive=True,
             health_check_interval=15, retry_on_timeout=False,
         )
+        self._writes_pipe = RespPipe(self.settings.url, connect_timeout_s=2.0)
         self._scripts = {
             "publish": self._redis.register_script(_PUBLISH),
             "ack_out": self._redis.register_script(_ACK_OUT),
@@ -179,6 +181,9 @@ class RedisBus(GatewaySide, WorkerSide):
         if self._batches is not None:
             batches, self._batches = self._batches, None
             await batches.aclose()
+        if self._writes_pipe is not None:
+            pipe, self._writes_pipe = self._writes_pipe, None
+            await pipe.close()
 
     # -- monitoring ---------------------------------------------------------------------------
 

@@ -22,20 +22,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.distributed.backoff import Outage, redis_backoff
-from core.distributed.redis_client import client as redis_client
+from core.distributed.resp_pipe import Recorder, RespPipe
 from core.errors import StoreError
 from core.stores.base import StoreWrite
 
 log = logging.getLogger(__name__)
 
 Commands = Callable[[Any], None]
-"""Adds one call's commands to a redis-py pipeline (``pipe.set(...)``, ``pipe.lrange(...)``)."""
+"""Adds one call's commands by redis-py's command methods (``pipe.set(...)``, ``pipe.lrange(...)``) to a
+:class:`~core.distributed.resp_pipe.Recorder`. Their replies come back as Redis sent them (see
+:class:`~core.distributed.resp_pipe.RespPipe`)."""
 
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError includes TimeoutError
 
@@ -79,7 +80,7 @@ class RedisConnection:
         self.url = url
         self.namespace = namespace
         self.retry_for_s = retry_for_s
-        self._client: aioredis.Redis | None = None
+        self._client: RespPipe | None = None
         #: one deadline per round trip (redis-py's socket_timeout would start one per reply)
         self.call_timeout_s = 5.0
         self._users = 0
@@ -91,16 +92,14 @@ class RedisConnection:
 
     async def acquire(self) -> None:
         if self._client is None:
-            self._client = redis_client(
-                self.url, socket_connect_timeout=2.0, socket_timeout=None, socket_keepalive=True, health_check_interval=15
-            )
+            self._client = RespPipe(self.url, connect_timeout_s=2.0)
         self._users += 1
 
     async def release(self) -> None:
         self._users = max(0, self._users - 1)
         if not self._users and self._client is not None:
             client, self._client = self._client, None
-            await client.aclose()
+            await client.close()
 
     def key(self, *parts: str) -> str:
         return ":".join((self.namespace, *parts))
@@ -154,13 +153,14 @@ class RedisConnection:
                 raise StoreError("the redis store was stopped")
             try:
                 self.round_trips += 1
-                # a timeout cancels the read: redis-py then drops that connection (no reply left behind)
-                async with asyncio.timeout(self.call_timeout_s), client.pipeline(transaction=False) as pipe:
-                    for call in batch:
-                        before = len(pipe.command_stack)
-                        call.commands(pipe)
-                        call.count = len(pipe.command_stack) - before
-                    results: list[Any] = await pipe.execute(raise_on_error=False)
+                recorder = Recorder()
+                for call in batch:
+                    before = len(recorder.commands)
+                    call.commands(recorder)
+                    call.count = len(recorder.commands) - before
+                # a timeout stops the wait: the pipe then drops that connection (no reply left behind)
+                async with asyncio.timeout(self.call_timeout_s):
+                    results: list[Any] = await client.execute(recorder.commands)
             except _UNREACHABLE as exc:
                 if time.monotonic() >= deadline:
                     raise StoreError(f"redis unreachable for {self.retry_for_s:.0f}s: {exc}") from None

@@ -17,7 +17,6 @@ the reply itself (:meth:`RedisConversationStore.appending`).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -25,7 +24,9 @@ from typing import Any, cast
 
 from redis.typing import EncodableT, FieldT
 
+from core import wirejson
 from core.distributed.redis_connection import RedisConnection, RedisWrite
+from core.distributed.resp_pipe import hash_reply
 from core.model import Turn
 from core.stores.base import ConversationStore, DedupeStore, RateCounter, SettingsStore
 
@@ -40,12 +41,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_dumps = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps with an option builds an encoder per call
 
 
 def _loads_or_none(item: bytes) -> Any:
     try:
-        return json.loads(item)
+        return wirejson.loads(item)
     except ValueError:
         return None
 
@@ -93,7 +93,7 @@ class RedisConversationStore(_RedisStore, ConversationStore):
     def appending(self, chat_key: str, *turns: Turn) -> RedisWrite:
         """``RPUSH`` and ``LTRIM``: sent alone by ``run()``, or inside the bus's transaction with the reply."""
         key = self.connection.key("history", chat_key)
-        values = [_dumps({"role": t.role, "text": t.text, "at": t.at, "author": t.author}).encode() for t in turns]
+        values = [wirejson.dumps({"role": t.role, "text": t.text, "at": t.at, "author": t.author}) for t in turns]
         for value, turn in zip(values, turns, strict=True):
             self._remember(value, turn)
         max_turns = self.max_turns
@@ -115,7 +115,7 @@ class RedisConversationStore(_RedisStore, ConversationStore):
         if not new:
             return cast(list[Turn], known)  # every entry parsed before: no None among them
         try:
-            rows: list[Any] = json.loads(b"[" + b",".join(new) + b"]")  # one parse for the new entries
+            rows: list[Any] = wirejson.loads(b"[" + b",".join(new) + b"]")  # one parse for the new entries
         except ValueError:
             rows = [_loads_or_none(item) for item in new]  # a malformed entry among them
         fresh: dict[bytes, Turn] = {}
@@ -139,21 +139,21 @@ class RedisSettingsStore(_RedisStore, SettingsStore):
     async def get(self, scope: str) -> dict[str, Any]:
         key = self.connection.key("settings", scope)
         (raw,) = await self.connection.run("read settings", lambda pipe: pipe.hgetall(key))
-        return self._decode(scope, raw)
+        return self._decode(scope, hash_reply(raw))
 
     @staticmethod
     def _decode(scope: str, raw: Mapping[Any, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for field, value in raw.items():
             try:
-                out[field.decode() if isinstance(field, bytes) else field] = json.loads(value)
+                out[field.decode() if isinstance(field, bytes) else field] = wirejson.loads(value)
             except ValueError:
                 log.warning("skipping a malformed setting %s of %s", field, scope)
         return out
 
     async def update(self, scope: str, values: Mapping[str, Any]) -> dict[str, Any]:
         key = self.connection.key("settings", scope)
-        mapping: dict[FieldT, EncodableT] = {k: json.dumps(v) for k, v in values.items()}
+        mapping: dict[FieldT, EncodableT] = {k: wirejson.dumps(v) for k, v in values.items()}
 
         def commands(pipe: Any) -> None:
             if mapping:
@@ -161,7 +161,7 @@ class RedisSettingsStore(_RedisStore, SettingsStore):
             pipe.hgetall(key)
 
         *_, raw = await self.connection.run("write settings", commands)
-        return self._decode(scope, raw)
+        return self._decode(scope, hash_reply(raw))
 
 
 class RedisDedupeStore(_RedisStore, DedupeStore):

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from core.codec import encode_event
 from core.distributed.redis_base import _APPLY, Answers, RedisBusBase, Write, _mapping, _Queued, _resolve, _text
+from core.distributed.resp_pipe import Recorder
 from core.errors import BusClosed
 from core.model import ChatAction, OutgoingEvent, ReplyDelta, ReplyDone
 
@@ -139,19 +140,23 @@ class BatchWriter(RedisBusBase):
 
     async def _apply(self, writes: list[Write]) -> list[Exception]:
         """Run ``writes`` in one call of the apply script (atomic, in order); the commands Redis refused."""
-        recorder = self.batches.pipeline(transaction=False)  # only records: never executed
+        if self._writes_pipe is None:  # a bus stopped (or killed) writes nothing more
+            raise BusClosed("bus is not started")
+        recorder = Recorder()
         for write in writes:
             write(recorder)
         args: list[Any] = []
-        for command, _ in recorder.command_stack:
+        for command in recorder.commands:
             args.append(len(command))
             args += command
-        batches = self.batches
-        try:
-            errors = await batches.evalsha(self._apply_sha, 0, *args)
-        except NoScriptError:  # redis restarted: nothing ran
-            self._apply_sha = await batches.script_load(_APPLY)
-            errors = await batches.evalsha(self._apply_sha, 0, *args)
+        pipe = self._writes_pipe
+        (errors,) = await pipe.execute([("EVALSHA", self._apply_sha, 0, *args)])
+        if isinstance(errors, ResponseError) and str(errors).startswith("NOSCRIPT"):  # redis restarted: nothing ran
+            (sha,) = await pipe.execute([("SCRIPT", "LOAD", _APPLY)])
+            self._apply_sha = _text(sha)
+            (errors,) = await pipe.execute([("EVALSHA", self._apply_sha, 0, *args)])
+        if isinstance(errors, ResponseError):
+            raise errors
         return [ResponseError(_text(error)) for error in errors]
 
     def _wait_s(self) -> float:

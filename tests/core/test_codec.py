@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -140,3 +141,13 @@ def test_malformed_messages_raise_codec_error(header: bytes, blobs: list[bytes],
 def test_unknown_event_type_raises_codec_error() -> None:
     with pytest.raises(CodecError, match="KeyError"):
         decode_event(json.dumps({"type": "Nope", "body": {}}).encode(), [])
+
+
+def test_text_with_lone_surrogates_round_trips_instead_of_failing_the_message() -> None:
+    """orjson refuses lone surrogates (valid in a Python str, e.g. from a JSON escape a platform sent):
+    the stdlib fallback encodes them escaped, and both directions stay exact."""
+    m = replace(full_message(), text="broken \ud800 half of a pair \udfff", raw={"text": "\ud83d"})
+    header, blobs = encode_message(m)
+    assert decode_message(header, blobs) == m
+    event = ReplyDone("r1", TARGET, "answer \udc80")
+    assert decode_event(*encode_event(event)) == event
