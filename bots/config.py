@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -184,6 +184,11 @@ class BusConfig(_Strict):
     claim_idle_s: float = Field(default=30.0, gt=0, description="a message held this long by a silent worker is reclaimed")
     read_count: int = Field(default=16, ge=1, le=1000)
     max_held: int = Field(default=64, ge=1, le=10_000)
+    worker_slots: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
+        default="auto",
+        description="workers of a bot reading at once on one machine: auto (one per core), 0 (no limit) or a number; "
+        "the others stand by and take over when one stops",
+    )
     outbox_limit: int = Field(default=10_000, ge=0, description="messages a gateway keeps while redis is down")
     max_attachment_mb: float = Field(default=20.0, gt=0)
     answered_ttl_s: float = Field(default=86_400.0, gt=0)

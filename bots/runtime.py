@@ -267,6 +267,7 @@ class App(Resource):
             claim_idle_s=b.claim_idle_s,
             read_count=b.read_count,
             max_held=b.max_held,
+            worker_slots=None if b.worker_slots == "auto" else b.worker_slots,
             outbox_limit=b.outbox_limit,
             answered_ttl_s=b.answered_ttl_s,
             max_attachment_bytes=int(b.max_attachment_mb * 1024 * 1024),

@@ -26,6 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from core.bus import Bus
 from core.distributed.backoff import Outage, redis_backoff
 from core.distributed.resp_pipe import RespPipe
+from core.distributed.worker_slots import WorkerSlots, machine_cores
 from core.errors import BusClosed, CodecError
 from core.lifecycle import raise_if_cancelled
 from core.model import IncomingMessage, MessageRef
@@ -118,6 +119,8 @@ class RedisBusSettings:
             round trip (an instant engine's typing and reply then travel, and are read, together).
         call_timeout_s: how long a round trip may take (on top of ``block_ms``) before its
             connection is dropped and the call retried.
+        worker_slots: how many workers of this bus read it at once on one machine (see
+            :mod:`core.distributed.worker_slots`): ``None`` one per core, ``0`` no limit.
         read_pause_ms: a worker that held at least a quarter of ``read_count`` messages when its
             last read returned fewer than half of ``read_count`` waits this long before the next,
             so entries gather into larger reads when several workers share a busy stream (a
@@ -142,6 +145,7 @@ class RedisBusSettings:
     call_timeout_s: float = 5.0
     action_hold_ms: float = 50.0
     read_pause_ms: float = 5.0
+    worker_slots: int | None = None
 
 
 def _fields(header: bytes, blobs: list[bytes]) -> list[bytes | str]:
@@ -204,6 +208,9 @@ class RedisBusBase(Bus):
         self._redis: aioredis.Redis | None = None
         self._batches: aioredis.Redis | None = None
         self._writes_pipe: RespPipe | None = None  # a worker's writer: one call of the apply script per batch
+        self._read_pipe: RespPipe | None = None  # a worker's blocking reads of new messages
+        slots = settings.worker_slots if settings.worker_slots is not None else machine_cores()
+        self._slots = WorkerSlots(f"{settings.url}|{settings.namespace}", slots)
         self._closing = asyncio.Event()
         self._outage = Outage(log, f"redis ({self._safe_url()})")
         self._outbox: deque[tuple[IncomingMessage, list[bytes | str], str]] = deque()
@@ -256,7 +263,7 @@ class RedisBusBase(Bus):
 
     async def _retry(self, call: Callable[[], Awaitable[T]], *, until_closed: bool = True) -> T:
         """Run ``call`` until it succeeds; on connection errors back off (bus stopping: BusClosed)."""
-        backoff = redis_backoff()
+        backoff = None  # made on the first failure: nothing to build on the common path
         while True:
             raise_if_cancelled()
             try:
@@ -264,11 +271,14 @@ class RedisBusBase(Bus):
             except _UNREACHABLE as exc:
                 if until_closed and self._closing.is_set():
                     raise BusClosed(f"bus stopped while redis was unreachable: {exc}") from None
+                if backoff is None:
+                    backoff = redis_backoff()
                 delay = backoff.next()
                 self._outage.failed(exc, delay)
                 await asyncio.sleep(delay)
                 continue
-            self._outage.ok()
+            if self._outage.since is not None:
+                self._outage.ok()
             return result
 
     # -- keys and groups ----------------------------------------------------------------------------

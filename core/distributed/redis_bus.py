@@ -135,6 +135,7 @@ class RedisBus(GatewaySide, WorkerSide):
             health_check_interval=15, retry_on_timeout=False,
         )
         self._writes_pipe = RespPipe(self.settings.url, connect_timeout_s=2.0)
+        self._read_pipe = RespPipe(self.settings.url, connect_timeout_s=2.0)
         self._scripts = {
             "publish": self._redis.register_script(_PUBLISH),
             "ack_out": self._redis.register_script(_ACK_OUT),
@@ -176,14 +177,16 @@ class RedisBus(GatewaySide, WorkerSide):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         await self._hand_back()
+        self._slots.release()
         redis, self._redis = self._redis, None
         await redis.aclose()
         if self._batches is not None:
             batches, self._batches = self._batches, None
             await batches.aclose()
-        if self._writes_pipe is not None:
-            pipe, self._writes_pipe = self._writes_pipe, None
-            await pipe.close()
+        for pipe in (self._writes_pipe, self._read_pipe):
+            if pipe is not None:
+                await pipe.close()
+        self._writes_pipe = self._read_pipe = None
 
     # -- monitoring ---------------------------------------------------------------------------
 

@@ -145,8 +145,8 @@ class RedisConnection:
                     call.replies.set_result(replies)
 
     async def _send(self, batch: list[_Call]) -> list[Any]:
-        backoff = redis_backoff()
-        deadline = time.monotonic() + self.retry_for_s
+        backoff = None  # made on the first failure, like the deadline: nothing to build on the common path
+        deadline = 0.0
         while True:
             client = self._client
             if client is None:
@@ -158,11 +158,12 @@ class RedisConnection:
                     before = len(recorder.commands)
                     call.commands(recorder)
                     call.count = len(recorder.commands) - before
-                # a timeout stops the wait: the pipe then drops that connection (no reply left behind)
-                async with asyncio.timeout(self.call_timeout_s):
-                    results: list[Any] = await client.execute(recorder.commands)
+                # past the deadline the pipe drops that connection (no reply left behind)
+                results: list[Any] = await client.execute(recorder.commands, self.call_timeout_s)
             except _UNREACHABLE as exc:
-                if time.monotonic() >= deadline:
+                if backoff is None:
+                    backoff, deadline = redis_backoff(), time.monotonic() + self.retry_for_s
+                elif time.monotonic() >= deadline:
                     raise StoreError(f"redis unreachable for {self.retry_for_s:.0f}s: {exc}") from None
                 delay = backoff.next()
                 self._outage.failed(exc, delay)
@@ -170,5 +171,6 @@ class RedisConnection:
                 continue
             except RedisError as exc:
                 raise StoreError(f"{type(exc).__name__}: {exc}") from None
-            self._outage.ok()
+            if self._outage.since is not None:
+                self._outage.ok()
             return results

@@ -17,6 +17,7 @@ from core.codec import decode_message
 from core.distributed.redis_base import _UNREACHABLE, Write, _text, _unfields, _wait
 from core.distributed.redis_connection import RedisWrite
 from core.distributed.redis_writer import BatchWriter
+from core.distributed.resp_pipe import hash_reply
 from core.errors import BusClosed, CodecError
 from core.lifecycle import raise_if_cancelled
 from core.model import IncomingMessage, OutgoingEvent
@@ -52,6 +53,8 @@ class WorkerSide(BatchWriter):
     # -- worker side: deliveries -----------------------------------------------------------------
 
     async def deliveries(self) -> AsyncIterator[Delivery]:
+        if not await self._slots.take(self._closing):  # all of this machine's slots taken: stand by until one frees
+            return
         await self._retry(lambda: self._ensure_group(self.in_key, self.GROUP))
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.create_task(self._beat(), name=f"{self.bot}-bus-heartbeat")
@@ -110,8 +113,15 @@ class WorkerSide(BatchWriter):
                 if delivery is not None:
                     yield delivery
 
-    async def _read_in(self, count: int, block: int) -> Any:
-        return await self.redis.xreadgroup(self.GROUP, self.consumer, {self.in_key: ">"}, count=count, block=block)
+    async def _read_in(self, count: int, block: int) -> list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]:
+        """``XREADGROUP`` on the worker's own pipe (a blocking read holds its connection), shaped as redis-py shapes it."""
+        if self._read_pipe is None:
+            raise BusClosed("bus is not started")
+        command = ("XREADGROUP", "GROUP", self.GROUP, self.consumer, "COUNT", count, "BLOCK", block, "STREAMS", self.in_key, ">")
+        (reply,) = await self._read_pipe.execute([command], self._call_timeout_s)
+        if isinstance(reply, ResponseError):  # NOGROUP after redis restarted empty: see deliveries
+            raise reply
+        return [(stream, [(eid, hash_reply(fields)) for eid, fields in entries]) for stream, entries in reply or ()]
 
     async def _decode(self, entry_id: bytes, raw: dict[bytes, bytes]) -> IncomingMessage | None:
         """The entry's message; an undecodable entry is logged and acknowledged (None)."""

@@ -118,8 +118,7 @@ class BatchWriter(RedisBusBase):
             writes = [q.write for q in kept]
 
             async def run(writes: list[Write] = writes) -> list[Any]:
-                async with asyncio.timeout(self._call_timeout_s):
-                    return await self._apply(writes)
+                return await self._apply(writes, self._call_timeout_s)
 
             try:
                 # Keep trying even while stopping: a worker holding a reply hands it back or dies trying.
@@ -138,8 +137,10 @@ class BatchWriter(RedisBusBase):
                 if q.done is not None and not q.done.done():
                     q.done.set_result(None)
 
-    async def _apply(self, writes: list[Write]) -> list[Exception]:
-        """Run ``writes`` in one call of the apply script (atomic, in order); the commands Redis refused."""
+    async def _apply(self, writes: list[Write], timeout_s: float) -> list[Exception]:
+        """Run ``writes`` in one call of the apply script (atomic, in order); the commands Redis refused.
+
+        Each round trip may take ``timeout_s`` (then TimeoutError, retried by the caller)."""
         if self._writes_pipe is None:  # a bus stopped (or killed) writes nothing more
             raise BusClosed("bus is not started")
         recorder = Recorder()
@@ -150,11 +151,11 @@ class BatchWriter(RedisBusBase):
             args.append(len(command))
             args += command
         pipe = self._writes_pipe
-        (errors,) = await pipe.execute([("EVALSHA", self._apply_sha, 0, *args)])
+        (errors,) = await pipe.execute([("EVALSHA", self._apply_sha, 0, *args)], timeout_s)
         if isinstance(errors, ResponseError) and str(errors).startswith("NOSCRIPT"):  # redis restarted: nothing ran
-            (sha,) = await pipe.execute([("SCRIPT", "LOAD", _APPLY)])
+            (sha,) = await pipe.execute([("SCRIPT", "LOAD", _APPLY)], timeout_s)
             self._apply_sha = _text(sha)
-            (errors,) = await pipe.execute([("EVALSHA", self._apply_sha, 0, *args)])
+            (errors,) = await pipe.execute([("EVALSHA", self._apply_sha, 0, *args)], timeout_s)
         if isinstance(errors, ResponseError):
             raise errors
         return [ResponseError(_text(error)) for error in errors]

@@ -93,6 +93,12 @@ class _Protocol(asyncio.Protocol):
         return future
 
 
+def _expire(protocol: _Protocol, future: asyncio.Future[list[Any]], timeout_s: float) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError(f"no reply from redis within {timeout_s:.1f}s; connection dropped"))
+        protocol.fail(RedisConnectionError("a round trip timed out; connection dropped"))
+
+
 class RespPipe:
     """One pipelined connection to ``url``; :meth:`execute` sends a batch of commands and returns their replies.
 
@@ -108,18 +114,28 @@ class RespPipe:
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
 
-    async def execute(self, commands: Sequence[Command]) -> list[Any]:
-        """Send ``commands`` in one write; their replies in order (a refused command: a ResponseError in its place)."""
+    async def execute(self, commands: Sequence[Command], timeout_s: float | None = None) -> list[Any]:
+        """Send ``commands`` in one write; their replies in order (a refused command: a ResponseError in its place).
+
+        ``timeout_s`` bounds the round trip: past it the connection is dropped and TimeoutError raised
+        (cheaper than ``asyncio.timeout``, which a per-batch call would pay for on every message).
+        """
         if not commands:
             return []
         protocol = await self._connected()
         future = protocol.send(commands)
+        timer = None
+        if timeout_s is not None:
+            timer = asyncio.get_running_loop().call_later(timeout_s, _expire, protocol, future, timeout_s)
         try:
             return await future
         except BaseException:
-            if not future.done():  # gave up waiting (timeout, cancel): a late reply must not reach the next caller
+            if not future.done():  # gave up waiting (a cancel): a late reply must not reach the next caller
                 protocol.fail(RedisConnectionError("a caller stopped waiting for redis; connection dropped"))
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _connected(self) -> _Protocol:
         protocol = self._protocol

@@ -76,7 +76,10 @@ class EngineChain(DialogueEngine):
             deadline = started + self.timeout_s
             async with _closing(engine.reply(conversation)) as stream:
                 try:
-                    first = await asyncio.wait_for(anext(stream), self.first_piece_timeout_s)
+                    # asyncio.timeout, not wait_for: no task per step, and no reference cycle left by the
+                    # StopAsyncIteration that ends a stream (see core.pipeline.dialogue._timed)
+                    async with asyncio.timeout(self.first_piece_timeout_s):
+                        first = await anext(stream)
                 except StopAsyncIteration:
                     result.attempts.append(Attempt(engine.name, Outcome.DECLINED, "empty answer"))
                     continue
@@ -100,7 +103,8 @@ class EngineChain(DialogueEngine):
                     if remaining <= 0:
                         raise EngineTimeout(f"{engine.name} exceeded {self.timeout_s:.1f}s")
                     try:
-                        piece = await asyncio.wait_for(anext(stream), remaining)
+                        async with asyncio.timeout(remaining):
+                            piece = await anext(stream)
                     except StopAsyncIteration:
                         return
                     except TimeoutError as exc:

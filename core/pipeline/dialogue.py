@@ -33,7 +33,10 @@ async def _timed(stream: AsyncIterator[str], timeout_s: float) -> AsyncIterator[
     async with aclosing(stream):  # type: ignore[type-var]
         while True:
             try:
-                piece = await asyncio.wait_for(anext(stream), max(0.0, deadline - loop.time()))
+                # not asyncio.wait_for: it runs each step in a task of its own, and the StopAsyncIteration
+                # ending the stream then leaves a reference cycle (task, exception, traceback, frames) per reply
+                async with asyncio.timeout_at(deadline):
+                    piece = await anext(stream)
             except StopAsyncIteration:
                 return
             yield piece

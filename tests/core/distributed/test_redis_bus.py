@@ -6,7 +6,7 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Self
 
 import pytest
@@ -192,6 +192,7 @@ async def _crash(bus: RedisBus) -> None:
         if task is not None:
             task.cancel()
     bus._held.clear()
+    bus._slots.release()  # the kernel drops a dead process's flock
     await bus.redis.aclose()
     bus._redis = None
 
@@ -528,3 +529,30 @@ async def test_message_to_an_idle_chat_takes_its_turn_without_a_round_trip(redis
     assert [f.get(b"head") for f in raw] == [b"1", None]  # type: ignore[union-attr]
     assert round_trips == 0, round_trips
     assert waited, "the second message of the chat waits for the first one's ack"
+
+
+async def test_a_worker_beyond_the_machines_slots_stands_by_and_takes_over_when_one_stops(redis_server: RedisServer) -> None:
+    """Guards '4 workers never slower than 2' (issue 15): extra workers on a machine do not compete for its cores."""
+    engines = [Numbered(0) for _ in range(3)]
+    async with Gateway(redis_server) as gw, AsyncExitStack() as first, AsyncExitStack() as rest:
+        await first.enter_async_context(worker(redis_server, engines[0], "w1", worker_slots=2))
+        await rest.enter_async_context(worker(redis_server, engines[1], "w2", worker_slots=2))
+        standby = await rest.enter_async_context(worker(redis_server, engines[2], "w3", worker_slots=2))
+        assert isinstance(standby.bus, RedisBus)
+        for i in range(20):
+            await gw.bus.publish(message(f"a{i}", chat=f"c{i % 5}"))
+        assert len(await gw.wait_done(20)) == 20
+        assert engines[0].calls + engines[1].calls == 20 and engines[2].calls == 0, "the third worker read nothing"
+        groups = await gw.bus.redis.xinfo_consumers(gw.bus.in_key, RedisBus.GROUP)
+        assert "w3" not in {g["name"].decode() if isinstance(g["name"], bytes) else g["name"] for g in groups}
+
+        assert standby.bus._slots.held is None
+        await first.aclose()  # w1 stops: its slot frees, and the standing-by w3 takes it
+        await eventually(lambda: standby.bus._slots.held is not None, 5)  # type: ignore[attr-defined]
+        engines[1].max_delay_s = 0.05  # w2 alone would otherwise answer the next twenty before w3 reads
+        for i in range(20):
+            await gw.bus.publish(message(f"b{i}", chat=f"c{i % 5}"))
+        replies = await gw.wait_done(40)
+    assert len(replies) == 40
+    assert engines[2].calls > 0, "the standing-by worker took over"
+    assert sum(e.calls for e in engines) == 40

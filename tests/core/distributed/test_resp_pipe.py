@@ -79,6 +79,11 @@ async def test_a_caller_that_stops_waiting_drops_the_connection_so_no_late_reply
                 await pipe.execute([("BLPOP", "wait", 1)])
         sync_redis.Redis.from_url(redis_server.url).rpush("wait", b"late")
         assert await pipe.execute([("ECHO", "mine")]) == [b"mine"]
+        # the pipe's own deadline does the same
+        with pytest.raises(TimeoutError, match="no reply from redis within 0.2s"):
+            await pipe.execute([("BLPOP", "wait2", 1)], timeout_s=0.2)
+        sync_redis.Redis.from_url(redis_server.url).rpush("wait2", b"late")
+        assert await pipe.execute([("ECHO", "next")], timeout_s=5) == [b"next"]
     finally:
         await pipe.close()
 
