@@ -100,15 +100,15 @@ class RedisConversationStore(_RedisStore, ConversationStore):
 
         def commands(pipe: Any) -> None:
             if values:
-                pipe.rpush(key, *values)
-                pipe.ltrim(key, -max_turns, -1)
+                pipe.execute_command("RPUSH", key, *values)
+                pipe.execute_command("LTRIM", key, -max_turns, -1)
 
         return self.connection.write("append history", commands)
 
     async def recent(self, chat_key: str, limit: int | None = None) -> list[Turn]:
         n = min(limit or self.max_turns, self.max_turns)
         key = self.connection.key("history", chat_key)
-        (raw,) = await self.connection.run("read history", lambda pipe: pipe.lrange(key, -n, -1))
+        (raw,) = await self.connection.run("read history", lambda pipe: pipe.execute_command("LRANGE", key, -n, -1))
         parsed = self._parsed
         known = [parsed.get(item) for item in raw]
         new = [item for item, turn in zip(raw, known, strict=True) if turn is None]
@@ -138,7 +138,7 @@ class RedisSettingsStore(_RedisStore, SettingsStore):
 
     async def get(self, scope: str) -> dict[str, Any]:
         key = self.connection.key("settings", scope)
-        (raw,) = await self.connection.run("read settings", lambda pipe: pipe.hgetall(key))
+        (raw,) = await self.connection.run("read settings", lambda pipe: pipe.execute_command("HGETALL", key))
         return self._decode(scope, hash_reply(raw))
 
     @staticmethod
@@ -169,7 +169,7 @@ class RedisDedupeStore(_RedisStore, DedupeStore):
 
     async def claim(self, key: str, ttl_s: float) -> bool:
         k = self.connection.key("dedupe", key)
-        (ok,) = await self.connection.run("claim", lambda pipe: pipe.set(k, b"1", nx=True, px=max(1, int(ttl_s * 1000))))
+        (ok,) = await self.connection.run("claim", lambda pipe: pipe.execute_command("SET", k, b"1", "NX", "PX", max(1, int(ttl_s * 1000))))
         return bool(ok)
 
     async def release(self, key: str) -> None:
@@ -186,8 +186,8 @@ class RedisRateCounter(_RedisStore, RateCounter):
         ttl_ms = max(1, int(window_s * 2000))
 
         def commands(pipe: Any) -> None:
-            pipe.incr(k)
-            pipe.pexpire(k, ttl_ms)
+            pipe.execute_command("INCR", k)
+            pipe.execute_command("PEXPIRE", k, ttl_ms)
 
         count, _ = await self.connection.run("count", commands)
         return int(count)

@@ -207,9 +207,9 @@ class WorkerSide(BatchWriter):
         in_key, group = self.in_key, self.GROUP
 
         def write(pipe: Any) -> None:
-            pipe.xack(in_key, group, eid)
-            pipe.xdel(in_key, eid)
-            pipe.lrem(order_key, 1, eid)
+            pipe.execute_command("XACK", in_key, group, eid)
+            pipe.execute_command("XDEL", in_key, eid)
+            pipe.execute_command("LREM", order_key, 1, eid)
 
         return write
 

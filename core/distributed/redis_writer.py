@@ -11,7 +11,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from core.codec import encode_event
-from core.distributed.redis_base import _APPLY, Answers, RedisBusBase, Write, _mapping, _Queued, _resolve, _text
+from core.distributed.redis_base import _APPLY, Answers, RedisBusBase, Write, _fields, _Queued, _resolve, _text
 from core.distributed.resp_pipe import Recorder
 from core.errors import BusClosed
 from core.model import ChatAction, OutgoingEvent, ReplyDelta, ReplyDone
@@ -59,11 +59,11 @@ class BatchWriter(RedisBusBase):
         if isinstance(event, ChatAction) and not extra:
 
             def act(pipe: Any) -> None:  # encoded only when written: an answer that follows it leaves it out
-                pipe.xadd(out_key, _mapping(*encode_event(event)), maxlen=maxlen, approximate=True)
+                pipe.execute_command("XADD", out_key, "MAXLEN", "~", maxlen, "*", *_fields(*encode_event(event)))
 
             self._write(act, action_for=answers)  # the message's ack (or its reply) waits for it
             return
-        fields = _mapping(*encode_event(event))
+        fields = _fields(*encode_event(event))
         answered = None
         if marked and isinstance(event, ReplyDone) and event.target.in_reply_to is not None:
             ref = event.target.in_reply_to
@@ -71,9 +71,10 @@ class BatchWriter(RedisBusBase):
         ttl_ms = int(self.settings.answered_ttl_s * 1000)
 
         def write(pipe: Any) -> None:
-            pipe.xadd(out_key, fields, maxlen=maxlen, approximate=True)
+            # raw commands, not redis-py's methods: their argument handling cost more than the packing
+            pipe.execute_command("XADD", out_key, "MAXLEN", "~", maxlen, "*", *fields)
             if answered is not None:
-                pipe.set(answered, b"1", px=ttl_ms)
+                pipe.execute_command("SET", answered, b"1", "PX", ttl_ms)
             for more in extra:
                 more(pipe)
 
