@@ -509,9 +509,16 @@ def echo_report(results: list[Result], chats: int) -> str:
     """The echo targets: 1 redis worker against in-process, added latency at 1 chat, 4 workers against 2 (medians)."""
     inproc = median_of(results, "echo", "inprocess/memory", 0, chats)
     inproc_rs = median_of(results, "echo", "inprocess/redis", 0, chats)
-    quiet = median_of(results, "echo", "inprocess/memory", 0, 1)
     one = {w: median_of(results, "echo", "redis", w, chats) for w in (1, 2, 4)}
-    quiet_redis = median_of(results, "echo", "redis", 1, 1)
+
+    def added(field: str) -> float:
+        """The median of the 1-chat latency figure ``field`` with the Redis bus less the median in-process."""
+        redis_bus, inproc = (
+            statistics.median(getattr(r, field) for r in matching(results, "echo", bus, workers, 1))
+            for bus, workers in (("redis", 1), ("inprocess/memory", 0))
+        )
+        return redis_bus - inproc
+
     runs = len(matching(results, "echo", "redis", 1, chats))
     spread = {w: "-".join(f"{f(r.rate for r in matching(results, 'echo', 'redis', w, chats)):,.0f}" for f in (min, max)) for w in (1, 2, 4)}
     base_spread = "-".join(f"{f(r.rate for r in matching(results, 'echo', 'inprocess/memory', 0, chats)):,.0f}" for f in (min, max))
@@ -521,8 +528,8 @@ def echo_report(results: list[Result], chats: int) -> str:
         (f"  msg/s ranges: in-process {base_spread}; redis 1 worker {spread[1]}, 2 workers {spread[2]}, 4 workers {spread[4]}"),
         (f"echo {chats} chats: redis 1 worker / in-process with the same redis stores {one[1].rate / inproc_rs.rate:.2f}x "
         "(the bus's own cost)"),
-        (f"echo 1 chat, added by the redis bus: p50 +{quiet_redis.p50_ms - quiet.p50_ms:.2f} ms (target <= 2), "
-        f"p99 +{quiet_redis.p99_ms - quiet.p99_ms:.2f} ms (target <= 8)"),
+        (f"echo 1 chat, added by the redis bus (medians): p50 +{added('p50_ms'):.2f} ms (target <= 2), "
+        f"p99 +{added('p99_ms'):.2f} ms (target <= 8)"),
         (f"echo {chats} chats, 1 worker: CPU ms per message gateway {one[1].cpu_ms(one[1].cpu_gateway):.2f}, "
         f"worker {one[1].cpu_ms(one[1].cpu_workers):.2f}, redis {one[1].cpu_ms(one[1].cpu_redis):.2f}; "
         f"{one[1].round_trips:.1f} round trips and {one[1].commands:.1f} commands per message"),
@@ -544,11 +551,10 @@ async def run_echo_cases(
     """
     quiet, busy = [Load(1, max(50, messages // 4))], [Load(chats, messages)]
     results: list[Result] = []
-    for n in range(repeats):
-        first = quiet if n == 0 else []
-        results += await run_inprocess("echo", "memory", first + busy, redis, next(tags))
-        results += await run_inprocess("echo", "redis", first + busy, redis, next(tags))
-        results += await run_redis("echo", 1, first + busy, redis, directory, next(tags))
+    for _ in range(repeats):  # the 1-chat cases too: a p99 of 1,500 messages moves with the machine's other load
+        results += await run_inprocess("echo", "memory", quiet + busy, redis, next(tags))
+        results += await run_inprocess("echo", "redis", quiet + busy, redis, next(tags))
+        results += await run_redis("echo", 1, quiet + busy, redis, directory, next(tags))
         for workers in (2, 4):
             results += await run_redis("echo", workers, busy, redis, directory, next(tags))
     return results
