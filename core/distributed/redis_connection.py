@@ -34,9 +34,9 @@ from core.stores.base import StoreWrite
 log = logging.getLogger(__name__)
 
 Commands = Callable[[Any], None]
-"""Adds one call's commands by redis-py's command methods (``pipe.set(...)``, ``pipe.lrange(...)``) to a
-:class:`~core.distributed.resp_pipe.Recorder`. Their replies come back as Redis sent them (see
-:class:`~core.distributed.resp_pipe.RespPipe`)."""
+"""Adds one call's commands to a :class:`~core.distributed.resp_pipe.Recorder`
+(``pipe.execute_command("LRANGE", key, -20, -1)``, or redis-py's command methods). Their replies come back
+as Redis sent them (see :class:`~core.distributed.resp_pipe.RespPipe`)."""
 
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError includes TimeoutError
 

@@ -42,7 +42,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-
 def _loads_or_none(item: bytes) -> Any:
     try:
         return wirejson.loads(item)

@@ -142,7 +142,7 @@ class BatchWriter(RedisBusBase):
         """Run ``writes`` in one call of the apply script (atomic, in order); the commands Redis refused.
 
         Each round trip may take ``timeout_s`` (then TimeoutError, retried by the caller)."""
-        if self._writes_pipe is None:  # a bus stopped (or killed) writes nothing more
+        if self._redis is None or self._writes_pipe is None:  # a bus stopped (or killed) writes nothing more
             raise BusClosed("bus is not started")
         recorder = Recorder()
         for write in writes:

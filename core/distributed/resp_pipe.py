@@ -13,8 +13,9 @@ place of a command Redis refused. Callers shape the few replies they read (see
 Failures look like redis-py's, so the callers' retries stay as they are: an unreachable or
 lost server raises :class:`redis.exceptions.ConnectionError`; a caller that gives up
 waiting (a timeout, a cancel) drops the connection, so no late reply is ever taken for
-another's, and the next call connects again. ``redis://``, ``rediss://`` and ``unix://``
-URLs, with a username, password and database, are understood as redis-py reads them.
+another's, and the next call connects again. ``redis://``, ``rediss://`` (TLS checked against
+the system's certificate authorities) and ``unix://`` URLs, with a username, password and
+database, are read as redis-py reads them; redis-py's other URL options are not used here.
 """
 
 from __future__ import annotations
