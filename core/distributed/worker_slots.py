@@ -64,7 +64,7 @@ class WorkerSlots:
     def _try(self, index: int) -> bool:
         assert fcntl is not None
         path = self.directory / f"{self.prefix}{index}.lock"
-        file = path.open("ab")
+        file = path.open("ab")  # an error here is not "taken": take() gives up on slots
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # held by another worker
@@ -77,10 +77,16 @@ class WorkerSlots:
         """Hold a slot (at once when one is free, else when one frees); False if ``closing`` was set first."""
         if self.count <= 0 or self.held is not None:
             return True
-        self.directory.mkdir(parents=True, exist_ok=True)
         waiting = False
         while not closing.is_set():
-            if any(self._try(i) for i in range(self.count)):
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                taken = any(self._try(i) for i in range(self.count))
+            except OSError as exc:  # a directory another user owns, a read-only /tmp: never a reason not to work
+                log.warning("worker slots unusable (%s: %s); reading without a limit", type(exc).__name__, exc)
+                self.count = 0
+                return True
+            if taken:
                 if waiting:
                     log.info("a worker slot of this machine freed: slot %d taken, reading the bus", self.held)
                 return True

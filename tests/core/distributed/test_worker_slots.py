@@ -48,3 +48,11 @@ async def test_a_standing_by_worker_that_is_stopped_returns_without_a_slot(tmp_p
     assert await asyncio.wait_for(task, 5) is False
     assert waiting.held is None
     holder.release()
+
+
+async def test_a_slot_directory_that_cannot_be_used_means_no_limit_not_no_work(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the slots' folder would go")
+    slots = WorkerSlots("k", 1, blocker)  # its folder would be inside a file: mkdir fails
+    assert await slots.take(asyncio.Event()) is True
+    assert slots.count == 0 and slots.held is None
