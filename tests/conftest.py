@@ -18,9 +18,10 @@ from voice.stt.service import ListenService, build_listener
 CI = os.environ.get("CI") == "true"
 
 # Piper's voices draw generator and duration noise from onnxruntime's random ops, and faster-whisper
-# samples when its greedy pass fails its own checks. Seeded once, before any model loads, the suite
-# speaks and hears the same audio on every run of the same tests in the same order: a word tiny.en
-# mishears then fails every time, to be fixed, instead of now and then. The speech itself is unchanged.
+# samples when its greedy pass fails its own checks. Seeded once, before any model loads, the same
+# sequence of syntheses gives the same audio on every run (checked: two processes, the same bytes), so a
+# run of the same tests in the same order speaks and hears the same words: a word tiny.en mishears fails
+# every time, to be fixed, instead of now and then. The speech itself is unchanged.
 SEED = 20261203
 onnxruntime.set_seed(SEED)
 ctranslate2.set_random_seed(SEED)
