@@ -155,13 +155,6 @@ def _fields(header: bytes, blobs: list[bytes]) -> list[bytes | str]:
     return out
 
 
-def _mapping(header: bytes, blobs: list[bytes]) -> dict[bytes | str, bytes]:
-    out: dict[bytes | str, bytes] = {"h": header}
-    for i, blob in enumerate(blobs):
-        out[f"b{i}"] = blob
-    return out
-
-
 Write = Callable[[Any], None]
 """Adds one write's commands to a pipeline (see :meth:`RedisBus._write`)."""
 

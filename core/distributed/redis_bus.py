@@ -46,10 +46,12 @@ call with exponential backoff and never drop what they hold.
 
 The code: shared state, connection, retries and keys in :mod:`core.distributed.redis_base`;
 publish, outbox and reading replies in :mod:`core.distributed.redis_gateway`; the batched
-writes in :mod:`core.distributed.redis_writer`; the clients (commands packed by hiredis) in
-:mod:`core.distributed.redis_client`; deliveries, reclaim,
-heartbeat, turns and acks in :mod:`core.distributed.redis_worker`; :class:`RedisBus`
-(start, stop, monitoring) composes them here.
+writes in :mod:`core.distributed.redis_writer`; redis-py clients whose commands hiredis packs
+(publishing, reading replies, reclaiming, heartbeats) in :mod:`core.distributed.redis_client`, and
+the lean pipe of the per-batch round trips (the writer's apply script, the worker's reads, the stores)
+in :mod:`core.distributed.resp_pipe`; deliveries, reclaim, heartbeat, turns and acks in
+:mod:`core.distributed.redis_worker`, which reads only while it holds one of the machine's
+:mod:`core.distributed.worker_slots`; :class:`RedisBus` (start, stop, monitoring) composes them here.
 """
 
 from __future__ import annotations
@@ -72,7 +74,6 @@ from core.distributed.redis_base import (
     RedisBusSettings,
     Write,
     _fields,
-    _mapping,
     _text,
     _unfields,
     default_consumer_name,
@@ -97,7 +98,6 @@ __all__ = [
     "WorkerSide",
     "Write",
     "_fields",
-    "_mapping",
     "_text",
     "_unfields",
     "default_consumer_name",
