@@ -16,8 +16,10 @@ Engines receive the facts of the chat as ``Conversation.facts`` (the pipeline lo
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from core.stores.base import SettingsStore
 
@@ -30,6 +32,11 @@ def _scope(chat_key: str) -> str:
     return f"facts:{chat_key}"
 
 
+def known_facts(stored: Mapping[str, Any]) -> dict[str, str]:
+    """The facts in a chat's stored settings: the values that are set, as text."""
+    return {k: str(v) for k, v in stored.items() if v not in (None, "")}
+
+
 class ChatMemory:
     """Facts per chat on top of a settings store (a thin, stateless wrapper: create one where needed)."""
 
@@ -38,8 +45,12 @@ class ChatMemory:
 
     async def facts(self, chat_key: str) -> dict[str, str]:
         """Every fact known in ``chat_key`` (empty when none)."""
-        stored = await self.store.get(_scope(chat_key))
-        return {k: str(v) for k, v in stored.items() if v not in (None, "")}
+        return known_facts(await self.store.get(_scope(chat_key)))
+
+    def read_stored(self, chat_key: str) -> asyncio.Future[dict[str, Any]]:
+        """The chat's facts as stored, read from now on (see :meth:`SettingsStore.read`); :func:`known_facts`
+        of the result is what :meth:`facts` returns."""
+        return self.store.read(_scope(chat_key))
 
     async def remember(self, chat_key: str, **facts: str) -> dict[str, str]:
         """Store (replace) facts; ``likes`` is added to the earlier likes. Returns all facts."""

@@ -41,11 +41,16 @@ as Redis sent them (see :class:`~core.distributed.resp_pipe.RespPipe`)."""
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError includes TimeoutError
 
 
+Shape = Callable[[list[Any]], Any]
+"""Turns a call's replies into its result (``(raw,) -> turns``), in the flusher, when they arrive."""
+
+
 @dataclass(slots=True)
 class _Call:
     what: str
     commands: Commands
-    replies: asyncio.Future[list[Any]]
+    replies: asyncio.Future[Any]
+    shape: Shape | None = None
     count: int = field(default=0)
 
 
@@ -110,13 +115,23 @@ class RedisConnection:
 
     async def run(self, what: str, commands: Commands) -> list[Any]:
         """Send ``commands`` with whatever else is queued now, in one round trip; their replies, in order."""
+        result: list[Any] = await self.submit(what, commands)
+        return result
+
+    def submit(self, what: str, commands: Commands, shape: Shape | None = None) -> asyncio.Future[Any]:
+        """Queue ``commands`` for the next round trip now and return the future of their replies
+        (``shape(replies)`` with ``shape``), for a caller that awaits it later or not at all: a read started
+        ahead costs no task. A future cancelled before its batch is sent is left out of it. Every failure,
+        a store not started included, comes as :class:`StoreError` from the future, never from this call.
+        """
+        replies: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self._client is None:
-            raise StoreError(f"{what}: the redis store is not started")
-        replies: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._queued.append(_Call(what, commands, replies))
+            replies.set_exception(StoreError(f"{what}: the redis store is not started"))
+            return replies
+        self._queued.append(_Call(what, commands, replies, shape))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="redis-store-flusher")
-        return await replies
+        return replies
 
     async def _flush(self) -> None:
         """Send what is queued, one pipeline per batch, until nothing is queued."""
@@ -139,7 +154,12 @@ class RedisConnection:
                 if call.replies.done():
                     continue
                 failed = next((r for r in replies if isinstance(r, Exception)), None)
-                if failed is not None:
+                if failed is None and call.shape is not None:
+                    try:
+                        call.replies.set_result(call.shape(replies))
+                    except Exception as exc:  # noqa: BLE001 - a reply it could not read: that caller's error
+                        call.replies.set_exception(StoreError(f"{call.what}: unreadable reply: {type(exc).__name__}: {exc}"))
+                elif failed is not None:
                     call.replies.set_exception(StoreError(f"{call.what}: {type(failed).__name__}: {failed}"))
                 else:
                     call.replies.set_result(replies)

@@ -17,9 +17,11 @@ the reply itself (:meth:`RedisConversationStore.appending`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, cast
 
 from redis.typing import EncodableT, FieldT
@@ -105,9 +107,18 @@ class RedisConversationStore(_RedisStore, ConversationStore):
         return self.connection.write("append history", commands)
 
     async def recent(self, chat_key: str, limit: int | None = None) -> list[Turn]:
+        return await self.read_recent(chat_key, limit)
+
+    def read_recent(self, chat_key: str, limit: int | None = None) -> asyncio.Future[list[Turn]]:
+        """``LRANGE`` queued for the next round trip; the turns are parsed when the reply arrives."""
         n = min(limit or self.max_turns, self.max_turns)
         key = self.connection.key("history", chat_key)
-        (raw,) = await self.connection.run("read history", lambda pipe: pipe.execute_command("LRANGE", key, -n, -1))
+        return self.connection.submit(
+            "read history", lambda pipe: pipe.execute_command("LRANGE", key, -n, -1), partial(self._turns, chat_key)
+        )
+
+    def _turns(self, chat_key: str, replies: list[Any]) -> list[Turn]:
+        (raw,) = replies
         parsed = self._parsed
         known = [parsed.get(item) for item in raw]
         new = [item for item, turn in zip(raw, known, strict=True) if turn is None]
@@ -136,9 +147,14 @@ class RedisSettingsStore(_RedisStore, SettingsStore):
     """Settings as a hash of JSON values per scope; updates merge field by field atomically."""
 
     async def get(self, scope: str) -> dict[str, Any]:
+        return await self.read(scope)
+
+    def read(self, scope: str) -> asyncio.Future[dict[str, Any]]:
+        """``HGETALL`` queued for the next round trip; decoded when the reply arrives."""
         key = self.connection.key("settings", scope)
-        (raw,) = await self.connection.run("read settings", lambda pipe: pipe.execute_command("HGETALL", key))
-        return self._decode(scope, hash_reply(raw))
+        return self.connection.submit(
+            "read settings", lambda pipe: pipe.execute_command("HGETALL", key), lambda replies: self._decode(scope, hash_reply(replies[0]))
+        )
 
     @staticmethod
     def _decode(scope: str, raw: Mapping[Any, Any]) -> dict[str, Any]:

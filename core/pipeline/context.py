@@ -10,7 +10,7 @@ from typing import Any
 from core.bus import Bus, Delivery
 from core.commands import CommandSpec
 from core.engine import DialogueEngine, Persona
-from core.memory import ChatMemory
+from core.memory import ChatMemory, known_facts
 from core.model import ChatAction, IncomingMessage, ReplyDone, ReplyTarget, SkipReason, Turn, new_reply_id
 from core.pipeline.settings import PipelineSettings
 from core.speech import Speech
@@ -47,20 +47,23 @@ class ReadAhead:
     """The chat's history and facts, read as soon as handling a message starts.
 
     The reads run beside the first middleware's store call (the dedupe claim), so stores that
-    batch the calls made together (Redis: one round trip) fetch all three at once. A middleware
-    that changes the chat's history or facts before the dialogue handler reads them again itself
-    (``RememberFacts`` uses what ``remember`` returns).
+    batch the calls made together (Redis: one round trip) fetch all three at once. They show the
+    chat as it was when handling began: a middleware that changes the chat's history or facts
+    before the dialogue handler reads them again itself (``RememberFacts`` uses what ``remember``
+    returns).
     """
 
-    history: asyncio.Task[list[Turn]]
-    facts: asyncio.Task[dict[str, str]]
+    history: asyncio.Future[list[Turn]]
+    #: the facts as stored (:func:`core.memory.known_facts` of them are the chat's facts)
+    facts: asyncio.Future[dict[str, Any]]
 
     @classmethod
     def start(cls, services: BotServices, chat_key: str) -> ReadAhead:
-        """Start both reads (tasks: they run at once, beside the caller)."""
+        """Start both reads: futures the stores resolve, or tasks for stores that need one (see
+        :meth:`core.stores.base.ConversationStore.read_recent`)."""
         return cls(
-            asyncio.ensure_future(services.conversations.recent(chat_key, services.config.history_turns)),
-            asyncio.ensure_future(services.memory.facts(chat_key)),
+            services.conversations.read_recent(chat_key, services.config.history_turns),
+            services.memory.read_stored(chat_key),
         )
 
     def close(self) -> None:
@@ -116,7 +119,7 @@ class Context:
     async def facts(self) -> dict[str, str]:
         """The facts known in this chat (read ahead when handling began)."""
         if self.read_ahead is not None:
-            return dict(await self.read_ahead.facts)
+            return known_facts(await self.read_ahead.facts)
         return await self.services.memory.facts(self.message.chat_key)
 
     @property

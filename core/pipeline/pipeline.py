@@ -192,10 +192,10 @@ class Pipeline(Resource):
         message = ctx.message
         bot = self.services.name
         started = time.perf_counter()
-        if message.is_addressed:
-            # history and facts, read beside the dedupe claim (one round trip on redis)
-            ctx.read_ahead = ReadAhead.start(self.services, message.chat_key)
         try:
+            if message.is_addressed:
+                # history and facts, read beside the dedupe claim (one round trip on redis)
+                ctx.read_ahead = ReadAhead.start(self.services, message.chat_key)
             await self.handler(ctx)
             self.handled += 1
             if message.is_addressed and not ctx.answered:

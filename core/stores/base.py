@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -48,6 +49,16 @@ class ConversationStore(Resource, abc.ABC):
     async def recent(self, chat_key: str, limit: int | None = None) -> list[Turn]:
         """The last ``limit`` turns (default: the bound), oldest first."""
 
+    def read_recent(self, chat_key: str, limit: int | None = None) -> asyncio.Future[list[Turn]]:
+        """:meth:`recent`, started now and awaited later (the pipeline reads a message's history beside
+        its first store call). Must be called with the event loop running.
+
+        The default runs :meth:`recent` in a task. A store whose read needs none overrides it and returns
+        a future: memory (done at once), Redis (resolved by the shared pipeline's reply), which saves a
+        task, its scheduling and a suspension of the message per read.
+        """
+        return asyncio.ensure_future(self.recent(chat_key, limit))
+
     @abc.abstractmethod
     async def clear(self, chat_key: str) -> None:
         """Forget the chat's history."""
@@ -74,6 +85,11 @@ class SettingsStore(Resource, abc.ABC):
     @abc.abstractmethod
     async def get(self, scope: str) -> dict[str, Any]:
         """The settings of ``scope`` (empty when none were stored)."""
+
+    def read(self, scope: str) -> asyncio.Future[dict[str, Any]]:
+        """:meth:`get`, started now and awaited later; a task by default (see
+        :meth:`ConversationStore.read_recent`)."""
+        return asyncio.ensure_future(self.get(scope))
 
     @abc.abstractmethod
     async def update(self, scope: str, values: Mapping[str, Any]) -> dict[str, Any]:

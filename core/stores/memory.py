@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict, deque
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from core.model import Turn
 from core.stores.base import ConversationStore, DedupeStore, RateCounter, SettingsStore
+
+T = TypeVar("T")
+
+
+def _done(value: T) -> asyncio.Future[T]:
+    """A read of memory: its future is done when made (no task to schedule, nothing to wait for)."""
+    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future
 
 
 class MemoryConversationStore(ConversationStore):
@@ -22,6 +32,12 @@ class MemoryConversationStore(ConversationStore):
         self._chats[chat_key].extend(turns)
 
     async def recent(self, chat_key: str, limit: int | None = None) -> list[Turn]:
+        return self._recent(chat_key, limit)
+
+    def read_recent(self, chat_key: str, limit: int | None = None) -> asyncio.Future[list[Turn]]:
+        return _done(self._recent(chat_key, limit))
+
+    def _recent(self, chat_key: str, limit: int | None) -> list[Turn]:
         turns = list(self._chats.get(chat_key, ()))
         return turns[-(limit or self.max_turns):]
 
@@ -37,6 +53,9 @@ class MemorySettingsStore(SettingsStore):
 
     async def get(self, scope: str) -> dict[str, Any]:
         return dict(self._values.get(scope, {}))
+
+    def read(self, scope: str) -> asyncio.Future[dict[str, Any]]:
+        return _done(dict(self._values.get(scope, {})))
 
     async def update(self, scope: str, values: Mapping[str, Any]) -> dict[str, Any]:
         merged = {**self._values.get(scope, {}), **values}

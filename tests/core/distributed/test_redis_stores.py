@@ -111,3 +111,59 @@ async def test_a_short_outage_is_ridden_out_by_retrying(redis_server: RedisServe
         assert await asyncio.wait_for(pending, 15) == {"a": 1}
     finally:
         await store.stop()
+
+
+async def test_reads_started_ahead_take_no_task_and_share_the_claims_round_trip(two: tuple[RedisConnection, RedisConnection]) -> None:
+    """Issue 15 (fifth round): the pipeline's read-ahead of history and facts is two futures the shared
+    pipeline resolves, not two tasks: no task, scheduling and suspension of the message per read."""
+    conn = two[0]
+    history, settings, dedupe = RedisConversationStore(conn), RedisSettingsStore(conn), RedisDedupeStore(conn)
+    await history.append("web:c1", Turn("user", "hi", 1.0, "Ann"), Turn("bot", "hello", 2.0, "Bot"))
+    await settings.update("facts:web:c1", {"name": "Ann"})
+    tasks_before = asyncio.all_tasks()
+    before = conn.round_trips
+    turns = history.read_recent("web:c1", 20)
+    stored = settings.read("facts:web:c1")
+    claimed = await dedupe.claim("web:c1:m1", 60)
+    assert not isinstance(turns, asyncio.Task) and not isinstance(stored, asyncio.Task)
+    assert {t for t in asyncio.all_tasks() - tasks_before if not t.done()} <= {conn._flusher}  # the flusher only
+    assert claimed and turns.done() and stored.done()  # resolved with the claim's reply
+    assert conn.round_trips - before == 1
+    assert await turns == await history.recent("web:c1") == [Turn("user", "hi", 1.0, "Ann"), Turn("bot", "hello", 2.0, "Bot")]
+    assert await stored == await settings.get("facts:web:c1") == {"name": "Ann"}
+
+
+async def test_a_read_cancelled_before_its_batch_goes_is_left_out_and_the_others_answered(
+    two: tuple[RedisConnection, RedisConnection],
+) -> None:
+    conn = two[0]
+    settings = RedisSettingsStore(conn)
+    await settings.update("s", {"a": 1})
+    before = conn.round_trips
+    dropped = settings.read("s")
+    kept = settings.read("s")
+    dropped.cancel()
+    assert await kept == {"a": 1}
+    assert dropped.cancelled()
+    assert conn.round_trips - before == 1
+
+
+async def test_a_reply_its_reader_cannot_read_fails_that_read_only(two: tuple[RedisConnection, RedisConnection]) -> None:
+    conn = two[0]
+
+    def unreadable(replies: list[object]) -> object:
+        raise ValueError("not what I expected")
+
+    bad = conn.submit("odd read", lambda pipe: pipe.execute_command("PING"), unreadable)
+    good = conn.submit("ping", lambda pipe: pipe.execute_command("PING"))
+    assert await good == [b"PONG"]
+    with pytest.raises(StoreError, match="odd read: unreadable reply: ValueError: not what I expected"):
+        await bad
+
+
+async def test_a_read_of_a_store_not_started_fails_in_its_future_not_in_the_call(redis_server: RedisServer) -> None:
+    """The pipeline starts reads ahead outside any handler: an error must reach whoever awaits them."""
+    store = RedisConversationStore(RedisConnection(redis_server.url, "t"))
+    future = store.read_recent("web:c1")
+    with pytest.raises(StoreError, match="read history: the redis store is not started"):
+        await future

@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 
 from core import logcontext
 from core.engine import Conversation
-from core.errors import NoAnswer
-from core.model import Addressed, ChatKind, ReplyDelta, ReplySkipped
+from core.errors import NoAnswer, StoreError
+from core.model import Addressed, ChatKind, ReplyDelta, ReplySkipped, Turn
 from core.pipeline.context import Context
 from core.pipeline.dialogue import APOLOGY, CUT_SHORT, NO_ANSWER
 from core.pipeline.middleware import Handler, Middleware
 from core.pipeline.pipeline import Pipeline
 from core.pipeline.settings import FloodLimits
-from core.stores.memory import MemoryDedupeStore
+from core.stores.memory import MemoryConversationStore, MemoryDedupeStore
 from tests.harness import Harness, ScriptedEngine, message, metric, with_settings
 
 
@@ -233,3 +233,24 @@ async def test_a_chat_move_waits_for_the_old_chats_message_in_flight_and_takes_i
     assert history == ["remember this", "slow answer", "next", "slow answer"]
     assert await h.services.conversations.recent("test:g1") == []
     assert h.texts() == ["slow answer", "slow answer"]
+
+
+class ReadAheadBreaks(MemoryConversationStore):
+    """A store whose read-ahead raises in the call itself, outside any awaited code (a user's store may)."""
+
+    broken = True
+
+    def read_recent(self, chat_key: str, limit: int | None = None) -> asyncio.Future[list[Turn]]:
+        if self.broken:
+            raise StoreError("history unreachable")
+        return super().read_recent(chat_key, limit)
+
+
+async def test_a_read_ahead_that_raises_in_its_call_gets_the_apology_and_the_bot_keeps_serving() -> None:
+    """The read-ahead starts inside the pipeline's error boundary: its failure is the message's, not the task's."""
+    store = ReadAheadBreaks()
+    async with Harness([ScriptedEngine(["fine"])], conversations=store) as h:
+        await h.send(message("first"))
+        store.broken = False
+        await h.send(message("second"))
+    assert h.texts() == [APOLOGY, "fine"]
