@@ -26,8 +26,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -35,55 +36,58 @@ sys.path.insert(0, str(ROOT))
 from bots.config import StorageConfig  # noqa: E402
 from bots.stores import Stores, build_stores  # noqa: E402
 from core import eventloop, gctune  # noqa: E402
-from core.distributed.redis_connection import RedisConnection  # noqa: E402
+from core.distributed.redis_stores import RedisConversationStore  # noqa: E402
 from core.memory import ChatMemory, known_facts  # noqa: E402
 from core.model import Turn  # noqa: E402
 from core.stores.base import ConversationStore, SettingsStore  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 
 HISTORY_TURNS = 20
-Message = Callable[[Stores, ChatMemory, int, str], Awaitable[None]]
+Reads = tuple[asyncio.Future[list[Turn]], asyncio.Future[dict[str, Any]]]
+"""A message's history and facts, being read."""
+ReadAhead = Callable[[Stores, ChatMemory, str], Reads]
 
 
-async def with_futures(stores: Stores, memory: ChatMemory, i: int, chat: str) -> None:
-    history = stores.conversations.read_recent(chat, HISTORY_TURNS)
-    facts = memory.read_stored(chat)
+def with_futures(stores: Stores, memory: ChatMemory, chat: str) -> Reads:
+    """What the pipeline does: each store's own read-ahead."""
+    return stores.conversations.read_recent(chat, HISTORY_TURNS), memory.read_stored(chat)
+
+
+def with_tasks(stores: Stores, memory: ChatMemory, chat: str) -> Reads:
+    """The contract's default: a task per read."""
+    return ConversationStore.read_recent(stores.conversations, chat, HISTORY_TURNS), SettingsStore.read(stores.settings, f"facts:{chat}")
+
+
+async def one_message(stores: Stores, memory: ChatMemory, read_ahead: ReadAhead, i: int, chat: str) -> None:
+    """The store calls of one echo message: history and facts read ahead beside the claim, then the reply's history."""
+    history, facts = read_ahead(stores, memory, chat)
     await stores.dedupe.claim(f"bench:{chat}:{i}", 3600)
     await history
     known_facts(await facts)
     await stores.conversations.appending(chat, Turn("user", f"hello {i}", at=1.0, author="U"), Turn("bot", f"hello {i}", at=1.0)).run()
 
 
-async def with_tasks(stores: Stores, memory: ChatMemory, i: int, chat: str) -> None:
-    history = ConversationStore.read_recent(stores.conversations, chat, HISTORY_TURNS)  # the contract's default: a task
-    facts = SettingsStore.read(stores.settings, f"facts:{chat}")
-    await stores.dedupe.claim(f"bench:{chat}:{i}", 3600)
-    await history
-    known_facts(await facts)
-    await stores.conversations.appending(chat, Turn("user", f"hello {i}", at=1.0, author="U"), Turn("bot", f"hello {i}", at=1.0)).run()
-
-
-async def run_case(kind: str, url: str, message: Message, messages: int, chats: int, tag: str) -> tuple[float, float]:
+async def run_case(kind: str, url: str, read_ahead: ReadAhead, messages: int, chats: int, tag: str) -> tuple[float, float]:
     """CPU µs per message of this process, and Redis round trips per message (0 for memory)."""
     stores = build_stores(StorageConfig(kind=kind, url=url, namespace=tag), ROOT, HISTORY_TURNS)
     for resource in stores.resources:
         await resource.start()
     memory = ChatMemory(stores.settings)
     counter = itertools.count()
-    connection = getattr(stores.conversations, "connection", None)
+    connection = stores.conversations.connection if isinstance(stores.conversations, RedisConversationStore) else None
 
     async def chat_loop(c: int) -> None:
         while (i := next(counter)) < messages:
-            await message(stores, memory, i, f"bench:c{c}")
+            await one_message(stores, memory, read_ahead, i, f"bench:c{c}")
 
     try:
         await asyncio.gather(*(chat_loop(c) for c in range(chats)))  # warm-up: every chat has history
         counter = itertools.count()
-        trips = connection.round_trips if isinstance(connection, RedisConnection) else 0
+        trips = connection.round_trips if connection is not None else 0
         started = time.process_time()
         await asyncio.gather(*(chat_loop(c) for c in range(chats)))
         cpu_us = (time.process_time() - started) / messages * 1e6
-        trips = (connection.round_trips - trips) if isinstance(connection, RedisConnection) else 0
+        trips = (connection.round_trips - trips) if connection is not None else 0
         return cpu_us, trips / messages
     finally:
         for resource in stores.resources:
@@ -96,7 +100,7 @@ async def main() -> None:
     parser.add_argument("--chats", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    cases: dict[str, tuple[str, Message]] = {
+    cases: dict[str, tuple[str, ReadAhead]] = {
         "memory, futures": ("memory", with_futures),
         "memory, tasks": ("memory", with_tasks),
         "redis, futures": ("redis", with_futures),
@@ -109,8 +113,8 @@ async def main() -> None:
         try:
             tags = (f"bench-stores-{n}" for n in itertools.count())
             for _ in range(args.repeats):
-                for name, (kind, message) in cases.items():
-                    results[name].append(await run_case(kind, redis.url, message, args.messages, args.chats, next(tags)))
+                for name, (kind, read_ahead) in cases.items():
+                    results[name].append(await run_case(kind, redis.url, read_ahead, args.messages, args.chats, next(tags)))
         finally:
             redis.stop()
     print(

@@ -154,15 +154,15 @@ class RedisConnection:
                 if call.replies.done():
                     continue
                 failed = next((r for r in replies if isinstance(r, Exception)), None)
-                if failed is None and call.shape is not None:
+                if failed is not None:
+                    call.replies.set_exception(StoreError(f"{call.what}: {type(failed).__name__}: {failed}"))
+                elif call.shape is None:
+                    call.replies.set_result(replies)
+                else:
                     try:
                         call.replies.set_result(call.shape(replies))
                     except Exception as exc:  # noqa: BLE001 - a reply it could not read: that caller's error
                         call.replies.set_exception(StoreError(f"{call.what}: unreadable reply: {type(exc).__name__}: {exc}"))
-                elif failed is not None:
-                    call.replies.set_exception(StoreError(f"{call.what}: {type(failed).__name__}: {failed}"))
-                else:
-                    call.replies.set_result(replies)
 
     async def _send(self, batch: list[_Call]) -> list[Any]:
         backoff = None  # made on the first failure, like the deadline: nothing to build on the common path
