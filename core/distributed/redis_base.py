@@ -56,21 +56,38 @@ redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
 return 1
 """
 
-# A worker's batched writes in one call: ARGV is ``count, command, args..., count, command, args...``.
+# A worker's batched writes in one call: ARGV is ``count, command, args..., count, command, args...``,
+# and ``0, entry id, order list`` for the ack of an entry of the incoming stream KEYS[1] (XACK for
+# group ARGV[1], XDEL, LREM): 3 arguments instead of 14, the most frequent write of all.
 # Atomic like MULTI/EXEC (a failing command does not stop the others, as in EXEC), but one command
 # to pack and one reply to parse instead of a QUEUED reply per command plus EXEC's array: a third
 # of the client CPU of the transaction it replaces. The errors come back as strings.
 _APPLY = """
 local errors = {}
-local i, n = 1, #ARGV
+local stream, group = KEYS[1], ARGV[1]
+local function ack(id, order)
+  redis.call('XACK', stream, group, id)
+  redis.call('XDEL', stream, id)
+  redis.call('LREM', order, 1, id)
+end
+local i, n = 2, #ARGV
 while i <= n do
   local count = tonumber(ARGV[i])
-  local ok, err = pcall(redis.call, unpack(ARGV, i + 1, i + count))
+  local ok, err
+  if count == 0 then
+    ok, err = pcall(ack, ARGV[i + 1], ARGV[i + 2])
+    i = i + 3
+  else
+    ok, err = pcall(redis.call, unpack(ARGV, i + 1, i + count))
+    i = i + count + 1
+  end
   if not ok then errors[#errors + 1] = tostring(err) end
-  i = i + count + 1
 end
 return errors
 """
+
+ACK = "@ack"
+"""The pseudo-command a worker's writes record for an ack (``ACK, entry id, order list``): the apply script acks it."""
 
 
 def _text(value: object) -> str:

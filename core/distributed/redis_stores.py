@@ -3,6 +3,7 @@
 Keys (``{ns}`` is the storage namespace, ``bots`` by default)::
 
     {ns}:history:{chat}     list of JSON turns, trimmed to ``max_turns``
+    {ns}:history-version:{chat}  a number every write of that history adds a random amount to
     {ns}:settings:{scope}   hash of JSON values
     {ns}:dedupe:{key}       set-if-absent with a TTL
     {ns}:rate:{key}:{win}   counter of one wall-clock window, expiring after it
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Mapping
 from functools import partial
@@ -69,18 +71,48 @@ class _RedisStore:
             await self.connection.release()
 
 
+# The history window, unless the caller's copy is current: then only 1. KEYS: the list, its version;
+# ARGV: the version the caller holds ('' when none), how many turns.
+_READ_HISTORY = """
+local version = redis.call('GET', KEYS[2])
+if version and version == ARGV[1] then return 1 end
+return {version or '', redis.call('LRANGE', KEYS[1], -tonumber(ARGV[2]), -1)}
+"""
+
+
 class RedisConversationStore(_RedisStore, ConversationStore):
-    """History as a capped list per chat."""
+    """History as a capped list per chat, and a version number per chat that every write changes.
+
+    A process keeps the last window of turns it read or wrote for each chat, with the version it
+    belongs to. A read sends that version (one small script call); Redis answers with the turns only
+    when the history changed since, so a worker that answered a chat's last message reads nothing back.
+
+    Every write adds a random amount (1 to 2^31) to the version, in the same call as the write, and
+    the writer expects its window's version plus that amount: if anyone else wrote in between, or the
+    write did not land, or Redis lost the history, the versions differ and the next read fetches the
+    turns. Every writer of the history must go through this class (the keys are documented above).
+    """
 
     #: entries remembered as parsed turns (an entry's bytes determine its turn); cleared when full
     PARSED_LIMIT = 16_384
+    #: chats whose last window is kept; the oldest is dropped beyond this
+    WINDOWS_LIMIT = 4_096
 
     def __init__(self, connection: RedisConnection, max_turns: int = 20) -> None:
         _RedisStore.__init__(self, connection)
         ConversationStore.__init__(self, max_turns)
-        # Each read returns the whole window of turns, most of which the last read parsed already:
-        # turns written or read here are kept by their stored bytes, so a read parses only new ones.
+        # A read that fetches turns gets the whole window, most of which was parsed before: turns
+        # written or read here are kept by their stored bytes, so such a read parses only new ones.
         self._parsed: dict[bytes, Turn] = {}
+        # chat -> (version, the last max_turns turns): what a read returns while the version holds
+        self._windows: dict[str, tuple[int, list[Turn]]] = {}
+        self._read_sha = connection.script(_READ_HISTORY)
+
+    def _keep(self, chat_key: str, version: int, turns: list[Turn]) -> None:
+        windows = self._windows
+        if windows.pop(chat_key, None) is None and len(windows) >= self.WINDOWS_LIMIT:
+            del windows[next(iter(windows))]  # the one kept longest ago
+        windows[chat_key] = (version, turns)
 
     def _remember(self, item: bytes, turn: Turn) -> None:
         if len(self._parsed) >= self.PARSED_LIMIT:
@@ -92,17 +124,24 @@ class RedisConversationStore(_RedisStore, ConversationStore):
             await self.appending(chat_key, *turns).run()
 
     def appending(self, chat_key: str, *turns: Turn) -> RedisWrite:
-        """``RPUSH`` and ``LTRIM``: sent alone by ``run()``, or inside the bus's transaction with the reply."""
+        """``RPUSH``, ``LTRIM`` and the version's ``INCRBY``: sent alone by ``run()``, or inside the bus's
+        transaction with the reply."""
         key = self.connection.key("history", chat_key)
+        version_key = self.connection.key("history-version", chat_key)
         values = [wirejson.dumps({"role": t.role, "text": t.text, "at": t.at, "author": t.author}) for t in turns]
         for value, turn in zip(values, turns, strict=True):
             self._remember(value, turn)
         max_turns = self.max_turns
+        step = random.randrange(1, 1 << 31)
+        window = self._windows.get(chat_key)
+        if values and window is not None:  # what the history is once this write lands after that window
+            self._keep(chat_key, window[0] + step, [*window[1], *turns][-max_turns:])
 
         def commands(pipe: Any) -> None:
             if values:
                 pipe.execute_command("RPUSH", key, *values)
                 pipe.execute_command("LTRIM", key, -max_turns, -1)
+                pipe.execute_command("INCRBY", version_key, step)
 
         return self.connection.write("append history", commands)
 
@@ -110,15 +149,30 @@ class RedisConversationStore(_RedisStore, ConversationStore):
         return await self.read_recent(chat_key, limit)
 
     def read_recent(self, chat_key: str, limit: int | None = None) -> asyncio.Future[list[Turn]]:
-        """``LRANGE`` queued for the next round trip; the turns are parsed when the reply arrives."""
+        """The read script queued for the next round trip, sending the version of the window kept here;
+        the turns are parsed when they come (only when the history changed since)."""
         n = min(limit or self.max_turns, self.max_turns)
-        key = self.connection.key("history", chat_key)
+        command = (
+            "EVALSHA", self._read_sha, 2, self.connection.key("history", chat_key),
+            self.connection.key("history-version", chat_key), (window := self._windows.get(chat_key)) and window[0] or "",
+            self.max_turns,
+        )
         return self.connection.submit(
-            "read history", lambda pipe: pipe.execute_command("LRANGE", key, -n, -1), partial(self._turns, chat_key)
+            "read history", lambda pipe: pipe.execute_command(*command), partial(self._window, chat_key, n, window)
         )
 
-    def _turns(self, chat_key: str, replies: list[Any]) -> list[Turn]:
-        (raw,) = replies
+    def _window(self, chat_key: str, n: int, window: tuple[int, list[Turn]] | None, replies: list[Any]) -> list[Turn]:
+        """The last ``n`` turns: the window sent with the read when Redis said it is current, else those it sent."""
+        (reply,) = replies
+        if reply == 1 and window is not None:
+            turns = window[1]
+        else:
+            version, raw = reply
+            turns = self._turns(chat_key, raw)
+            self._keep(chat_key, int(version or 0), turns)
+        return turns[-n:]
+
+    def _turns(self, chat_key: str, raw: list[bytes]) -> list[Turn]:
         parsed = self._parsed
         known = [parsed.get(item) for item in raw]
         new = [item for item, turn in zip(raw, known, strict=True) if turn is None]
@@ -139,8 +193,9 @@ class RedisConversationStore(_RedisStore, ConversationStore):
         return [turn if turn is not None else fresh[item] for item, turn in zip(raw, known, strict=True) if turn is not None or item in fresh]
 
     async def clear(self, chat_key: str) -> None:
-        key = self.connection.key("history", chat_key)
-        await self.connection.run("clear history", lambda pipe: pipe.delete(key))
+        keys = self.connection.key("history", chat_key), self.connection.key("history-version", chat_key)
+        self._windows.pop(chat_key, None)
+        await self.connection.run("clear history", lambda pipe: pipe.execute_command("DEL", *keys))
 
 
 class RedisSettingsStore(_RedisStore, SettingsStore):

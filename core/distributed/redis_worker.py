@@ -14,7 +14,7 @@ from redis.exceptions import ResponseError
 from core import metrics
 from core.bus import Delivery
 from core.codec import decode_message
-from core.distributed.redis_base import _UNREACHABLE, Write, _text, _unfields, _wait
+from core.distributed.redis_base import _UNREACHABLE, ACK, Write, _text, _unfields, _wait
 from core.distributed.redis_connection import RedisWrite
 from core.distributed.redis_writer import BatchWriter
 from core.distributed.resp_pipe import hash_reply
@@ -203,13 +203,11 @@ class WorkerSide(BatchWriter):
         self._acked(eid, chat_key)
 
     def _ack_commands(self, eid: str, chat_key: str | None) -> Write:
+        """``XACK``, ``XDEL`` and ``LREM`` of ``eid``, as one pseudo-command of the writer's apply script."""
         order_key = self._order_key(chat_key) if chat_key else f"{self.settings.namespace}:order:?"
-        in_key, group = self.in_key, self.GROUP
 
         def write(pipe: Any) -> None:
-            pipe.execute_command("XACK", in_key, group, eid)
-            pipe.execute_command("XDEL", in_key, eid)
-            pipe.execute_command("LREM", order_key, 1, eid)
+            pipe.execute_command(ACK, eid, order_key)
 
         return write
 

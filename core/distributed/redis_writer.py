@@ -11,7 +11,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from core.codec import encode_event
-from core.distributed.redis_base import _APPLY, Answers, RedisBusBase, Write, _fields, _Queued, _resolve, _text
+from core.distributed.redis_base import _APPLY, ACK, Answers, RedisBusBase, Write, _fields, _Queued, _resolve, _text
 from core.distributed.resp_pipe import Recorder
 from core.errors import BusClosed
 from core.model import ChatAction, OutgoingEvent, ReplyDelta, ReplyDone
@@ -147,16 +147,20 @@ class BatchWriter(RedisBusBase):
         recorder = Recorder()
         for write in writes:
             write(recorder)
-        args: list[Any] = []
+        args: list[Any] = [self.GROUP]
         for command in recorder.commands:
-            args.append(len(command))
-            args += command
+            if command[0] == ACK:
+                args += (0, command[1], command[2])
+            else:
+                args.append(len(command))
+                args += command
         pipe = self._writes_pipe
-        (errors,) = await pipe.execute([("EVALSHA", self._apply_sha, 0, *args)], timeout_s)
+        call = ("EVALSHA", self._apply_sha, 1, self.in_key, *args)
+        (errors,) = await pipe.execute([call], timeout_s)
         if isinstance(errors, ResponseError) and str(errors).startswith("NOSCRIPT"):  # redis restarted: nothing ran
             (sha,) = await pipe.execute([("SCRIPT", "LOAD", _APPLY)], timeout_s)
             self._apply_sha = _text(sha)
-            (errors,) = await pipe.execute([("EVALSHA", self._apply_sha, 0, *args)], timeout_s)
+            (errors,) = await pipe.execute([("EVALSHA", self._apply_sha, *call[2:])], timeout_s)
         if isinstance(errors, ResponseError):
             raise errors
         return [ResponseError(_text(error)) for error in errors]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pathlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -167,3 +168,64 @@ async def test_a_read_of_a_store_not_started_fails_in_its_future_not_in_the_call
     future = store.read_recent("web:c1")
     with pytest.raises(StoreError, match="read history: the redis store is not started"):
         await future
+
+
+async def test_a_worker_that_wrote_a_chats_last_turns_reads_none_of_them_back(two: tuple[RedisConnection, RedisConnection]) -> None:
+    """Issue 15 (sixth round): the read sends the version of the window this worker holds; Redis answers
+    with the turns only when the history changed since. The turns then are the very ones written here."""
+    w1 = RedisConversationStore(two[0], max_turns=3)
+    await w1.append("web:c1", Turn("user", "hi", 1.0, "Ann"))
+    await w1.recent("web:c1")  # a window kept from Redis's answer
+    written = [Turn("bot", "hello", 2.0, "Bot"), Turn("user", "and you?", 3.0, "Ann"), Turn("bot", "fine", 4.0, "Bot")]
+    await w1.append("web:c1", *written)
+    w1._parsed.clear()  # turns parsed from Redis would be new objects
+    read = await w1.recent("web:c1")
+    assert read == written and all(a is b for a, b in zip(read, written, strict=True))
+    assert [t.text for t in await w1.recent("web:c1", 1)] == ["fine"]
+    # what Redis holds is the same window
+    assert await RedisConversationStore(two[1], max_turns=3).recent("web:c1") == written
+
+
+async def test_a_window_kept_here_is_never_read_once_another_worker_wrote_or_cleared(two: tuple[RedisConnection, RedisConnection]) -> None:
+    w1, w2 = RedisConversationStore(two[0], max_turns=4), RedisConversationStore(two[1], max_turns=4)
+    a, b, c = Turn("user", "a", 1.0, "Ann"), Turn("bot", "b", 2.0, "Bot"), Turn("user", "c", 3.0, "Ann")
+    await w1.append("web:c1", a)
+    assert await w1.recent("web:c1") == [a]
+    await w2.append("web:c1", b)  # the other worker answered this chat's last message
+    assert await w1.recent("web:c1") == [a, b]
+    # written between this worker's read and its write: the window it computes is not the history
+    await w2.append("web:c1", c)
+    await w1.append("web:c1", Turn("bot", "d", 4.0, "Bot"))
+    assert [t.text for t in await w1.recent("web:c1")] == ["a", "b", "c", "d"]
+    await w2.clear("web:c1")
+    assert await w1.recent("web:c1") == []
+    await w2.append("web:c1", c)
+    assert await w1.recent("web:c1") == [c]
+
+
+async def test_a_history_write_that_never_landed_leaves_no_window_behind(two: tuple[RedisConnection, RedisConnection]) -> None:
+    """A write prepared (a reply's memory) but lost with its transaction: the next read asks Redis."""
+    w1 = RedisConversationStore(two[0], max_turns=4)
+    await w1.append("web:c1", Turn("user", "a", 1.0, "Ann"))
+    assert len(await w1.recent("web:c1")) == 1
+    w1.appending("web:c1", Turn("bot", "lost", 2.0, "Bot"))  # never run
+    assert [t.text for t in await w1.recent("web:c1")] == ["a"]
+
+
+async def test_the_history_read_script_is_loaded_again_after_redis_restarted_empty(tmp_path: pathlib.Path) -> None:
+    """NOSCRIPT after a restart without data: the script is loaded again and the read sent again, once."""
+    redis_server = RedisServer(tmp_path / "redis", persistent=False)
+    redis_server.start()
+    conn = RedisConnection(redis_server.url, "t")
+    history = RedisConversationStore(conn, max_turns=4)
+    await history.start()
+    try:
+        await history.append("web:c1", Turn("user", "a", 1.0, "Ann"))
+        assert len(await history.recent("web:c1")) == 1
+        redis_server.restart()  # no persistence: the data and the scripts are gone
+        assert await history.recent("web:c1") == []
+        await history.append("web:c1", Turn("user", "b", 2.0, "Ann"))
+        assert [t.text for t in await history.recent("web:c1")] == ["b"]
+    finally:
+        await history.stop()
+        redis_server.stop()
