@@ -64,6 +64,23 @@ async def speech(tmp_path: pathlib.Path) -> AsyncIterator[VoiceService]:
 
 
 @pytest.fixture
+async def fresh_speech(tmp_path: pathlib.Path) -> AsyncIterator[VoiceService]:
+    """The real voice layer on a Piper model loaded anew and seeded: the same audio whatever ran before.
+
+    ``speech`` shares the process's model, whose noise sequence has moved on by every synthesis of the
+    tests before: for a test that compares what two paths hear in the same words, that made the audio,
+    and now and then the outcome, depend on the order and number of the tests before it.
+    """
+    from voice.engines.piper import _load_model
+
+    _load_model.cache_clear()
+    onnxruntime.set_seed(SEED)
+    service = build_speech(VoiceConfig(), cache_dir=tmp_path / "voice-cache")
+    async with service:
+        yield service
+
+
+@pytest.fixture
 async def listener() -> AsyncIterator[ListenService]:
     """The real speech-to-text layer (faster-whisper tiny.en int8, offline), started.
 
