@@ -11,8 +11,8 @@ one-message-at-a-time case ``N // 40``.
 
 Every case runs the real pipeline with the same engine config:
 
-* ``inprocess``: one process, ``InProcessBus`` + ``Pipeline`` (as in bench/pipeline.py),
-  with in-memory stores and, to isolate the bus from the stores, with the Redis stores.
+* ``inprocess``: one process, ``InProcessBus`` + ``Pipeline`` with the middlewares ``run.py`` gives a
+  bot (the built-in plugins: the same chain as a worker's), with in-memory stores and, to isolate the bus from the stores, with the Redis stores.
 * ``redis``: 1, 2 or 4 ``python run.py worker`` processes reading a private
   ``redis-server`` (its own port, no persistence); this process is the gateway: it
   publishes with :class:`RedisBus` and reads the replies from ``outgoing()``.
@@ -60,7 +60,8 @@ sys.path.insert(0, str(ROOT))
 from bench.stats import peak_rss_mb, percentile  # noqa: E402
 from bots.config import BotConfig, StorageConfig  # noqa: E402
 from bots.engines import build_chain  # noqa: E402
-from bots.runtime import pipeline_settings  # noqa: E402
+from bots.registry import Registry  # noqa: E402
+from bots.runtime import pipeline_settings, plugin_middlewares  # noqa: E402
 from bots.stores import Stores, build_stores  # noqa: E402
 from core import eventloop, gctune  # noqa: E402
 from core.bus import Bus, InProcessBus  # noqa: E402
@@ -395,7 +396,8 @@ async def run_inprocess(engine: str, stores_kind: str, loads: list[Load], redis:
         config=pipeline_settings(bot),
     )
     bus = InProcessBus()
-    pipeline = Pipeline(services, bus)
+    # the middlewares a bot gets from run.py (bots.runtime.BotRuntime), as a worker has them
+    pipeline = Pipeline(services, bus, plugin_middlewares(Registry.with_builtins().plugins))
     for r in stores.resources:
         await r.start()
     await chain.start()

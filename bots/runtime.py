@@ -67,13 +67,15 @@ def listen_settings(bot: BotConfig) -> ListenSettings:
 def plugin_middlewares(plugins: list[Plugin]) -> list[Middleware]:
     """The pipeline of a bot using ``plugins``: addressing, dedupe, validation, flood control, access,
     transcription of speech, the plugins' middlewares (in load order), the command router (built-in and plugin commands), then
-    the plugins' message handlers; the dialogue engine answers what none of them did."""
+    the plugins' message handlers, when any plugin has some; the dialogue engine answers what none of them did."""
     middlewares: list[Middleware] = [AddressedOnly(), Dedupe(), Validate(), FloodControl(), AccessControl(), Transcribe()]
     for plugin in plugins:
         middlewares.extend(plugin.middlewares)
     middlewares.append(CommandRouter(commands_of(plugins)))
     middlewares.append(RememberFacts())
-    middlewares.append(MessageHandlers([rule for p in plugins for rule in p.message_rules]))
+    rules = [rule for p in plugins for rule in p.message_rules]
+    if rules:  # none: no step that would look at each message for nothing (a frame and a call per message)
+        middlewares.append(MessageHandlers(rules))
     return middlewares
 
 

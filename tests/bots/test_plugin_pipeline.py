@@ -157,3 +157,25 @@ async def test_help_lists_every_command_grouped_by_plugin(tmp_path: Path) -> Non
     assert sections[1].startswith("Commands:\n/start - say hello\n/help - what I can do\n/reset")
     assert sections[2] == "Boom:\n/boom - always fails"
     assert sections[3] == "Tools:\n/add <a> [b] - add two numbers\n/echo <words> - say it back"
+
+
+def test_message_handlers_are_a_step_of_the_pipeline_only_when_a_plugin_has_some() -> None:
+    """Issue 15: without message rules (the built-ins alone) the pipeline has no step that looks at every
+    message for nothing; the in-process benchmark and a worker then run the same chain."""
+    from bots.plugin import MessageHandlers, Plugin
+    from bots.registry import Registry
+    from bots.runtime import plugin_middlewares
+    from core.pipeline.pipeline import default_middlewares
+
+    builtins = Registry.with_builtins().plugins
+    chain = plugin_middlewares(builtins)
+    assert not any(isinstance(m, MessageHandlers) for m in chain)
+    assert [type(m) for m in chain] == [type(m) for m in default_middlewares()]
+    greeter = Plugin("greeter")
+
+    @greeter.on_message(pattern=r"hello")
+    async def hello(ctx) -> None:  # type: ignore[no-untyped-def]
+        await ctx.reply("hi")
+
+    with_rules = plugin_middlewares([*builtins, greeter])
+    assert isinstance(with_rules[-1], MessageHandlers) and len(with_rules[-1].rules) == 1
