@@ -79,8 +79,12 @@ def _ref_json(ref: MessageRef | None) -> dict[str, str] | None:
     return None if ref is None else {"platform": ref.platform, "chat_id": ref.chat_id, "message_id": ref.message_id}
 
 
+# ChatKind and Addressed are str enums: a member is written as its value by orjson and by the stdlib
+# fallback alike, without the enum's ``value`` property (about 0.3 µs each, per message and event).
+
+
 def _chat_json(chat: Chat) -> dict[str, str]:
-    return {"id": chat.id, "kind": chat.kind.value, "title": chat.title}
+    return {"id": chat.id, "kind": chat.kind, "title": chat.title}
 
 
 def _moved_json(moved: ChatMoved | None) -> dict[str, str] | None:
@@ -125,7 +129,7 @@ def encode_message(message: IncomingMessage) -> Encoded:
         "message_id": message.message_id,
         "text": message.text,
         "attachments": attachments,
-        "addressed": message.addressed.value,
+        "addressed": message.addressed,
         "reply_to": _ref_json(message.reply_to),
         "timestamp": message.timestamp,
         "language": message.language,
@@ -187,7 +191,7 @@ def encode_event(event: OutgoingEvent) -> Encoded:
                 "destination": value.destination,
                 "chat": _chat_json(value.chat),
                 "in_reply_to": _ref_json(value.in_reply_to),
-                "addressed": value.addressed.value,
+                "addressed": value.addressed,
                 "received_at": value.received_at,
             }
         elif isinstance(value, VoiceClip):
