@@ -21,7 +21,8 @@ CI = os.environ.get("CI") == "true"
 # samples when its greedy pass fails its own checks. Seeded once, before any model loads, the same
 # sequence of syntheses gives the same audio on every run (checked: two processes, the same bytes), so a
 # run of the same tests in the same order speaks and hears the same words: a word tiny.en mishears fails
-# every time, to be fixed, instead of now and then. The speech itself is unchanged.
+# every time, to be fixed, instead of now and then. The speech itself is unchanged. The ``speech`` fixture
+# loads Piper anew with this seed for each test, so its audio does not depend on the tests before it.
 SEED = 20261203
 onnxruntime.set_seed(SEED)
 ctranslate2.set_random_seed(SEED)
@@ -52,24 +53,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture
 async def speech(tmp_path: pathlib.Path) -> AsyncIterator[VoiceService]:
-    """The real voice layer (Piper, voice "joe", offline), started.
+    """The real voice layer (Piper, voice "joe", offline), started, on a model loaded anew and seeded.
 
-    Piper's model loads once per process (``voice.engines.piper`` caches it), so after the
-    first test a fresh service per test costs milliseconds and keeps each test on its own
-    event loop and its own cache.
-    """
-    service = build_speech(VoiceConfig(), cache_dir=tmp_path / "voice-cache")
-    async with service:
-        yield service
-
-
-@pytest.fixture
-async def fresh_speech(tmp_path: pathlib.Path) -> AsyncIterator[VoiceService]:
-    """The real voice layer on a Piper model loaded anew and seeded: the same audio whatever ran before.
-
-    ``speech`` shares the process's model, whose noise sequence has moved on by every synthesis of the
-    tests before: for a test that compares what two paths hear in the same words, that made the audio,
-    and now and then the outcome, depend on the order and number of the tests before it.
+    Piper's noise comes from its onnxruntime session, seeded when the model loads. A model shared by
+    the whole run (``voice.engines.piper`` caches it) gives each test audio that depends on how many
+    syntheses the tests before it made, and some of those vary with timing: now and then a test heard
+    different words (tiny.en once heard a question twice). Loaded anew for each test (about 0.6 s), the
+    same test speaks the same audio whatever ran before it.
     """
     from voice.engines.piper import _load_model
 

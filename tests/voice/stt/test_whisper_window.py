@@ -21,9 +21,7 @@ def pcm16k(data: bytes) -> bytes:
     return ffmpeg(["-i", "pipe:0", "-ac", "1", "-ar", "16000", "-f", "s16le", "pipe:1"], data)
 
 
-async def test_fitted_and_standard_windows_hear_the_same_words_and_the_fitted_one_is_used(fresh_speech, listener) -> None:
-    """The same words from both paths, on Piper audio that does not depend on the tests before (``fresh_speech``)."""
-    speech = fresh_speech
+async def test_fitted_and_standard_windows_hear_the_same_words_and_the_fitted_one_is_used(speech, listener) -> None:
     standard = build_listener(SttConfig(engines=[WhisperSttConfig(fitted_window=False)]))
     async with standard:
         engine = listener.engines[0]
