@@ -152,11 +152,10 @@ class RedisConversationStore(_RedisStore, ConversationStore):
         """The read script queued for the next round trip, sending the version of the window kept here;
         the turns are parsed when they come (only when the history changed since)."""
         n = min(limit or self.max_turns, self.max_turns)
-        command = (
-            "EVALSHA", self._read_sha, 2, self.connection.key("history", chat_key),
-            self.connection.key("history-version", chat_key), (window := self._windows.get(chat_key)) and window[0] or "",
-            self.max_turns,
-        )
+        window = self._windows.get(chat_key)
+        held = window[0] if window is not None else ""  # '' never matches: the turns come back
+        key, version_key = self.connection.key("history", chat_key), self.connection.key("history-version", chat_key)
+        command = ("EVALSHA", self._read_sha, 2, key, version_key, held, self.max_turns)
         return self.connection.submit(
             "read history", lambda pipe: pipe.execute_command(*command), partial(self._window, chat_key, n, window)
         )
