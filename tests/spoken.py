@@ -56,7 +56,7 @@ def silence_ogg(seconds: float) -> bytes:
 def noise_ogg(seconds: float) -> bytes:
     """Quiet pink noise (no speech) as OGG/Opus."""
     return ffmpeg(
-        ["-f", "lavfi", "-i", f"anoisesrc=r=48000:c=pink:a=0.05:d={seconds}", "-c:a", "libopus", "-f", "ogg", "pipe:1"]
+        ["-f", "lavfi", "-i", f"anoisesrc=r=48000:c=pink:a=0.05:d={seconds}:s=1", "-c:a", "libopus", "-f", "ogg", "pipe:1"]
     )
 
 

@@ -40,7 +40,7 @@ def silence(seconds: float) -> bytes:
 
 def noise(kind: str, seconds: float, amplitude: float) -> bytes:
     """ffmpeg's noise source (``pink``, ``white``, ``brown``) as channel PCM."""
-    source = f"anoisesrc=r={SAMPLE_RATE}:c={kind}:a={amplitude}:d={seconds}"
+    source = f"anoisesrc=r={SAMPLE_RATE}:c={kind}:a={amplitude}:d={seconds}:s=1"  # seeded: the same noise every run
     raw = ffmpeg(["-f", "lavfi", "-i", source, "-ac", "2", "-f", "s16le", "pipe:1"])
     return raw[: len(raw) - len(raw) % FRAME_BYTES]
 
