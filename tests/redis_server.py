@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,10 +39,17 @@ class RedisServer:
         self.port = port or free_port()
         self.persistent = persistent
         self.process: subprocess.Popen[bytes] | None = None
+        # also listening on a Unix socket; its own short directory (a socket path holds at most 107 bytes)
+        self.socket_path = Path(tempfile.mkdtemp(prefix="redis-")) / "redis.sock"
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def unix_url(self) -> str:
+        """The same server through its Unix socket."""
+        return f"unix://{self.socket_path}?db=0"
 
     @property
     def pid(self) -> int | None:
@@ -50,9 +58,11 @@ class RedisServer:
     def start(self) -> None:
         assert REDIS_SERVER is not None
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.socket_path.parent.mkdir(exist_ok=True)
         self.process = subprocess.Popen(
             [
                 REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+                "--unixsocket", str(self.socket_path), "--unixsocketperm", "700",
                 *(("--appendonly", "yes", "--appendfsync", "always") if self.persistent else ("--appendonly", "no")),
                 "--save", "", "--protected-mode", "no",
                 "--logfile", str(self.directory / "redis.log"),
@@ -85,6 +95,7 @@ class RedisServer:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(10)
         self.process = None
+        shutil.rmtree(self.socket_path.parent, ignore_errors=True)
 
     def restart(self, down_s: float = 0.0) -> None:
         self.stop()

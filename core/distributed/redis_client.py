@@ -61,8 +61,18 @@ def _fast(base: type[AbstractConnection]) -> type[AbstractConnection]:
     return fast
 
 
+#: TCP-only options: a ``unix://`` connection refuses them (TypeError when it connects)
+_TCP_ONLY = ("socket_keepalive", "socket_keepalive_options")
+
+
 def client(url: str, **options: Any) -> aioredis.Redis:
-    """``redis.asyncio.Redis.from_url(url, **options)`` whose commands are packed by hiredis."""
+    """``redis.asyncio.Redis.from_url(url, **options)`` whose commands are packed by hiredis.
+
+    For a ``unix://`` URL the TCP-only options (keepalive) are left out: redis-py would pass them on to
+    its Unix socket connection, which fails on the first command.
+    """
+    if url.startswith("unix://"):
+        options = {k: v for k, v in options.items() if k not in _TCP_ONLY}
     redis = aioredis.Redis.from_url(url, **options)
     pool = redis.connection_pool
     pool.connection_class = _fast(pool.connection_class)

@@ -71,7 +71,7 @@ async def worker(
 ) -> AsyncIterator[Pipeline]:
     """A worker with its own connections (as a separate process would have)."""
     bus = RedisBus(settings(server, consumer=name, **changes), bot="bot")
-    connection = RedisConnection(server.url, "t")
+    connection = RedisConnection(str(changes.get("url", server.url)), "t")
     dedupe = RedisDedupeStore(connection)
     svc = services(engine, dedupe, connection if shared_state else None)
     await bus.start()
@@ -146,6 +146,23 @@ async def test_round_trip_keeps_every_field(redis_server: RedisServer) -> None:
     assert reply.target.chat == m.chat
     assert reply.target.in_reply_to == m.ref
     assert reply.target.destination == "test"
+
+
+async def test_regression_a_unix_socket_url_carries_the_bus_and_the_stores(redis_server: RedisServer) -> None:
+    """A ``unix://`` URL once failed on the bus's first command: redis-py passed the TCP keepalive option on
+    to its Unix socket connection (TypeError)."""
+    url = redis_server.unix_url
+    async with Gateway(redis_server, url=url) as gw, worker(redis_server, Numbered(0), "w1", shared_state=True, url=url):
+        m = message("over the socket", chat="c1")
+        await gw.bus.publish(m)
+        [reply] = await gw.wait_done(1)
+    assert reply.text == "reply to over the socket"
+    client = aioredis.Redis.from_url(redis_server.url)  # seen over TCP
+    try:
+        history = await client.lrange(f"t:history:{m.chat_key}", 0, -1)
+    finally:
+        await client.aclose()
+    assert [json.loads(item)["text"] for item in history] == ["over the socket", "reply to over the socket"]
 
 
 async def test_voice_clip_crosses_the_bus_byte_for_byte(redis_server: RedisServer) -> None:
