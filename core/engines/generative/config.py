@@ -28,6 +28,9 @@ class GenerativeEngineConfig(BaseModel):
     max_batch: int = Field(default=32, ge=1, le=256)
     #: how long a request waits for others to join its batch
     batch_window_ms: float = Field(default=0.0, ge=0, le=100)
+    #: tokens decoded within this time after the last piece reach the pipeline as one piece (the first
+    #: token at once); 0: a piece per token. The pipeline sends a streamed reply every 50 ms at most anyway.
+    piece_interval_ms: float = Field(default=50.0, ge=0, le=1000)
     #: languages the model answers; other languages are declined (NoAnswer) for the next engine
     languages: list[str] = Field(default_factory=lambda: ["en"])
     #: torch CPU threads for inference (0: torch's default)

@@ -25,10 +25,37 @@ async def _collect(engine: DialogueEngine, text: str, turns: tuple[Turn, ...] = 
 
 
 async def test_streamed_pieces_join_to_the_full_reply(tiny_model_dir: Path) -> None:
-    async with GenerativeEngine(tiny_model_dir, GREEDY, threads=1) as engine:
+    async with GenerativeEngine(tiny_model_dir, GREEDY, piece_interval_ms=0, threads=1) as engine:
         pieces = await _collect(engine, "how are you?")
-    assert len(pieces) > 3
+    assert len(pieces) > 3  # a piece per token
     assert "".join(pieces) == "I'm fine, thanks. And you?"
+
+
+async def test_tokens_within_the_piece_interval_make_one_piece_after_the_first_alone(tiny_model_dir: Path) -> None:
+    async with GenerativeEngine(tiny_model_dir, GREEDY, piece_interval_ms=1000, threads=1) as engine:
+        bunched = await _collect(engine, "how are you?")
+        engine.piece_interval_s = 0
+        single = await _collect(engine, "how are you?")
+    # the tiny model decodes the whole reply within a second: the first token, then the rest at the end
+    assert bunched == [single[0], "".join(single[1:])]
+
+
+async def test_pieces_are_handed_over_as_the_interval_passes_not_only_at_the_end(tiny_model_dir: Path) -> None:
+    async with GenerativeEngine(tiny_model_dir, GREEDY, piece_interval_ms=40, threads=1) as engine:
+        run = engine._run
+
+        def slow(batch):  # type: ignore[no-untyped-def]
+            for request in batch:  # a token every 15 ms, as a loaded model decodes
+                token = request.token
+                request.token = lambda t, token=token: (time.sleep(0.015), token(t))  # type: ignore[method-assign]
+            run(batch)
+
+        engine._run = slow  # type: ignore[method-assign]
+        pieces = await _collect(engine, "how are you?")
+    assert "".join(pieces) == "I'm fine, thanks. And you?"
+    # 8 tokens over 120 ms: the first alone, some handed over on the way (one 40 ms after the first at the
+    # latest), the rest at the end; tokens 15 ms apart share pieces
+    assert 3 <= len(pieces) < 8
 
 
 async def test_concurrent_requests_are_batched_and_each_gets_its_own_reply(tiny_model_dir: Path) -> None:
@@ -120,3 +147,4 @@ async def test_a_hanging_engine_is_cut_off_and_the_generative_engine_answers(tin
     assert reply == "Hi there, how are you?"
     assert answer.engine == "generative"
     assert time.monotonic() - started < 3
+
