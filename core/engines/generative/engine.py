@@ -97,6 +97,11 @@ class GenerativeEngine(DialogueEngine):
 
     name = "generative"
 
+    #: texts whose token ids are kept (a turn is in the prompts of its chat's next ``context_turns``
+    #: messages); all are dropped when full. Longer texts are tokenized every time.
+    ENCODED_LIMIT = 8_192
+    ENCODED_MAX_CHARS = 1_000
+
     def __init__(
         self,
         path: str | Path = "models/chitchat",
@@ -124,6 +129,7 @@ class GenerativeEngine(DialogueEngine):
         self._worker: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._banned: list[int] = []
+        self._encoded: dict[str, tuple[int, ...]] = {}
 
     @classmethod
     def from_config(cls, cfg: GenerativeEngineConfig) -> GenerativeEngine:
@@ -162,6 +168,7 @@ class GenerativeEngine(DialogueEngine):
             self.sampling = dataclasses.replace(self.sampling, max_tokens=cap)
         v = self.loaded.vocab
         self._banned = [v.pad, v.unk, v.user, v.bot]
+        self._encoded.clear()  # token ids of another vocabulary
         self._pending = asyncio.Queue()
         self._worker = asyncio.create_task(self._batches(), name="generative-batcher")
         log.info("generative model %s loaded in %.0f ms", self.path, self.load_seconds * 1000)
@@ -198,16 +205,26 @@ class GenerativeEngine(DialogueEngine):
             turns = turns[:-1]  # the pipeline's history may already hold the new message
         turns = turns[-self.context_turns :] if self.context_turns else []
         budget = self.loaded.model.cfg.max_len - self.sampling.max_tokens - 1
-        encoded = [
-            [vocab.bot if t.role == "bot" else vocab.user, *vocab.encode(tokenize(t.text)), vocab.eos] for t in turns
-        ]
-        last = [vocab.user, *vocab.encode(tokenize(conversation.text))[-(budget - 2) :], vocab.eos]
+        encoded = [[vocab.bot if t.role == "bot" else vocab.user, *self._encode(t.text), vocab.eos] for t in turns]
+        last = [vocab.user, *self._encode(conversation.text)[-(budget - 2) :], vocab.eos]
         ids = last
         for turn in reversed(encoded):
             if len(turn) + len(ids) > budget:
                 break
             ids = turn + ids
         return ids + [vocab.bot]
+
+    def _encode(self, text: str) -> tuple[int, ...]:
+        """Token ids of ``text``; a short text's are kept, so a turn is tokenized once, not in every prompt it is in."""
+        ids = self._encoded.get(text)
+        if ids is None:
+            assert self.loaded is not None
+            ids = tuple(self.loaded.vocab.encode(tokenize(text)))
+            if len(text) <= self.ENCODED_MAX_CHARS:
+                if len(self._encoded) >= self.ENCODED_LIMIT:
+                    self._encoded.clear()
+                self._encoded[text] = ids
+        return ids
 
     def _generator(self) -> torch.Generator | None:
         if self.seed is None:

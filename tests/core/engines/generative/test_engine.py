@@ -14,6 +14,7 @@ from core.engines.chain import EngineChain
 from core.engines.generative.config import GenerativeEngineConfig
 from core.engines.generative.engine import REPO_ROOT, GenerativeEngine
 from core.engines.generative.generate import Sampling
+from core.engines.generative.text import tokenize
 from core.errors import EngineUnavailable, NoAnswer
 from core.model import Turn
 
@@ -95,6 +96,30 @@ async def test_earlier_turns_are_part_of_the_prompt(tiny_model_dir: Path) -> Non
         assert prompt[0] == vocab.user and prompt[-1] == vocab.bot
         # the new message already in the history is not repeated; two earlier turns are kept
         assert prompt.count(vocab.eos) == 3
+
+
+async def test_a_turn_is_tokenized_once_not_in_every_prompt_it_is_in(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.engines.generative import engine as module
+
+    tokenized: list[str] = []
+
+    def counting(text: str) -> list[str]:
+        tokenized.append(text)
+        return tokenize(text)
+
+    monkeypatch.setattr(module, "tokenize", counting)
+    async with GenerativeEngine(tiny_model_dir, GREEDY, context_turns=4, threads=1) as engine:
+        turns = (Turn("user", "hello"), Turn("bot", "hi there"))
+        first = engine.prompt(Conversation(text="how are you?", turns=turns))
+        turns += (Turn("user", "how are you?"), Turn("bot", "i'm fine"))
+        second = engine.prompt(Conversation(text="good morning", turns=turns))
+        long = "word " * 300  # longer than ENCODED_MAX_CHARS: tokenized every time, not kept
+        engine.prompt(Conversation(text=long, turns=turns))
+        engine.prompt(Conversation(text=long, turns=turns))
+    assert tokenized == ["hello", "hi there", "how are you?", "i'm fine", "good morning", long, long]
+    assert second[: len(first) - 1] == first[:-1]  # the same ids for the same turns (less the final <bot>)
 
 
 async def test_other_languages_are_declined_for_the_next_engine(tiny_model_dir: Path) -> None:
