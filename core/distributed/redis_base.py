@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import socket
@@ -25,7 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.bus import Bus
 from core.distributed.backoff import Outage, redis_backoff
-from core.distributed.resp_pipe import RespPipe
+from core.distributed.resp_pipe import RespPipe, Scripts
 from core.distributed.worker_slots import WorkerSlots, machine_cores
 from core.errors import BusClosed, CodecError
 from core.lifecycle import raise_if_cancelled
@@ -233,7 +232,8 @@ class RedisBusBase(Bus):
         self._gauges: asyncio.Task[None] | None = None
         self._outgoing_readers = 0
         self._scripts: dict[str, Any] = {}
-        self._apply_sha = hashlib.sha1(_APPLY.encode()).hexdigest()
+        self._lua = Scripts()  # the scripts called through the lean pipes (the writer's apply script)
+        self._apply_sha = self._lua.add(_APPLY)
         self._sweep_from: bytes | str = "0-0"
         self._publishes: list[tuple[IncomingMessage, list[bytes | str], str, asyncio.Future[None]]] = []
         self._publisher: asyncio.Task[None] | None = None

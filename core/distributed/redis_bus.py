@@ -67,7 +67,6 @@ from core import metrics
 from core.bus import Backlog
 from core.distributed.redis_base import (
     _ACK_OUT,
-    _APPLY,
     _PUBLISH,
     _UNREACHABLE,
     RedisBusBase,
@@ -143,7 +142,6 @@ class RedisBus(GatewaySide, WorkerSide):
         try:
             await self._redis.ping()
             await self._batches.ping()  # both connections open before the first message
-            self._apply_sha = await self._batches.script_load(_APPLY)  # a worker's writes (see BatchWriter)
             self._outage.ok()
         except _UNREACHABLE as exc:  # start anyway: every call retries, and the gateway buffers
             self._outage.failed(exc, 0.0)

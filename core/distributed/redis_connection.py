@@ -16,7 +16,6 @@ use the same server (see :meth:`core.bus.Bus.send_with`).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -24,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.distributed.backoff import Outage, redis_backoff
-from core.distributed.resp_pipe import Recorder, RespPipe
+from core.distributed.resp_pipe import Recorder, RespPipe, Scripts
 from core.errors import StoreError
 from core.stores.base import StoreWrite
 
@@ -95,8 +94,7 @@ class RedisConnection:
         self._flusher: asyncio.Task[None] | None = None
         #: round trips made (one per batch sent, retries included): for tests and benchmarks
         self.round_trips = 0
-        self._scripts: dict[str, str] = {}  # sha1 -> body of the Lua scripts the stores call by EVALSHA
-        self._unloaded: set[str] = set()  # scripts not yet loaded into the server (as far as we know)
+        self._scripts = Scripts()  # the Lua scripts the stores call by EVALSHA
 
     async def acquire(self) -> None:
         if self._client is None:
@@ -113,17 +111,9 @@ class RedisConnection:
         return ":".join((self.namespace, *parts))
 
     def script(self, body: str) -> str:
-        """Register a Lua script; its SHA1, for ``EVALSHA`` in a call's commands.
-
-        The script is loaded in the round trip of the first batch that follows (``SCRIPT LOAD`` ahead of
-        the batch's commands), and again whenever the server answers ``NOSCRIPT`` (it restarted empty):
-        then the refused commands alone are sent again, so a call never sees that error.
-        """
-        sha = hashlib.sha1(body.encode()).hexdigest()
-        if sha not in self._scripts:
-            self._scripts[sha] = body
-            self._unloaded.add(sha)
-        return sha
+        """Register a Lua script; its SHA1, for ``EVALSHA`` in a call's commands (loaded as
+        :class:`~core.distributed.resp_pipe.Scripts` loads them: a call never sees ``NOSCRIPT``)."""
+        return self._scripts.add(body)
 
     def write(self, what: str, commands: Commands) -> RedisWrite:
         """A write to send later (``run()``) or inside a transaction with other commands."""
@@ -195,7 +185,9 @@ class RedisConnection:
                     call.commands(recorder)
                     call.count = len(recorder.commands) - before
                 # past the deadline the pipe drops that connection (no reply left behind)
-                results = await self._execute(client, recorder.commands)
+                reloads = self._scripts.reloads
+                results = await self._scripts.execute(client, recorder.commands, self.call_timeout_s)
+                self.round_trips += self._scripts.reloads - reloads
             except _UNREACHABLE as exc:
                 if backoff is None:
                     backoff, deadline = redis_backoff(), time.monotonic() + self.retry_for_s
@@ -210,27 +202,3 @@ class RedisConnection:
             if self._outage.since is not None:
                 self._outage.ok()
             return results
-
-    async def _execute(self, client: RespPipe, commands: list[Any], reload: bool = True) -> list[Any]:
-        """``commands``' replies, with the scripts loaded first where needed (see :meth:`script`)."""
-        loading = list(self._unloaded)
-        if loading:
-            commands = [*(("SCRIPT", "LOAD", self._scripts[sha]) for sha in loading), *commands]
-        results: list[Any] = await client.execute(commands, self.call_timeout_s)
-        if loading:
-            loaded, results = results[: len(loading)], results[len(loading):]
-            commands = commands[len(loading):]
-            refused = next((r for r in loaded if isinstance(r, Exception)), None)
-            if refused is not None:
-                raise StoreError(f"redis refused a store script: {refused}")
-            self._unloaded.difference_update(loading)
-        if not self._scripts or not reload:
-            return results
-        missing = [i for i, r in enumerate(results) if isinstance(r, ResponseError) and str(r).startswith("NOSCRIPT")]
-        if missing:  # the server lost its scripts (restarted empty): nothing of those commands ran
-            self._unloaded.update(self._scripts)
-            self.round_trips += 1
-            again = await self._execute(client, [commands[i] for i in missing], reload=False)
-            for i, reply in zip(missing, again, strict=True):
-                results[i] = reply
-        return results

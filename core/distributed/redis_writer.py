@@ -11,7 +11,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from core.codec import encode_event
-from core.distributed.redis_base import _APPLY, ACK, Answers, RedisBusBase, Write, _fields, _Queued, _resolve, _text
+from core.distributed.redis_base import ACK, Answers, RedisBusBase, Write, _fields, _Queued, _resolve, _text
 from core.distributed.resp_pipe import Recorder
 from core.errors import BusClosed
 from core.model import ChatAction, OutgoingEvent, ReplyDelta, ReplyDone
@@ -154,13 +154,8 @@ class BatchWriter(RedisBusBase):
             else:
                 args.append(len(command))
                 args += command
-        pipe = self._writes_pipe
-        call = ("EVALSHA", self._apply_sha, 1, self.in_key, *args)
-        (errors,) = await pipe.execute([call], timeout_s)
-        if isinstance(errors, ResponseError) and str(errors).startswith("NOSCRIPT"):  # redis restarted: nothing ran
-            (sha,) = await pipe.execute([("SCRIPT", "LOAD", _APPLY)], timeout_s)
-            self._apply_sha = _text(sha)
-            (errors,) = await pipe.execute([("EVALSHA", self._apply_sha, *call[2:])], timeout_s)
+        # the script is loaded in the first call's round trip, and again after redis restarted empty
+        (errors,) = await self._lua.execute(self._writes_pipe, [("EVALSHA", self._apply_sha, 1, self.in_key, *args)], timeout_s)
         if isinstance(errors, ResponseError):
             raise errors
         return [ResponseError(_text(error)) for error in errors]

@@ -21,6 +21,7 @@ database, are read as redis-py reads them; redis-py's other URL options are not 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ssl
 from collections import deque
 from collections.abc import Sequence
@@ -182,6 +183,58 @@ class RespPipe:
         protocol, self._protocol = self._protocol, None
         if protocol is not None:
             protocol.fail(RedisConnectionError("connection closed"))
+
+
+class Scripts:
+    """Lua scripts called by ``EVALSHA`` through a :class:`RespPipe`, loaded into the server when needed.
+
+    A script is loaded in the round trip of the first batch after it was added (``SCRIPT LOAD`` ahead of
+    the batch's commands), and again whenever the server answers ``NOSCRIPT`` (it restarted empty): then
+    the refused commands alone are sent again, so a caller never sees that error.
+    """
+
+    def __init__(self) -> None:
+        self._bodies: dict[str, str] = {}  # sha1 -> body
+        self._unloaded: set[str] = set()  # not loaded into the server yet, as far as we know
+        #: batches sent a second time after NOSCRIPT (round trips beyond one per execute)
+        self.reloads = 0
+
+    def add(self, body: str) -> str:
+        """Register ``body``; its SHA1, for ``EVALSHA`` in the commands given to :meth:`execute`."""
+        sha = hashlib.sha1(body.encode()).hexdigest()
+        if sha not in self._bodies:
+            self._bodies[sha] = body
+            self._unloaded.add(sha)
+        return sha
+
+    async def execute(
+        self, pipe: RespPipe, commands: Sequence[Command], timeout_s: float | None = None, reload: bool = True
+    ) -> list[Any]:
+        """:meth:`RespPipe.execute` of ``commands``, with the scripts loaded first where needed.
+
+        A script the server refuses to load raises :class:`redis.exceptions.ResponseError`.
+        """
+        loading = list(self._unloaded)
+        if loading:
+            commands = [*(("SCRIPT", "LOAD", self._bodies[sha]) for sha in loading), *commands]
+        results = await pipe.execute(commands, timeout_s)
+        if loading:
+            loaded, results = results[: len(loading)], results[len(loading) :]
+            commands = commands[len(loading) :]
+            refused = next((r for r in loaded if isinstance(r, Exception)), None)
+            if refused is not None:
+                raise ResponseError(f"redis refused a Lua script: {refused}")
+            self._unloaded.difference_update(loading)
+        if not reload:
+            return results
+        missing = [i for i, r in enumerate(results) if isinstance(r, ResponseError) and str(r).startswith("NOSCRIPT")]
+        if missing:  # the server lost its scripts (restarted empty): nothing of those commands ran
+            self._unloaded.update(self._bodies)
+            self.reloads += 1
+            again = await self.execute(pipe, [commands[i] for i in missing], timeout_s, reload=False)
+            for i, reply in zip(missing, again, strict=True):
+                results[i] = reply
+        return results
 
 
 class Recorder(CoreCommands):

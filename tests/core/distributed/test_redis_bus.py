@@ -425,6 +425,19 @@ async def test_a_flushed_ack_script_neither_strands_nor_repeats_replies(redis_se
     assert await _out_pending(redis_server) == (0, 0)
 
 
+async def test_a_worker_answers_after_redis_lost_its_scripts(redis_server: RedisServer) -> None:
+    """The writer's apply script is loaded again after NOSCRIPT (a restart without data), and the batch sent again."""
+    async with Gateway(redis_server) as gw, worker(redis_server, Numbered(0), "w1"):
+        await gw.bus.publish(message("before", chat="c1"))
+        await gw.wait_done(1)
+        client = aioredis.Redis.from_url(redis_server.url)
+        await client.script_flush()
+        await client.aclose()
+        await gw.bus.publish(message("after", chat="c1"))
+        replies = await gw.wait_done(2)
+    assert [r.text for r in replies] == ["reply to before", "reply to after"]
+
+
 def _quiet(bus: RedisBus) -> None:
     """Stop the bus's periodic gauge reads, so round trips can be counted exactly."""
     if bus._gauges is not None:
