@@ -55,27 +55,44 @@ redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
 return 1
 """
 
-# A worker's batched writes in one call: ARGV is ``count, command, args..., count, command, args...``,
-# and ``0, entry id, order list`` for the ack of an entry of the incoming stream KEYS[1] (XACK for
-# group ARGV[1], XDEL, LREM): 3 arguments instead of 14, the most frequent write of all.
+# A worker's batched writes in one call. ARGV[1] is the consumer group, ARGV[2] the outgoing streams'
+# approximate bound; then the writes, each ``count, command, args...`` (any command), or one of the
+# shorthands for the writes every message makes, with fewer arguments to pack (a third of the
+# arguments a message's writes had, and each argument cost the worker its packing):
+#   ``0, entry id, order list``: the ack of an entry of the incoming stream KEYS[1] (XACK, XDEL, LREM);
+#   ``-1, stream, header``: XADD of an event without blobs (``MAXLEN ~ ARGV[2] * h header``);
+#   ``-2, n, list, version key, step, max turns, n values``: a history append (RPUSH, LTRIM, INCRBY).
 # Atomic like MULTI/EXEC (a failing command does not stop the others, as in EXEC), but one command
 # to pack and one reply to parse instead of a QUEUED reply per command plus EXEC's array: a third
 # of the client CPU of the transaction it replaces. The errors come back as strings.
 _APPLY = """
 local errors = {}
-local stream, group = KEYS[1], ARGV[1]
+local stream, group, maxlen = KEYS[1], ARGV[1], ARGV[2]
 local function ack(id, order)
   redis.call('XACK', stream, group, id)
   redis.call('XDEL', stream, id)
   redis.call('LREM', order, 1, id)
 end
-local i, n = 2, #ARGV
+local function history(i, n)
+  local list = ARGV[i + 2]
+  redis.call('RPUSH', list, unpack(ARGV, i + 6, i + 5 + n))
+  redis.call('LTRIM', list, -tonumber(ARGV[i + 5]), -1)
+  redis.call('INCRBY', ARGV[i + 3], ARGV[i + 4])
+end
+local i, n = 3, #ARGV
 while i <= n do
   local count = tonumber(ARGV[i])
   local ok, err
   if count == 0 then
     ok, err = pcall(ack, ARGV[i + 1], ARGV[i + 2])
     i = i + 3
+  elseif count == -1 then
+    ok, err = pcall(redis.call, 'XADD', ARGV[i + 1], 'MAXLEN', '~', maxlen, '*', 'h', ARGV[i + 2])
+    i = i + 3
+  elseif count == -2 then
+    local values = tonumber(ARGV[i + 1])
+    ok, err = pcall(history, i, values)
+    i = i + 6 + values
   else
     ok, err = pcall(redis.call, unpack(ARGV, i + 1, i + count))
     i = i + count + 1
@@ -87,6 +104,9 @@ return errors
 
 ACK = "@ack"
 """The pseudo-command a worker's writes record for an ack (``ACK, entry id, order list``): the apply script acks it."""
+
+EVENT = "@event"
+"""The pseudo-command of an event without blobs (``EVENT, stream, header``): the apply script adds it to ``stream``."""
 
 
 def _text(value: object) -> str:

@@ -40,6 +40,24 @@ as Redis sent them (see :class:`~core.distributed.resp_pipe.RespPipe`)."""
 
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)  # OSError includes TimeoutError
 
+HISTORY_APPEND = "@history-append"
+"""The pseudo-command of a history append: ``HISTORY_APPEND, list, version key, step, max turns, values...``
+(``RPUSH list values...``, ``LTRIM list -max_turns -1``, ``INCRBY version_key step``). A store call's
+recorder sends those three commands; the Redis bus's apply script runs it as one of its shorthands,
+with fewer arguments to pack."""
+
+
+class _StoreRecorder(Recorder):
+    """Records a store call's commands, pseudo-commands as the commands they stand for."""
+
+    def execute_command(self, *args: Any, **options: Any) -> _StoreRecorder:
+        if args[0] == HISTORY_APPEND:
+            _, key, version_key, step, max_turns, *values = args
+            self.commands += [("RPUSH", key, *values), ("LTRIM", key, -max_turns, -1), ("INCRBY", version_key, step)]
+        else:
+            self.commands.append(args)
+        return self
+
 
 Shape = Callable[[list[Any]], Any]
 """Turns a call's replies into its result (``(raw,) -> turns``), in the flusher, when they arrive."""
@@ -159,7 +177,11 @@ class RedisConnection:
                 replies, start = results[start:start + call.count], start + call.count
                 if call.replies.done():
                     continue
-                failed = next((r for r in replies if isinstance(r, Exception)), None)
+                failed = None
+                for reply in replies:  # a loop, not next() over a generator: it runs for every call
+                    if isinstance(reply, Exception):
+                        failed = reply
+                        break
                 if failed is not None:
                     call.replies.set_exception(StoreError(f"{call.what}: {type(failed).__name__}: {failed}"))
                 elif call.shape is None:
@@ -179,7 +201,7 @@ class RedisConnection:
                 raise StoreError("the redis store was stopped")
             try:
                 self.round_trips += 1
-                recorder = Recorder()
+                recorder = _StoreRecorder()
                 for call in batch:
                     before = len(recorder.commands)
                     call.commands(recorder)

@@ -29,7 +29,7 @@ from typing import Any, cast
 from redis.typing import EncodableT, FieldT
 
 from core import wirejson
-from core.distributed.redis_connection import RedisConnection, RedisWrite
+from core.distributed.redis_connection import HISTORY_APPEND, RedisConnection, RedisWrite
 from core.distributed.resp_pipe import hash_reply
 from core.model import Turn
 from core.stores.base import ConversationStore, DedupeStore, RateCounter, SettingsStore
@@ -139,9 +139,7 @@ class RedisConversationStore(_RedisStore, ConversationStore):
 
         def commands(pipe: Any) -> None:
             if values:
-                pipe.execute_command("RPUSH", key, *values)
-                pipe.execute_command("LTRIM", key, -max_turns, -1)
-                pipe.execute_command("INCRBY", version_key, step)
+                pipe.execute_command(HISTORY_APPEND, key, version_key, step, max_turns, *values)
 
         return self.connection.write("append history", commands)
 

@@ -11,7 +11,8 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from core.codec import encode_event
-from core.distributed.redis_base import ACK, Answers, RedisBusBase, Write, _fields, _Queued, _resolve, _text
+from core.distributed.redis_base import ACK, EVENT, Answers, RedisBusBase, Write, _fields, _Queued, _resolve, _text
+from core.distributed.redis_connection import HISTORY_APPEND
 from core.distributed.resp_pipe import Recorder
 from core.errors import BusClosed
 from core.model import ChatAction, OutgoingEvent, ReplyDelta, ReplyDone
@@ -59,11 +60,11 @@ class BatchWriter(RedisBusBase):
         if isinstance(event, ChatAction) and not extra:
 
             def act(pipe: Any) -> None:  # encoded only when written: an answer that follows it leaves it out
-                pipe.execute_command("XADD", out_key, "MAXLEN", "~", maxlen, "*", *_fields(*encode_event(event)))
+                pipe.execute_command(EVENT, out_key, encode_event(event)[0])  # a chat action has no blobs
 
             self._write(act, action_for=answers)  # the message's ack (or its reply) waits for it
             return
-        fields = _fields(*encode_event(event))
+        header, blobs = encode_event(event)
         answered = None
         if marked and isinstance(event, ReplyDone) and event.target.in_reply_to is not None:
             ref = event.target.in_reply_to
@@ -72,7 +73,10 @@ class BatchWriter(RedisBusBase):
 
         def write(pipe: Any) -> None:
             # raw commands, not redis-py's methods: their argument handling cost more than the packing
-            pipe.execute_command("XADD", out_key, "MAXLEN", "~", maxlen, "*", *fields)
+            if blobs:
+                pipe.execute_command("XADD", out_key, "MAXLEN", "~", maxlen, "*", *_fields(header, blobs))
+            else:
+                pipe.execute_command(EVENT, out_key, header)  # the apply script's shorthand
             if answered is not None:
                 pipe.execute_command("SET", answered, b"1", "PX", ttl_ms)
             for more in extra:
@@ -147,10 +151,15 @@ class BatchWriter(RedisBusBase):
         recorder = Recorder()
         for write in writes:
             write(recorder)
-        args: list[Any] = [self.GROUP]
-        for command in recorder.commands:
-            if command[0] == ACK:
+        args: list[Any] = [self.GROUP, self.settings.out_maxlen]
+        for command in recorder.commands:  # the shorthands of the apply script for the frequent writes
+            tag = command[0]
+            if tag == ACK:
                 args += (0, command[1], command[2])
+            elif tag == EVENT:
+                args += (-1, command[1], command[2])
+            elif tag == HISTORY_APPEND:
+                args += (-2, len(command) - 5, *command[1:])
             else:
                 args.append(len(command))
                 args += command

@@ -326,3 +326,38 @@ async def test_a_reader_whose_cancellation_was_swallowed_below_it_still_stops(re
         await stop_reader(reader, bus, gateway)
     assert len(taken) == 1
     assert stopped and reader.cancelled(), "the reader went on reading after it was cancelled"
+
+
+async def test_the_apply_scripts_shorthands_write_what_the_commands_they_stand_for_write(redis_server: RedisServer) -> None:
+    """A reply and its history carried in a worker's transaction (the apply script's ``@event`` and
+    ``@history-append`` shorthands) land as the store's own write and a plain XADD do: the same
+    entry, the same trimmed list, a changed version that another worker's read notices."""
+    base = RedisBusSettings(url=redis_server.url, namespace="t:bot", out_maxlen=1000)
+    bus = RedisBus(replace(base, consumer="w"), bot="bot")
+    carried, alone, reader = (RedisConnection(redis_server.url, ns) for ns in ("carried", "alone", "carried"))
+    stores = [RedisConversationStore(c, max_turns=3) for c in (carried, alone, reader)]
+    stats = sync_redis.Redis.from_url(redis_server.url)
+    await bus.start()
+    for c in (carried, alone, reader):
+        await c.acquire()
+    target = ReplyTarget("test", message("x").chat)
+    try:
+        assert await stores[2].recent("test:c1") == []  # the reader keeps an (empty) window of the chat
+        for i in range(3):  # five turns into a list of three
+            turns = [Turn("user", f"q{i}", float(i), "Ann"), Turn("bot", f"a{i}", float(i), "Bot")][: 1 + (i > 0)]
+            assert await bus.send_with(ReplyDone(f"r{i}", target, f"a{i}", streamed=False), stores[0].appending("test:c1", *turns))
+            await stores[1].appending("test:c1", *turns).run()
+        lists = [stats.lrange(f"{ns}:history:test:c1", 0, -1) for ns in ("carried", "alone")]
+        versions = [stats.get(f"{ns}:history-version:test:c1") for ns in ("carried", "alone")]
+        entries = stats.xrange(bus._out_key("test"))  # type: ignore[arg-type]
+        read = await stores[2].recent("test:c1")
+    finally:
+        await bus.stop()
+        for c in (carried, alone, reader):
+            await c.release()
+        stats.close()
+    assert lists[0] == lists[1] and len(lists[0]) == 3, lists
+    assert versions[0] is not None and versions[1] is not None
+    assert [t.text for t in read] == ["a1", "q2", "a2"], "the carried write changed the version: read again"
+    assert [sorted(fields) for _, fields in entries] == [[b"h"]] * 3
+    assert [b'"text":"a%d"' % i in fields[b"h"] for i, (_, fields) in enumerate(entries)] == [True] * 3
