@@ -65,8 +65,36 @@ def _member(cls: type[E], value: Any) -> E:
     return cast(E, member) if member is not None else cls(value)
 
 
+# Decoded chats and authors by their fields (text only): a chat's messages and replies repeat them.
+_CHATS: dict[tuple[str, str, str], Chat] = {}
+_AUTHORS: dict[tuple[str, str, bool], Author] = {}
+_KEPT = 4096  # entries of each; cleared when full
+
+
 def _chat(d: dict[str, Any]) -> Chat:
-    return Chat(str(d["id"]), _member(ChatKind, d["kind"]), str(d.get("title", "")))
+    key = (d["id"], d["kind"], d.get("title", ""))
+    kept = type(key[0]) is str and type(key[1]) is str and type(key[2]) is str  # other types: not kept, as before
+    chat = _CHATS.get(key) if kept else None
+    if chat is None:
+        chat = Chat(str(key[0]), _member(ChatKind, key[1]), str(key[2]))
+        if kept:
+            if len(_CHATS) >= _KEPT:
+                _CHATS.clear()
+            _CHATS[key] = chat
+    return chat
+
+
+def _author(d: dict[str, Any]) -> Author:
+    key = (d["id"], d["display_name"], d.get("is_bot", False))
+    kept = type(key[0]) is str and type(key[1]) is str and type(key[2]) is bool
+    author = _AUTHORS.get(key) if kept else None
+    if author is None:
+        author = Author(str(key[0]), str(key[1]), bool(key[2]))
+        if kept:
+            if len(_AUTHORS) >= _KEPT:
+                _AUTHORS.clear()
+            _AUTHORS[key] = author
+    return author
 
 
 def _ref(d: dict[str, Any] | None) -> MessageRef | None:
@@ -139,12 +167,11 @@ def decode_message(header: bytes, blobs: list[bytes]) -> IncomingMessage:
     """Rebuild an incoming message; raises CodecError on a malformed payload."""
     try:
         d = wirejson.loads(header)
-        author = d["author"]
         return IncomingMessage(
             platform=str(d["platform"]),
             origin=str(d["origin"]),
             chat=_chat(d["chat"]),
-            author=Author(str(author["id"]), str(author["display_name"]), bool(author.get("is_bot", False))),
+            author=_author(d["author"]),
             message_id=str(d["message_id"]),
             text=str(d.get("text", "")),
             attachments=tuple(

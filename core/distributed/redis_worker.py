@@ -101,7 +101,12 @@ class WorkerSide(BatchWriter):
                     await self._retry(lambda: self._ensure_group(self.in_key, self.GROUP))
                     continue
                 raise
-            decoded = [(eid, message) for eid, raw in entries if (message := await self._decode(eid, raw)) is not None]
+            decoded: list[tuple[bytes, IncomingMessage]] = []
+            for eid, raw in entries:
+                try:
+                    decoded.append((eid, decode_message(*_unfields(raw))))
+                except CodecError as exc:
+                    await self._drop_undecodable(eid, exc)
             heads: set[bytes] = set()
             if not reclaimed:
                 heads = {eid for eid, raw in entries if raw.get(b"head") == b"1"}  # headed an empty list when published
@@ -123,16 +128,12 @@ class WorkerSide(BatchWriter):
             raise reply
         return [(stream, [(eid, hash_reply(fields)) for eid, fields in entries]) for stream, entries in reply or ()]
 
-    async def _decode(self, entry_id: bytes, raw: dict[bytes, bytes]) -> IncomingMessage | None:
-        """The entry's message; an undecodable entry is logged and acknowledged (None)."""
-        try:
-            return decode_message(*_unfields(raw))
-        except CodecError as exc:
-            eid = entry_id.decode()
-            log.error("%s: dropping undecodable incoming entry %s: %s", self.bot, eid, exc)
-            metrics.ERRORS.labels(self.bot, "codec").inc()
-            await self._ack_in(eid, None)
-            return None
+    async def _drop_undecodable(self, entry_id: bytes, exc: CodecError) -> None:
+        """An entry that is no message is logged and acknowledged."""
+        eid = entry_id.decode()
+        log.error("%s: dropping undecodable incoming entry %s: %s", self.bot, eid, exc)
+        metrics.ERRORS.labels(self.bot, "codec").inc()
+        await self._ack_in(eid, None)
 
     async def _heads(self, decoded: list[tuple[bytes, IncomingMessage]]) -> set[bytes]:
         """The entries that head their chat's order list now (their turn needs no round trip), in one round trip."""

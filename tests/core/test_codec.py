@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from core import codec
 from core.codec import decode_event, decode_message, encode_event, encode_message, inline_attachments
 from core.errors import CodecError
 from core.model import (
@@ -151,3 +152,20 @@ def test_text_with_lone_surrogates_round_trips_instead_of_failing_the_message() 
     assert decode_message(header, blobs) == m
     event = ReplyDone("r1", TARGET, "answer \udc80")
     assert decode_event(*encode_event(event)) == event
+
+
+def test_decoded_chats_and_authors_are_shared_kept_bounded_and_other_types_still_read_as_before() -> None:
+    """Messages of one chat decode to the same Chat and Author objects (frozen: safe to share); the
+    kept ones are bounded; a number where text belongs is read as text, as before, and not kept."""
+    header, blobs = encode_message(full_message())
+    first, second = decode_message(header, blobs), decode_message(header, blobs)
+    assert first == second and first.chat is second.chat and first.author is second.author
+    d = json.loads(header)
+    d["chat"]["id"], d["author"]["id"], d["author"]["is_bot"] = -100123, 7, 1
+    odd = decode_message(json.dumps(d).encode(), blobs)
+    assert (odd.chat.id, odd.author.id, odd.author.is_bot) == ("-100123", "7", True)
+    assert odd.chat == first.chat and odd.chat is not first.chat
+    for i in range(codec._KEPT + 10):
+        d["chat"]["id"] = f"c{i}"
+        decode_message(json.dumps(d).encode(), blobs)
+    assert len(codec._CHATS) <= codec._KEPT
