@@ -586,3 +586,26 @@ async def test_a_worker_beyond_the_machines_slots_stands_by_and_takes_over_when_
     assert len(replies) == 40
     assert engines[2].calls > 0, "the standing-by worker took over"
     assert sum(e.calls for e in engines) == 40
+
+
+async def test_an_entry_that_is_no_message_is_logged_and_acknowledged_and_the_next_one_answered(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stream entry a worker cannot decode (written by hand, or by a broken gateway) is dropped with a
+    clear reason, leaves nothing pending, and does not hold up the messages read with it."""
+    async with Gateway(redis_server) as gw, worker(redis_server, Numbered(0), "w1") as pipeline:
+        client = aioredis.Redis.from_url(redis_server.url)
+        try:
+            await client.xadd(gw.bus.in_key, {"h": b"{not json"})
+            await client.xadd(gw.bus.in_key, {"x": b"no header"})
+            await gw.bus.publish(message("after the garbage", chat="c1"))
+            [reply] = await gw.wait_done(1)
+            await eventually(lambda: pipeline.running() and not pipeline._tasks)
+            pending = await client.xpending(gw.bus.in_key, "workers")
+            left = await client.xlen(gw.bus.in_key)
+        finally:
+            await client.aclose()
+    assert reply.text == "reply to after the garbage"
+    assert pending["pending"] == 0 and left == 0
+    dropped = [r.getMessage() for r in caplog.records if "dropping undecodable incoming entry" in r.getMessage()]
+    assert len(dropped) == 2 and "malformed message payload" in dropped[0] and "no header" in dropped[1], dropped
