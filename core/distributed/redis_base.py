@@ -251,9 +251,11 @@ class RedisBusBase(Bus):
         self._heartbeat: asyncio.Task[None] | None = None
         self._gauges: asyncio.Task[None] | None = None
         self._outgoing_readers = 0
-        self._scripts: dict[str, Any] = {}
         self._lua = Scripts()  # the scripts called through the lean pipes (the writer's apply script)
         self._apply_sha = self._lua.add(_APPLY)
+        self._publish_sha = self._lua.add(_PUBLISH)
+        self._ack_out_sha = self._lua.add(_ACK_OUT)
+        self._publish_pipe: RespPipe | None = None  # a gateway's publishes: a pipeline of publish scripts per batch
         self._sweep_from: bytes | str = "0-0"
         self._publishes: list[tuple[IncomingMessage, list[bytes | str], str, asyncio.Future[None]]] = []
         self._publisher: asyncio.Task[None] | None = None

@@ -135,10 +135,7 @@ class RedisBus(GatewaySide, WorkerSide):
         )
         self._writes_pipe = RespPipe(self.settings.url, connect_timeout_s=2.0)
         self._read_pipe = RespPipe(self.settings.url, connect_timeout_s=2.0)
-        self._scripts = {
-            "publish": self._redis.register_script(_PUBLISH),
-            "ack_out": self._redis.register_script(_ACK_OUT),
-        }
+        self._publish_pipe = RespPipe(self.settings.url, connect_timeout_s=2.0)
         try:
             await self._redis.ping()
             await self._batches.ping()  # both connections open before the first message
@@ -181,10 +178,10 @@ class RedisBus(GatewaySide, WorkerSide):
         if self._batches is not None:
             batches, self._batches = self._batches, None
             await batches.aclose()
-        for pipe in (self._writes_pipe, self._read_pipe):
+        for pipe in (self._writes_pipe, self._read_pipe, self._publish_pipe):
             if pipe is not None:
                 await pipe.close()
-        self._writes_pipe = self._read_pipe = None
+        self._writes_pipe = self._read_pipe = self._publish_pipe = None
 
     # -- monitoring ---------------------------------------------------------------------------
 

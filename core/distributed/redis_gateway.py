@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from core import metrics
 from core.codec import decode_event, encode_message, inline_attachments
 from core.distributed.backoff import redis_backoff
 from core.distributed.redis_base import _UNREACHABLE, RedisBusBase, _fields, _unfields
+from core.distributed.resp_pipe import RespPipe, hash_reply
 from core.errors import BusClosed, BusUnavailable, CodecError
 from core.lifecycle import raise_if_cancelled
 from core.model import IncomingMessage, OutgoingEvent
@@ -78,26 +79,19 @@ class GatewaySide(RedisBusBase):
                 self._outbox_task = asyncio.create_task(self._flush_outbox(), name=f"{self.bot}-outbox")
 
     async def _append_many(self, items: list[tuple[list[bytes | str], str]]) -> None:
-        """Append messages with the publish script, all in one round trip (one by one if the script is missing)."""
-        if len(items) == 1:
-            await self._append(*items[0])
-            return
+        """Append messages with the publish script, all in one round trip, in order (on the lean pipe: a
+        command tuple each, no redis-py pipeline; a script Redis lost is loaded again and those sent again)."""
+        if self._publish_pipe is None:
+            raise BusClosed("bus is not started")
         ttl_ms = int(self.settings.answered_ttl_s * 1000)
-        sha = self._scripts["publish"].sha
-        async with asyncio.timeout(self._call_timeout_s), self.batches.pipeline(transaction=False) as pipe:
-            for fields, order_key in items:
-                pipe.evalsha(sha, 2, self.in_key, order_key, ttl_ms, *fields)
-            results = await pipe.execute(raise_on_error=False)
-        if any(isinstance(r, NoScriptError) for r in results):  # redis restarted: none of them ran
-            for fields, order_key in items:
-                await self._append(fields, order_key)
-            return
-        for failed in (r for r in results if isinstance(r, Exception)):
-            raise failed
+        sha, in_key = self._publish_sha, self.in_key
+        commands = [("EVALSHA", sha, 2, in_key, order_key, ttl_ms, *fields) for fields, order_key in items]
+        for result in await self._lua.execute(self._publish_pipe, commands, self._call_timeout_s):
+            if isinstance(result, Exception):
+                raise result
 
     async def _append(self, fields: list[bytes | str], order_key: str) -> None:
-        ttl_ms = int(self.settings.answered_ttl_s * 1000)
-        await self._scripts["publish"](keys=[self.in_key, order_key], args=[ttl_ms, *fields])
+        await self._append_many([(fields, order_key)])
 
     async def _flush_outbox(self) -> None:
         """Append buffered messages in order, backing off while redis is unreachable."""
@@ -130,17 +124,18 @@ class GatewaySide(RedisBusBase):
         # Entries delivered and not acknowledged yet: the ack travels with the next read (one round
         # trip per batch). A gateway that dies meanwhile delivers that batch again when it restarts.
         delivered: list[bytes] = []
+        pipe = RespPipe(self.settings.url, connect_timeout_s=2.0)  # its own: a blocking read holds it
         try:
             await self._retry(lambda: self._ensure_group(key, self.GATEWAY_GROUP))
             pending_first = True  # after a gateway restart, events read but not delivered come first
             while True:
-                raise_if_cancelled()  # a cancel redis-py's send lost (Python 3.11) still ends the loop
+                raise_if_cancelled()
                 last = self._closing.is_set()
                 block = None if last else self.settings.block_ms
                 start_id = "0" if pending_first else ">"
                 try:
-                    batch = await self._retry(
-                        partial(self._read_out, key, destination, start_id, block, delivered), until_closed=True
+                    entries = await self._retry(
+                        partial(self._read_out, pipe, key, destination, start_id, block, delivered), until_closed=True
                     )
                 except BusClosed:
                     return
@@ -151,7 +146,6 @@ class GatewaySide(RedisBusBase):
                         continue
                     raise
                 delivered = []
-                entries = batch[0][1] if batch else []
                 if pending_first and not entries:
                     pending_first = False
                     continue
@@ -160,8 +154,8 @@ class GatewaySide(RedisBusBase):
                     if not raw:  # pending entry deleted meanwhile
                         continue
                     try:
-                        event = decode_event(*_unfields(raw))
-                    except CodecError as exc:
+                        event = decode_event(*_unfields(hash_reply(raw)))
+                    except (CodecError, ValueError) as exc:
                         log.error("%s: dropping undecodable outgoing entry %s: %s", destination, entry_id, exc)
                         continue
                     yield event
@@ -171,24 +165,29 @@ class GatewaySide(RedisBusBase):
             self._outgoing_readers -= 1
             if delivered and self._redis is not None:
                 with contextlib.suppress(*_UNREACHABLE, ResponseError):
-                    await self._ack_out(key, delivered)
+                    await self._ack_out(pipe, key, delivered)
+            await pipe.close()
 
     async def _read_out(
-        self, key: str, consumer: str, start_id: str, block: int | None, delivered: list[bytes]
-    ) -> Any:
-        """Acknowledge ``delivered`` (if any) and read the next batch, in one round trip."""
-        if not delivered:
-            return await self.redis.xreadgroup(self.GATEWAY_GROUP, consumer, {key: start_id}, count=64, block=block)
-        # evalsha by hand: a pipeline given the script object asks SCRIPT EXISTS first, a round trip more
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.evalsha(self._scripts["ack_out"].sha, 1, key, self.GATEWAY_GROUP, *delivered)
-            pipe.xreadgroup(self.GATEWAY_GROUP, consumer, {key: start_id}, count=64, block=block)
-            acked, batch = await pipe.execute(raise_on_error=False)
-        if isinstance(batch, Exception):
-            raise batch
-        if isinstance(acked, Exception):  # NOSCRIPT after a redis restart: the script object loads it
-            await self._ack_out(key, delivered)
-        return batch
+        self, pipe: RespPipe, key: str, consumer: str, start_id: str, block: int | None, delivered: list[bytes]
+    ) -> list[tuple[bytes, list[bytes] | None]]:
+        """Acknowledge ``delivered`` (if any) and read the next batch, in one round trip: the entries
+        as Redis sends them (id, flat field list, or None for a pending entry deleted meanwhile)."""
+        read: tuple[Any, ...] = ("XREADGROUP", "GROUP", self.GATEWAY_GROUP, consumer, "COUNT", 64)
+        if block is not None:
+            read += ("BLOCK", block)
+        read += ("STREAMS", key, start_id)
+        commands: list[tuple[Any, ...]] = [read]
+        if delivered:
+            commands.insert(0, ("EVALSHA", self._ack_out_sha, 1, key, self.GATEWAY_GROUP, *delivered))
+        timeout_s = self._call_timeout_s if block is not None else self.settings.call_timeout_s
+        *acked, batch = await self._lua.execute(pipe, commands, timeout_s)
+        for reply in (batch, *acked):
+            if isinstance(reply, Exception):  # NOGROUP: see outgoing
+                raise reply
+        return batch[0][1] if batch else []
 
-    async def _ack_out(self, key: str, entry_ids: list[bytes]) -> None:
-        await self._scripts["ack_out"](keys=[key], args=[self.GATEWAY_GROUP, *entry_ids])
+    async def _ack_out(self, pipe: RespPipe, key: str, entry_ids: list[bytes]) -> None:
+        (acked,) = await self._lua.execute(pipe, [("EVALSHA", self._ack_out_sha, 1, key, self.GATEWAY_GROUP, *entry_ids)], self.settings.call_timeout_s)
+        if isinstance(acked, Exception):
+            raise acked

@@ -426,7 +426,8 @@ async def test_a_flushed_ack_script_neither_strands_nor_repeats_replies(redis_se
 
 
 async def test_a_worker_answers_after_redis_lost_its_scripts(redis_server: RedisServer) -> None:
-    """The writer's apply script is loaded again after NOSCRIPT (a restart without data), and the batch sent again."""
+    """The scripts are loaded again after NOSCRIPT (a restart without data) and the refused calls sent again: the
+    gateway's publish and reply-ack scripts and the worker's apply script."""
     async with Gateway(redis_server) as gw, worker(redis_server, Numbered(0), "w1"):
         await gw.bus.publish(message("before", chat="c1"))
         await gw.wait_done(1)
