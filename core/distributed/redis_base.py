@@ -235,7 +235,6 @@ class RedisBusBase(Bus):
         ns = settings.namespace
         self.in_key = f"{ns}:in"
         self._redis: aioredis.Redis | None = None
-        self._batches: aioredis.Redis | None = None
         self._writes_pipe: RespPipe | None = None  # a worker's writer: one call of the apply script per batch
         self._read_pipe: RespPipe | None = None  # a worker's blocking reads of new messages
         slots = settings.worker_slots if settings.worker_slots is not None else machine_cores()
@@ -279,13 +278,6 @@ class RedisBusBase(Bus):
         if self._redis is None:
             raise BusClosed("bus is not started")
         return self._redis
-
-    @property
-    def batches(self) -> aioredis.Redis:
-        """The client of writes and batched publishes (no per-reply deadline: see ``start``)."""
-        if self._redis is None or self._batches is None:  # a bus stopped (or killed) writes nothing more
-            raise BusClosed("bus is not started")
-        return self._batches
 
     @property
     def _call_timeout_s(self) -> float:

@@ -46,10 +46,10 @@ call with exponential backoff and never drop what they hold.
 
 The code: shared state, connection, retries and keys in :mod:`core.distributed.redis_base`;
 publish, outbox and reading replies in :mod:`core.distributed.redis_gateway`; the batched
-writes in :mod:`core.distributed.redis_writer`; redis-py clients whose commands hiredis packs
-(publishing, reading replies, reclaiming, heartbeats) in :mod:`core.distributed.redis_client`, and
-the lean pipe of the per-batch round trips (the writer's apply script, the worker's reads, the stores)
-in :mod:`core.distributed.resp_pipe`; deliveries, reclaim, heartbeat, turns and acks in
+writes in :mod:`core.distributed.redis_writer`; the redis-py client of the rare calls (consumer
+groups, reclaiming, heartbeats, handing back, monitoring) in :mod:`core.distributed.redis_client`, and
+the lean pipe of the per-batch round trips (the gateway's publishes and reads of replies, the writer's
+apply script, the worker's reads, the stores) in :mod:`core.distributed.resp_pipe`; deliveries, reclaim, heartbeat, turns and acks in
 :mod:`core.distributed.redis_worker`, which reads only while it holds one of the machine's
 :mod:`core.distributed.worker_slots`; :class:`RedisBus` (start, stop, monitoring) composes them here.
 """
@@ -127,18 +127,11 @@ class RedisBus(GatewaySide, WorkerSide):
             health_check_interval=15,
             retry_on_timeout=False,
         )
-        # Writes and batched publishes: one deadline per round trip instead of redis-py's per reply
-        # (a pipeline of 40 publishes reads 40 replies); a timeout drops that connection.
-        self._batches = client(
-            self.settings.url, socket_connect_timeout=2.0, socket_timeout=None, socket_keepalive=True,
-            health_check_interval=15, retry_on_timeout=False,
-        )
         self._writes_pipe = RespPipe(self.settings.url, connect_timeout_s=2.0)
         self._read_pipe = RespPipe(self.settings.url, connect_timeout_s=2.0)
         self._publish_pipe = RespPipe(self.settings.url, connect_timeout_s=2.0)
         try:
             await self._redis.ping()
-            await self._batches.ping()  # both connections open before the first message
             self._outage.ok()
         except _UNREACHABLE as exc:  # start anyway: every call retries, and the gateway buffers
             self._outage.failed(exc, 0.0)
@@ -175,9 +168,6 @@ class RedisBus(GatewaySide, WorkerSide):
         self._slots.release()
         redis, self._redis = self._redis, None
         await redis.aclose()
-        if self._batches is not None:
-            batches, self._batches = self._batches, None
-            await batches.aclose()
         for pipe in (self._writes_pipe, self._read_pipe, self._publish_pipe):
             if pipe is not None:
                 await pipe.close()

@@ -188,6 +188,7 @@ class GatewaySide(RedisBusBase):
         return batch[0][1] if batch else []
 
     async def _ack_out(self, pipe: RespPipe, key: str, entry_ids: list[bytes]) -> None:
-        (acked,) = await self._lua.execute(pipe, [("EVALSHA", self._ack_out_sha, 1, key, self.GATEWAY_GROUP, *entry_ids)], self.settings.call_timeout_s)
+        command = ("EVALSHA", self._ack_out_sha, 1, key, self.GATEWAY_GROUP, *entry_ids)
+        (acked,) = await self._lua.execute(pipe, [command], self.settings.call_timeout_s)
         if isinstance(acked, Exception):
             raise acked
