@@ -250,7 +250,7 @@ class RedisBusBase(Bus):
         self._heartbeat: asyncio.Task[None] | None = None
         self._gauges: asyncio.Task[None] | None = None
         self._outgoing_readers = 0
-        self._lua = Scripts()  # the scripts called through the lean pipes (the writer's apply script)
+        self._lua = Scripts()  # the scripts called through the lean pipes (apply, publish, ack of replies)
         self._apply_sha = self._lua.add(_APPLY)
         self._publish_sha = self._lua.add(_PUBLISH)
         self._ack_out_sha = self._lua.add(_ACK_OUT)
