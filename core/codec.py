@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import fields, replace
 from enum import Enum
 from typing import Any, TypeVar, cast
@@ -65,36 +66,43 @@ def _member(cls: type[E], value: Any) -> E:
     return cast(E, member) if member is not None else cls(value)
 
 
-# Decoded chats and authors by their fields (text only): a chat's messages and replies repeat them.
-_CHATS: dict[tuple[str, str, str], Chat] = {}
-_AUTHORS: dict[tuple[str, str, bool], Author] = {}
+# Decoded chats and authors by their fields: a chat's messages and replies repeat them.
+_CHATS: dict[tuple[Any, Any, Any], Chat] = {}
+_AUTHORS: dict[tuple[Any, Any, Any], Author] = {}
 _KEPT = 4096  # entries of each; cleared when full
+_PLAIN = (str, bool)  # the field types a kept key may hold (an int would equal a bool: 1 == True)
+
+T = TypeVar("T")
+
+
+def _shared(cache: dict[tuple[Any, Any, Any], T], key: tuple[Any, Any, Any], build: Callable[..., T]) -> T:
+    """``build(*key)``, shared with earlier decodes of the same key (frozen values: safe to share). A key
+    holding another type (a number where text belongs) is built each time and not kept, as before."""
+    kept = type(key[0]) in _PLAIN and type(key[1]) in _PLAIN and type(key[2]) in _PLAIN
+    value = cache.get(key) if kept else None
+    if value is None:
+        value = build(*key)
+        if kept:
+            if len(cache) >= _KEPT:
+                cache.clear()
+            cache[key] = value
+    return value
+
+
+def _new_chat(chat_id: Any, kind: Any, title: Any) -> Chat:
+    return Chat(str(chat_id), _member(ChatKind, kind), str(title))
+
+
+def _new_author(author_id: Any, name: Any, is_bot: Any) -> Author:
+    return Author(str(author_id), str(name), bool(is_bot))
 
 
 def _chat(d: dict[str, Any]) -> Chat:
-    key = (d["id"], d["kind"], d.get("title", ""))
-    kept = type(key[0]) is str and type(key[1]) is str and type(key[2]) is str  # other types: not kept, as before
-    chat = _CHATS.get(key) if kept else None
-    if chat is None:
-        chat = Chat(str(key[0]), _member(ChatKind, key[1]), str(key[2]))
-        if kept:
-            if len(_CHATS) >= _KEPT:
-                _CHATS.clear()
-            _CHATS[key] = chat
-    return chat
+    return _shared(_CHATS, (d["id"], d["kind"], d.get("title", "")), _new_chat)
 
 
 def _author(d: dict[str, Any]) -> Author:
-    key = (d["id"], d["display_name"], d.get("is_bot", False))
-    kept = type(key[0]) is str and type(key[1]) is str and type(key[2]) is bool
-    author = _AUTHORS.get(key) if kept else None
-    if author is None:
-        author = Author(str(key[0]), str(key[1]), bool(key[2]))
-        if kept:
-            if len(_AUTHORS) >= _KEPT:
-                _AUTHORS.clear()
-            _AUTHORS[key] = author
-    return author
+    return _shared(_AUTHORS, (d["id"], d["display_name"], d.get("is_bot", False)), _new_author)
 
 
 def _ref(d: dict[str, Any] | None) -> MessageRef | None:

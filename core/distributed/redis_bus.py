@@ -49,9 +49,9 @@ publish, outbox and reading replies in :mod:`core.distributed.redis_gateway`; th
 writes in :mod:`core.distributed.redis_writer`; the redis-py client of the rare calls (consumer
 groups, reclaiming, heartbeats, handing back, monitoring) in :mod:`core.distributed.redis_client`, and
 the lean pipe of the per-batch round trips (the gateway's publishes and reads of replies, the writer's
-apply script, the worker's reads, the stores) in :mod:`core.distributed.resp_pipe`; deliveries, reclaim, heartbeat, turns and acks in
-:mod:`core.distributed.redis_worker`, which reads only while it holds one of the machine's
-:mod:`core.distributed.worker_slots`; :class:`RedisBus` (start, stop, monitoring) composes them here.
+apply script, the worker's reads, the stores) in :mod:`core.distributed.resp_pipe`; deliveries, reclaim,
+heartbeat, turns and acks in :mod:`core.distributed.redis_worker`, which reads only while it holds one
+of the machine's :mod:`core.distributed.worker_slots`; :class:`RedisBus` (start, stop, monitoring) composes them here.
 """
 
 from __future__ import annotations

@@ -90,16 +90,13 @@ class GatewaySide(RedisBusBase):
             if isinstance(result, Exception):
                 raise result
 
-    async def _append(self, fields: list[bytes | str], order_key: str) -> None:
-        await self._append_many([(fields, order_key)])
-
     async def _flush_outbox(self) -> None:
         """Append buffered messages in order, backing off while redis is unreachable."""
         backoff = redis_backoff()
         while self._outbox:
             message, fields, order_key = self._outbox[0]
             try:
-                await self._append(fields, order_key)
+                await self._append_many([(fields, order_key)])
             except _UNREACHABLE as exc:
                 delay = backoff.next()
                 self._outage.failed(exc, delay)

@@ -601,7 +601,7 @@ async def test_an_entry_that_is_no_message_is_logged_and_acknowledged_and_the_ne
             await client.xadd(gw.bus.in_key, {"x": b"no header"})
             await gw.bus.publish(message("after the garbage", chat="c1"))
             [reply] = await gw.wait_done(1)
-            await eventually(lambda: pipeline.running() and not pipeline._tasks)
+            await asyncio.wait_for(pipeline.idle(), 30)
             pending = await client.xpending(gw.bus.in_key, "workers")
             left = await client.xlen(gw.bus.in_key)
         finally:
