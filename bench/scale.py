@@ -6,7 +6,7 @@ Run: ``python bench/scale.py [--echo-only] [--echo-messages E] [--repeats R] [--
 the machine's drift weigh as in a long run) is the number of timed messages of each busy
 echo case, run ``--repeats`` times alternating, every other time in reverse order (medians
 reported), and the echo 1-chat case gets a quarter. ``N`` (``--messages``, default 2000) sizes the generative model's cases:
-~100x slower per reply, it gets ``N // 2`` (and ``N // 10`` with ``max_batch: 1``), and its
+~100x slower per reply, it gets ``N`` (and ``N // 10`` with ``max_batch: 1``), and its
 one-message-at-a-time case ``N // 40``.
 
 Every case runs the real pipeline with the same engine config:
@@ -599,9 +599,9 @@ async def run_all(messages: int, echo_messages: int, chats: int, directory: Path
     redis = RedisServer(directory, persistent=False)  # its own port, never the machine's 6379
     redis.start()
     tags = (f"bench{n}" for n in itertools.count())
-    # half of N: a worker's last decode batch is mostly empty rows and its peers sit idle meanwhile;
-    # with 2 workers that tail is a larger share of a short run, and the sustained speed-up is the figure
-    gen_busy = [Load(chats, max(100, messages // 2))]
+    # all N: a run ends with each worker's last, part-empty decode batch while its peers sit idle; with 2
+    # workers that tail is a larger share of a short run, and the sustained speed-up is the figure
+    gen_busy = [Load(chats, max(100, messages))]
     gen_quiet = [Load(1, max(20, messages // 40))]
     # fewer chats: one reply at a time, 128 waiting ones would exceed the first-piece timeout
     single = [Load(SINGLE_CHATS, max(50, messages // 10))]
