@@ -2,8 +2,9 @@
 
 Run: ``python bench/scale.py [--echo-only] [--echo-messages E] [--repeats R] [--messages N] [--chats C] [--json]``
 
-``--echo-messages`` (default 6000: seconds, not a fraction of one, so the collector and
-the machine's drift weigh as in a long run) is the number of timed messages of each busy
+``--echo-messages`` (default 20000: at 9,000 to 14,000 msg/s, two seconds and more, so the
+collector and the machine's drift weigh as in a long run; 6,000, the earlier default, made runs of
+0.5 s whose rates moved by 10 % between identical configurations) is the number of timed messages of each busy
 echo case, run ``--repeats`` times alternating, every other time in reverse order (medians
 reported), and the echo 1-chat case gets a quarter. ``N`` (``--messages``, default 2000) sizes the generative model's cases:
 ~100x slower per reply, it gets ``N`` (and ``N // 10`` with ``max_batch: 1``), and its
@@ -21,8 +22,8 @@ Engines: ``echo`` (instant) and the shipped ``generative`` model with ``threads:
 per process (also in-process), so N workers can use N cores: as shipped (replies of
 concurrent messages decoded together, up to 32 at once) and ``generative-1``
 (``max_batch: 1``, one reply at a time, 16 chats). How many replies share a batch varies from
-run to run, so the batched 1- and 2-worker cases are run 3 times, alternating, and
-the report takes the median of each. Load is a closed loop:
+run to run, so the batched 1- and 2-worker cases are run 4 times, alternating (each goes
+first twice), and the report takes the median of each. Load is a closed loop:
 each of ``C`` chats (default 128) sends its next message when its previous one is
 answered, so ``C`` messages are always in flight (1 chat: pure added latency).
 Latency is from ``publish()`` to the ``ReplyDone`` read from the outgoing stream.
@@ -86,7 +87,7 @@ ENGINES: dict[str, dict[str, Any]] = {
     "generative-1": {"kind": "generative", "threads": 1, "seed": 7, "max_batch": 1},
 }
 SINGLE_CHATS = 16  # chats talking at once in the generative-1 cases: every worker stays busy
-REPEATS = 3  # the batched generative 1- and 2-worker cases alternate this many times; the report takes medians
+REPEATS = 4  # the batched generative 1- and 2-worker cases alternate this many times (each first in half); medians
 READY = "reading the redis bus"
 WORKER_START_TIMEOUT_S = 180.0
 CASE_TIMEOUT_S = 300.0
@@ -450,9 +451,14 @@ def matching(results: list[Result], engine: str, bus: str, workers: int, chats: 
 
 
 def median_of(results: list[Result], engine: str, bus: str, workers: int, chats: int) -> Result:
-    """The run with the median rate among the repeats of one configuration."""
+    """The run with the median rate among the repeats of one configuration (the lower one of an even count)."""
     found = sorted(matching(results, engine, bus, workers, chats), key=lambda r: r.rate)
     return found[(len(found) - 1) // 2]
+
+
+def median_rate(results: list[Result], engine: str, bus: str, workers: int, chats: int) -> float:
+    """The median messages/s of the repeats of one configuration (of an even count, the mean of the middle two)."""
+    return statistics.median(r.rate for r in matching(results, engine, bus, workers, chats))
 
 
 def per_message_ms(r: Result) -> float:
@@ -467,15 +473,16 @@ def ratios(results: list[Result], chats: int) -> dict[str, float]:
     one = median_of(results, "echo", "redis", 1, 1)
     gen = {w: median_of(results, "generative", "redis", w, chats) for w in (1, 2, 4)}
     single = {w: median_of(results, "generative-1", "redis", w, SINGLE_CHATS) for w in (1, 2)}
-    echo = {w: median_of(results, "echo", "redis", w, chats).rate for w in (1, 2, 4)}
+    echo = {w: median_rate(results, "echo", "redis", w, chats) for w in (1, 2, 4)}
     spread = {w: [r.rate for r in matching(results, "generative", "redis", w, chats)] for w in (1, 2)}
+    gen_rate = {w: median_rate(results, "generative", "redis", w, chats) for w in (1, 2, 4)}
     return {
         "redis_added_p50_ms": one.p50_ms - base.p50_ms,
         "redis_added_p99_ms": one.p99_ms - base.p99_ms,
         "redis_bus_only_added_p50_ms": one.p50_ms - base_rs.p50_ms,
         "redis_bus_only_added_p99_ms": one.p99_ms - base_rs.p99_ms,
-        "generative_speedup_2_over_1": gen[2].rate / gen[1].rate,
-        "generative_speedup_4_over_1": gen[4].rate / gen[1].rate,
+        "generative_speedup_2_over_1": gen_rate[2] / gen_rate[1],
+        "generative_speedup_4_over_1": gen_rate[4] / gen_rate[1],
         "generative_1_worker_rate_min": min(spread[1]),
         "generative_1_worker_rate_max": max(spread[1]),
         "generative_2_worker_rate_min": min(spread[2]),
@@ -515,17 +522,18 @@ def report(r: dict[str, float]) -> str:
 
 def echo_report(results: list[Result], chats: int) -> str:
     """The echo targets: 1 redis worker against in-process, added latency at 1 chat, 4 workers against 2 (medians)."""
-    inproc = median_of(results, "echo", "inprocess/memory", 0, chats)
-    inproc_rs = median_of(results, "echo", "inprocess/redis", 0, chats)
-    one = {w: median_of(results, "echo", "redis", w, chats) for w in (1, 2, 4)}
+    inproc = median_rate(results, "echo", "inprocess/memory", 0, chats)
+    inproc_rs = median_rate(results, "echo", "inprocess/redis", 0, chats)
+    rate = {w: median_rate(results, "echo", "redis", w, chats) for w in (1, 2, 4)}
+    one = median_of(results, "echo", "redis", 1, chats)
 
     def added(field: str) -> float:
         """The median of the 1-chat latency figure ``field`` with the Redis bus less the median in-process."""
-        redis_bus, inproc = (
+        redis_bus, base = (
             statistics.median(getattr(r, field) for r in matching(results, "echo", bus, workers, 1))
             for bus, workers in (("redis", 1), ("inprocess/memory", 0))
         )
-        return redis_bus - inproc
+        return redis_bus - base
 
     runs = len(matching(results, "echo", "redis", 1, chats))
     # each in-process run against the 1-worker run right after it: the machine drifts less within a pair
@@ -533,20 +541,26 @@ def echo_report(results: list[Result], chats: int) -> str:
         one_run.rate / base_run.rate
         for base_run, one_run in zip(matching(results, "echo", "inprocess/memory", 0, chats), matching(results, "echo", "redis", 1, chats), strict=True)
     ]
+    # the 2- and 4-worker runs of each repeat, run one right after the other
+    pairs_4_2 = [
+        four.rate / two.rate
+        for two, four in zip(matching(results, "echo", "redis", 2, chats), matching(results, "echo", "redis", 4, chats), strict=True)
+    ]
     spread = {w: "-".join(f"{f(r.rate for r in matching(results, 'echo', 'redis', w, chats)):,.0f}" for f in (min, max)) for w in (1, 2, 4)}
     base_spread = "-".join(f"{f(r.rate for r in matching(results, 'echo', 'inprocess/memory', 0, chats)):,.0f}" for f in (min, max))
     return "\n".join([
         (f"echo {chats} chats, medians of {runs} alternating runs: redis 1 worker / in-process "
-        f"{one[1].rate / inproc.rate:.2f}x (target >= 0.6); 4 workers / 2 workers {one[4].rate / one[2].rate:.2f}x (target >= 1)"),
+        f"{rate[1] / inproc:.2f}x (target >= 0.6); 4 workers / 2 workers {rate[4] / rate[2]:.2f}x (target >= 1)"),
         (f"  msg/s ranges: in-process {base_spread}; redis 1 worker {spread[1]}, 2 workers {spread[2]}, 4 workers {spread[4]}"),
         "  redis 1 worker / in-process, each pair run a few seconds apart: " + ", ".join(f"{r:.2f}x" for r in pairs),
-        (f"echo {chats} chats: redis 1 worker / in-process with the same redis stores {one[1].rate / inproc_rs.rate:.2f}x "
+        "  redis 4 workers / 2 workers, each pair run one right after the other: " + ", ".join(f"{r:.2f}x" for r in pairs_4_2),
+        (f"echo {chats} chats: redis 1 worker / in-process with the same redis stores {rate[1] / inproc_rs:.2f}x "
         "(the bus's own cost)"),
         (f"echo 1 chat, added by the redis bus (medians): p50 +{added('p50_ms'):.2f} ms (target <= 2), "
         f"p99 +{added('p99_ms'):.2f} ms (target <= 8)"),
-        (f"echo {chats} chats, 1 worker: CPU ms per message gateway {one[1].cpu_ms(one[1].cpu_gateway):.2f}, "
-        f"worker {one[1].cpu_ms(one[1].cpu_workers):.2f}, redis {one[1].cpu_ms(one[1].cpu_redis):.2f}; "
-        f"{one[1].round_trips:.1f} round trips and {one[1].commands:.1f} commands per message"),
+        (f"echo {chats} chats, 1 worker: CPU ms per message gateway {one.cpu_ms(one.cpu_gateway):.2f}, "
+        f"worker {one.cpu_ms(one.cpu_workers):.2f}, redis {one.cpu_ms(one.cpu_redis):.2f}; "
+        f"{one.round_trips:.1f} round trips and {one.commands:.1f} commands per message"),
     ])
 
 
@@ -577,7 +591,10 @@ async def run_echo_cases(
     # the 1-chat cases too: a p99 of 1,500 messages moves with the machine's other load
     for n in range(repeats):
         # every other repeat in reverse order: a machine that speeds up or slows down over the run
-        # favours neither side of a ratio (in-process against 1 worker, 2 workers against 4)
+        # favours neither side of a ratio (in-process against 1 worker, 2 workers against 4). Of two
+        # configurations run one right after the other, the second has mostly come out slower, 2 or
+        # 4 workers alike (5 of 5 pairs in one run): with an even count of repeats each side is
+        # second as often.
         for case in cases if n % 2 == 0 else reversed(cases):
             results += await case()
     return results
@@ -611,8 +628,8 @@ async def run_all(messages: int, echo_messages: int, chats: int, directory: Path
         results += await run_inprocess("generative", "memory", gen_quiet + gen_busy, redis, next(tags))
         results += await run_redis("generative", 1, gen_quiet, redis, directory, next(tags))
         # batch sizes, and so the rate, vary from run to run: alternate the two cases the ratio compares
-        for _ in range(REPEATS):
-            for workers in (1, 2):
+        for n in range(REPEATS):
+            for workers in (1, 2) if n % 2 == 0 else (2, 1):
                 results += await run_redis("generative", workers, gen_busy, redis, directory, next(tags))
         results += await run_redis("generative", 4, gen_busy, redis, directory, next(tags))
         results += await run_inprocess("generative-1", "memory", single, redis, next(tags))
@@ -627,11 +644,12 @@ async def main() -> None:
     global QUIET
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=2000, help="sets the generative cases' sizes (default 2000, see above)")
-    parser.add_argument("--echo-messages", type=int, default=6000, help="timed messages per busy echo case (default 6000)")
+    parser.add_argument("--echo-messages", type=int, default=20000, help="timed messages per busy echo case (default 20000)")
     parser.add_argument("--chats", type=int, default=128, help="chats talking at once in the busy cases (default 128)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON (the table goes to stderr)")
     parser.add_argument("--echo-only", action="store_true", help="only the echo cases (the bus's own cost)")
-    parser.add_argument("--repeats", type=int, default=3, help="times each busy echo case runs, alternating (default 3)")
+    # even: as many repeats in each order (see run_echo_cases)
+    parser.add_argument("--repeats", type=int, default=4, help="times each busy echo case runs, alternating (default 4)")
     args = parser.parse_args()
     QUIET = args.json
     out = sys.stderr if QUIET else sys.stdout
