@@ -4,7 +4,7 @@ Run: ``python bench/scale.py [--echo-only] [--echo-messages E] [--repeats R] [--
 
 ``--echo-messages`` (default 20000: at 9,000 to 14,000 msg/s, two seconds and more, so the
 collector and the machine's drift weigh as in a long run; 6,000, the earlier default, made runs of
-0.5 s whose rates moved by 10 % between identical configurations) is the number of timed messages of each busy
+about 0.6 s whose rates moved by 10 % between identical configurations) is the number of timed messages of each busy
 echo case, run ``--repeats`` times alternating, every other time in reverse order (medians
 reported), and the echo 1-chat case gets a quarter. ``N`` (``--messages``, default 2000) sizes the generative model's cases:
 ~100x slower per reply, it gets ``N`` (and ``N // 10`` with ``max_batch: 1``), and its
