@@ -101,8 +101,9 @@ class ChatTransformer(nn.Module):
         positions: Tensor | None = None,
         mask: Tensor | None = None,
         cache: KVCache | None = None,
+        last_only: bool = False,
     ) -> tuple[Tensor, KVCache]:
-        """Logits for every position, and the updated cache.
+        """Logits for every position (the last one only with ``last_only``), and the updated cache.
 
         Args:
             ids: ``(batch, time)`` token ids.
@@ -110,6 +111,8 @@ class ChatTransformer(nn.Module):
             mask: boolean ``(batch, 1, time, cached + time)``, True where attention is allowed;
                 None means plain causal attention (training, unpadded prompts).
             cache: what a previous call returned.
+            last_only: project only the last position onto the vocabulary (decoding needs no more;
+                over a prompt of 60 tokens, the projection is most of a batch's prompt reading).
         """
         if positions is None:
             start = cache[0][0].shape[2] if cache else 0
@@ -119,6 +122,8 @@ class ChatTransformer(nn.Module):
         for i, block in enumerate(self.blocks):
             x, kv = block(x, mask, cache[i] if cache else None)
             new_cache.append(kv)
+        if last_only:
+            x = x[:, -1:]
         return F.linear(self.ln(x), self.tok.weight), new_cache
 
     def num_parameters(self) -> int:

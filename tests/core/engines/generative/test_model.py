@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from core.engines.generative.checkpoint import load_model, save_model
-from core.engines.generative.generate import Sampling, decode, pick
+from core.engines.generative.generate import Sampling, decode, pick, pick_rows
 from core.engines.generative.model import ChatTransformer, ModelConfig
 from core.engines.generative.text import tokenize
 
@@ -52,6 +52,17 @@ def test_incremental_decoding_matches_a_full_forward_pass() -> None:
     assert torch.allclose(torch.stack(steps[:-1], 1), full[:, 5:9], atol=1e-5)
 
 
+def test_last_only_projects_just_the_last_position() -> None:
+    torch.manual_seed(0)
+    model = ChatTransformer(ModelConfig(50, d_model=32, n_layers=2, n_heads=2, d_ff=64, max_len=16, dropout=0.0)).eval()
+    ids = torch.randint(5, 50, (3, 7))
+    full, full_cache = model(ids)
+    last, cache = model(ids, last_only=True)
+    assert last.shape == (3, 1, 50)
+    assert torch.allclose(last[:, 0], full[:, -1], atol=1e-6)
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(cache, full_cache, strict=True))
+
+
 def test_saved_checkpoint_loads_and_generates_deterministically(tiny_model_dir: Path) -> None:
     loaded = load_model(tiny_model_dir)
     assert loaded.meta == {"test": True}
@@ -87,6 +98,24 @@ def test_batched_prompts_of_different_lengths_decode_as_alone(tiny_model_dir: Pa
     assert together == alone
 
 
+def test_a_finished_row_is_not_decoded_further(tiny_model_dir: Path) -> None:
+    """Guards the batch shrinking as rows end: before, every row ran to the longest reply's end."""
+    loaded = load_model(tiny_model_dir)
+    v = loaded.vocab
+    batch_sizes: list[int] = []
+    hook = loaded.model.register_forward_pre_hook(lambda _m, args: batch_sizes.append(args[0].shape[0]))
+    try:
+        prompts = [_prompt(v, "hello"), _prompt(v, "what is your name?"), _prompt(v, "do you like music?")]
+        caps = [Sampling(temperature=0, max_tokens=n) for n in (1, 3, 12)]
+        out = decode(loaded.model, prompts, caps, v.eos, v.pad)
+    finally:
+        hook.remove()
+    assert [len(o) for o in out] == [1, 3, len(out[2])] and len(out[2]) > 3
+    # the prompts together, then 2 rows for two steps, then the last row alone
+    assert batch_sizes[:4] == [3, 2, 2, 1] and set(batch_sizes[4:]) <= {1}
+    assert out == [decode(loaded.model, [p], [s], v.eos, v.pad)[0] for p, s in zip(prompts, caps, strict=True)]
+
+
 def test_streaming_callback_sees_every_token_and_can_stop_a_row(tiny_model_dir: Path) -> None:
     loaded = load_model(tiny_model_dir)
     v = loaded.vocab
@@ -110,6 +139,18 @@ def test_sampling_filters() -> None:
     assert pick(logits, [1], Sampling(temperature=0, repetition_penalty=2.0), None) == 2
     # top-p keeps only the two nearly equal tokens
     assert {pick(logits, [], Sampling(temperature=1, top_k=0, top_p=0.9), gen) for _ in range(50)} <= {1, 2}
+
+
+def test_rows_picked_together_pick_what_each_would_alone() -> None:
+    torch.manual_seed(1)
+    logits = torch.randn(6, 40)
+    seen = [[1, 2], [], [3], [5, 5, 7], [], [9]]
+    samplings = [Sampling(), Sampling(temperature=0), Sampling(top_k=0, top_p=0.5), Sampling(), Sampling(temperature=0),
+                 Sampling(repetition_penalty=1.0, top_k=5)]
+    for seed in range(20):
+        together = pick_rows(logits, seen, samplings, [torch.Generator().manual_seed(seed + r) for r in range(6)])
+        alone = [pick(logits[r], seen[r], samplings[r], torch.Generator().manual_seed(seed + r)) for r in range(6)]
+        assert together == alone
 
 
 def test_a_prompt_too_long_for_the_model_is_refused(tiny_model_dir: Path) -> None:
