@@ -56,12 +56,17 @@ def pick_rows(
     the whole batch instead of for each row; each row still draws from its own generator, so a
     seeded row picks what it would pick alone.
     """
-    logits = logits.clone()
     penalised = [(i, t) for i, ids in enumerate(seen) if sampling[i].repetition_penalty != 1.0 for t in set(ids)]
     if penalised:
+        logits = logits.clone()
         rows = torch.tensor([i for i, _ in penalised], dtype=torch.long)
         cols = torch.tensor([t for _, t in penalised], dtype=torch.long)
-        penalty = torch.tensor([sampling[i].repetition_penalty for i, _ in penalised], dtype=logits.dtype)
+        penalties = {s.repetition_penalty for s in sampling}
+        penalty: Tensor | float = (
+            penalties.pop()
+            if len(penalties) == 1
+            else torch.tensor([sampling[i].repetition_penalty for i, _ in penalised], dtype=logits.dtype)
+        )
         vals = logits[rows, cols]
         logits[rows, cols] = torch.where(vals > 0, vals / penalty, vals * penalty)
     groups: dict[Sampling, list[int]] = {}
@@ -83,8 +88,8 @@ def pick_rows(
             if s.top_p < 1.0:
                 drop = probs.cumsum(-1) - probs >= s.top_p  # keep the token that crosses p
                 probs = probs.masked_fill(drop, 0.0)
-            draws = torch.cat([torch.multinomial(probs[j], 1, generator=generators[i]) for j, i in enumerate(members)])
-            chosen = ids.gather(1, draws[:, None])[:, 0]
+            draws = [torch.multinomial(probs[j], 1, generator=generators[i]) for j, i in enumerate(members)]
+            chosen = ids.gather(1, (torch.cat(draws) if len(draws) > 1 else draws[0])[:, None])[:, 0]
         for i, token in zip(members, chosen.tolist(), strict=True):
             picked[i] = token
     return picked
