@@ -7,7 +7,7 @@ collector and the machine's drift weigh as in a long run; 6,000, the earlier def
 about 0.6 s whose rates moved by 10 % between identical configurations) is the number of timed messages of each busy
 echo case, run ``--repeats`` times alternating, every other time in reverse order (medians
 reported), and the echo 1-chat case gets a quarter. ``N`` (``--messages``, default 2000) sizes the generative model's cases:
-~100x slower per reply, it gets ``N`` (and ``N // 10`` with ``max_batch: 1``), and its
+~50x slower per reply, it gets ``N`` (and ``N // 10`` with ``max_batch: 1``), and its
 one-message-at-a-time case ``N // 40``.
 
 Every case runs the real pipeline with the same engine config:
