@@ -61,12 +61,7 @@ def pick_rows(
         logits = logits.clone()
         rows = torch.tensor([i for i, _ in penalised], dtype=torch.long)
         cols = torch.tensor([t for _, t in penalised], dtype=torch.long)
-        penalties = {s.repetition_penalty for s in sampling}
-        penalty: Tensor | float = (
-            penalties.pop()
-            if len(penalties) == 1
-            else torch.tensor([sampling[i].repetition_penalty for i, _ in penalised], dtype=logits.dtype)
-        )
+        penalty = torch.tensor([sampling[i].repetition_penalty for i, _ in penalised], dtype=logits.dtype)
         vals = logits[rows, cols]
         logits[rows, cols] = torch.where(vals > 0, vals / penalty, vals * penalty)
     groups: dict[Sampling, list[int]] = {}
@@ -89,7 +84,7 @@ def pick_rows(
                 drop = probs.cumsum(-1) - probs >= s.top_p  # keep the token that crosses p
                 probs = probs.masked_fill(drop, 0.0)
             draws = [torch.multinomial(probs[j], 1, generator=generators[i]) for j, i in enumerate(members)]
-            chosen = ids.gather(1, (torch.cat(draws) if len(draws) > 1 else draws[0])[:, None])[:, 0]
+            chosen = ids.gather(1, torch.cat(draws)[:, None])[:, 0]
         for i, token in zip(members, chosen.tolist(), strict=True):
             picked[i] = token
     return picked
